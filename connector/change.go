@@ -1,0 +1,121 @@
+package connector
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Op is what a change does to a row.
+type Op int8
+
+const (
+	// OpUpsert writes the row (Appwrite create, update, upsert).
+	OpUpsert Op = 1
+	// OpDelete removes the row. At the same $updatedAt a delete orders after an upsert.
+	OpDelete Op = 2
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpUpsert:
+		return "upsert"
+	case OpDelete:
+		return "delete"
+	default:
+		return fmt.Sprintf("op(%d)", int8(o))
+	}
+}
+
+// TableKey names one Appwrite table: database id and table id (== legacy collection id).
+type TableKey struct {
+	Database string
+	Table    string
+}
+
+// String renders the key as "database/table", the form used in the admin API and the ledger.
+// Appwrite ids never contain '/', so the form is unambiguous.
+func (k TableKey) String() string { return k.Database + "/" + k.Table }
+
+// ParseTableKey parses "database/table".
+func ParseTableKey(s string) (TableKey, error) {
+	db, tbl, ok := strings.Cut(s, "/")
+	if !ok || db == "" || tbl == "" || strings.Contains(tbl, "/") {
+		return TableKey{}, fmt.Errorf("table %q: want \"database/table\", e.g. \"main/posts\"", s)
+	}
+	return TableKey{Database: db, Table: tbl}, nil
+}
+
+// Version orders the changes of one row: first $updatedAt (millisecond instants), then the
+// op (a delete wins over an upsert at the same instant, because a delete payload carries the
+// row's unchanged $updatedAt), then Hash, a deterministic tie-break between two different
+// contents written at the same instant (Appwrite lets API keys set $updatedAt by hand).
+type Version struct {
+	UpdatedAt time.Time
+	Op        Op
+	Hash      []byte
+}
+
+// Compare returns -1, 0 or +1 as v orders before, equal to or after w.
+func (v Version) Compare(w Version) int {
+	if c := v.UpdatedAt.Compare(w.UpdatedAt); c != 0 {
+		return c
+	}
+	if v.Op != w.Op {
+		if v.Op < w.Op {
+			return -1
+		}
+		return 1
+	}
+	return bytes.Compare(v.Hash, w.Hash)
+}
+
+// Change is one row event, from a webhook or from a backfill scan.
+type Change struct {
+	Key       TableKey
+	RowID     string
+	Op        Op
+	UpdatedAt time.Time
+	// Sequence is Appwrite's $sequence, opaque (number on 1.8, string on 1.9+, UUIDv7 on MongoDB).
+	Sequence string
+	// Action is the Appwrite action that produced the change: create, update, upsert, delete
+	// (or "backfill" for rows read from the REST API).
+	Action string
+	// Event is the fully qualified Appwrite event (first element of X-Appwrite-Webhook-Events).
+	Event string
+	// Row is the source row exactly as received (the whole JSON object).
+	Row json.RawMessage
+}
+
+// volatileKeys are top-level payload keys that differ between deliveries of the same row
+// version depending on which API wrote it (TablesDB vs legacy, bulk, transactions). They are
+// left out of the content hash so the same version hashes the same whichever way it arrived.
+var volatileKeys = map[string]bool{
+	"$databaseId": true, "$tableId": true, "$collectionId": true,
+	"$collection": true, "$tenant": true, "$table": true,
+}
+
+// ContentHash returns a deterministic digest of a row's content: the JSON object with the
+// volatile routing keys removed, canonicalised (sorted keys, numbers kept verbatim). It is the
+// final tie-break of Version.
+func ContentHash(row json.RawMessage) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(row))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, fmt.Errorf("row is not a JSON object: %v", err)
+	}
+	for k := range volatileKeys {
+		delete(m, k)
+	}
+	// encoding/json sorts map keys and writes json.Number verbatim: a canonical form.
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("canonicalising row: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return sum[:16], nil
+}
