@@ -38,8 +38,9 @@ type Item struct {
 type Sink interface {
 	// Name is the sink's stable id in the ledger, metrics and status ("postgres", "meilisearch").
 	Name() string
-	// Tables lists the tables this sink receives (those whose mapping has its section).
-	Tables() []connector.TableKey
+	// Handles reports whether this sink receives changes of the table (its mapping has the
+	// sink's section; a mapping may name database "*").
+	Handles(key connector.TableKey) bool
 	// Start prepares the destination (DDL, indexes and settings). Idempotent.
 	Start(ctx context.Context) error
 	Apply(ctx context.Context, items []Item) error
