@@ -1,0 +1,216 @@
+// Package pgtest gives tests a real PostgreSQL. When TEST_DATABASE_URL is set it is used;
+// otherwise Main starts a throwaway cluster from the machine's PostgreSQL binaries (initdb,
+// pg_ctl) on a free loopback port, runs the package's tests against it and removes it. Each
+// test gets a fresh database (NewDatabase), so tests run in parallel without sharing state.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvURL names the variable holding an existing server's URL.
+const EnvURL = "TEST_DATABASE_URL"
+
+// Main runs a test package against TEST_DATABASE_URL or a throwaway cluster.
+func Main(m *testing.M) {
+	if os.Getenv(EnvURL) != "" {
+		os.Exit(m.Run())
+	}
+	c, err := StartCluster()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		os.Exit(1)
+	}
+	os.Setenv(EnvURL, c.URL)
+	code := m.Run()
+	c.Stop()
+	os.Exit(code)
+}
+
+// Cluster is a throwaway PostgreSQL server.
+type Cluster struct {
+	URL  string
+	Dir  string
+	Port int
+	bin  string
+	asPG bool
+}
+
+// BinDir finds the newest /usr/lib/postgresql/*/bin, or the directory of initdb on PATH.
+func BinDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return pgVer(dirs[i]) < pgVer(dirs[j]) })
+	if len(dirs) > 0 {
+		return dirs[len(dirs)-1], nil
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", fmt.Errorf("no PostgreSQL server binaries found (install the postgresql package, or set %s)", EnvURL)
+}
+
+func pgVer(dir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return n
+}
+
+// FreePort asks the kernel for a free loopback TCP port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartCluster initialises and starts a cluster in a temporary directory. initdb refuses to
+// run as root, so as root the cluster belongs to the "postgres" user.
+func StartCluster() (*Cluster, error) {
+	dir, err := os.MkdirTemp("", "appwrite-sync-pg-")
+	if err != nil {
+		return nil, err
+	}
+	c, err := StartClusterIn(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+	}
+	return c, err
+}
+
+// StartClusterIn initialises (if needed) and starts a cluster whose data lives in dir/data.
+func StartClusterIn(dir string) (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: dir, Port: port, bin: bin, asPG: os.Geteuid() == 0}
+	if c.asPG {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("running as root needs the postgres user (from the postgresql package): %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+		_ = os.Chmod(dir, 0o755)
+	}
+	data := filepath.Join(dir, "data")
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+		if out, err := c.run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
+			return nil, fmt.Errorf("initdb: %v: %s", err, out)
+		}
+	}
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB", port, dir)
+	if out, err := c.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
+		return nil, fmt.Errorf("pg_ctl start: %v: %s", err, out)
+	}
+	c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	return c, nil
+}
+
+func (c *Cluster) run(name string, args ...string) ([]byte, error) {
+	path := filepath.Join(c.bin, name)
+	var cmd *exec.Cmd
+	if c.asPG {
+		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+	} else {
+		cmd = exec.Command(path, args...)
+	}
+	cmd.Dir = c.Dir
+	return cmd.CombinedOutput()
+}
+
+// Stop stops the server (immediate mode) and removes its directory.
+func (c *Cluster) Stop() {
+	c.StopServer()
+	os.RemoveAll(c.Dir)
+}
+
+// StopServer stops the server but keeps its data (for outage tests: Restart brings it back).
+func (c *Cluster) StopServer() {
+	_, _ = c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "immediate", "-w", "stop")
+}
+
+// Restart starts a stopped server again on the same port.
+func (c *Cluster) Restart() error {
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s -c fsync=off -c synchronous_commit=off -c max_connections=300", c.Port, c.Dir)
+	out, err := c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-o", opts, "-l", filepath.Join(c.Dir, "log"), "-w", "-t", "60", "start")
+	if err != nil {
+		return fmt.Errorf("pg_ctl start: %v: %s", err, out)
+	}
+	return nil
+}
+
+// NewDatabase creates a fresh database on the test server and returns its URL; it is dropped
+// when the test ends.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(EnvURL)
+	if base == "" {
+		t.Fatalf("%s is not set: call pgtest.Main from TestMain", EnvURL)
+	}
+	return newDatabase(t, base)
+}
+
+func newDatabase(t testing.TB, base string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "t_" + hex.EncodeToString(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connecting to test server: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("creating test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	return WithDatabase(base, name)
+}
+
+// NewDatabaseOn creates a fresh database on a specific cluster (e.g. one a test stops).
+func NewDatabaseOn(t testing.TB, c *Cluster) string { return newDatabase(t, c.URL) }
+
+// WithDatabase returns url with its database name replaced.
+func WithDatabase(raw, name string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Path = "/" + strings.TrimPrefix(name, "/")
+	return u.String()
+}

@@ -1,0 +1,84 @@
+// Package migrations embeds the state store's SQL migrations and applies them with
+// golang-migrate (pgx v5 driver). golang-migrate was chosen over goose and tern because its
+// pgx v5 driver takes a Postgres advisory lock around the whole run, so two replicas starting
+// at once serialise instead of racing, and it records a "dirty" flag that makes a half-applied
+// migration loud instead of silently retried.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+
+	"github.com/golang-migrate/migrate/v4"
+	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for golang-migrate
+)
+
+//go:embed *.sql
+var files embed.FS
+
+// Table is where golang-migrate records the applied version (in the connection's schema).
+const Table = "appwrite_sync_schema_migrations"
+
+// Latest is the newest migration version embedded in this binary.
+func Latest() (uint, error) {
+	src, err := iofs.New(files, ".")
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	v, err := src.First()
+	if err != nil {
+		return 0, err
+	}
+	for {
+		next, err := src.Next(v)
+		if err != nil {
+			return v, nil
+		}
+		v = next
+	}
+}
+
+// Up applies every pending migration to the database at url.
+func Up(ctx context.Context, url string) (version uint, err error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return 0, fmt.Errorf("opening state store: %w", err)
+	}
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return 0, fmt.Errorf("connecting to state store: %w", err)
+	}
+	drv, err := migratepgx.WithInstance(db, &migratepgx.Config{MigrationsTable: Table})
+	if err != nil {
+		return 0, fmt.Errorf("preparing migrations: %w", err)
+	}
+	src, err := iofs.New(files, ".")
+	if err != nil {
+		return 0, err
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
+	if err != nil {
+		return 0, fmt.Errorf("preparing migrations: %w", err)
+	}
+	defer m.Close()
+	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return 0, fmt.Errorf("applying migrations: %w", err)
+	}
+	v, dirty, err := m.Version()
+	if err != nil {
+		return 0, err
+	}
+	if dirty {
+		return v, fmt.Errorf("migration %d is dirty: fix the state store by hand, then run `appwrite-sync migrate`", v)
+	}
+	return v, nil
+}
+
+// StatusQuery reads the applied version and dirty flag; /readyz compares it with Latest.
+const StatusQuery = "SELECT version, dirty FROM " + Table + " LIMIT 1"
