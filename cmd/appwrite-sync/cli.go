@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/config"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitBadInput = 2 // config or usage error
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+// Run executes the CLI with args and returns the process exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cfgPath string
+	loadConfig := func() (*config.Config, error) {
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			return nil, &exitError{exitBadInput, err}
+		}
+		return cfg, nil
+	}
+	serveFlags := struct{ noMigrate bool }{}
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the service (default command)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			return runServe(ctx, cfg, !serveFlags.noMigrate, stderr)
+		},
+	}
+	serve.Flags().BoolVar(&serveFlags.noMigrate, "no-migrate", false, "do not apply state-store migrations on start")
+	root := &cobra.Command{
+		Use:           "appwrite-sync",
+		Short:         "Sync Appwrite rows into Meilisearch and a Postgres warehouse",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE:          serve.RunE,
+	}
+	root.PersistentFlags().StringVar(&cfgPath, "config", "config.yaml", "path of the YAML config file")
+	root.Flags().BoolVar(&serveFlags.noMigrate, "no-migrate", false, "do not apply state-store migrations on start")
+	root.AddCommand(serve,
+		&cobra.Command{
+			Use:   "migrate",
+			Short: "Apply state-store migrations, then exit",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				cfg, err := loadConfig()
+				if err != nil {
+					return err
+				}
+				v, err := migrations.Up(ctx, cfg.State.DatabaseURL)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "state store migrated to version %d\n", v)
+				return nil
+			},
+		},
+		&cobra.Command{
+			Use:   "validate",
+			Short: "Validate config and mapping, print the plan (indexes, settings, DDL)",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				cfg, err := loadConfig()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "config %s is valid: %d webhook(s), %d table(s)\n\n", cfg.File, len(cfg.Webhooks), len(cfg.Mapping.Tables))
+				fmt.Fprint(stdout, cfg.Mapping.Plan())
+				return nil
+			},
+		},
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				fmt.Fprintln(stdout, "appwrite-sync", version)
+				return nil
+			},
+		},
+		backfillCommand(ctx, &cfgPath, loadConfig, stdout, stderr),
+	)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	code := exitFailure
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	var ce connector.ConfigErrors
+	if errors.As(err, &ce) {
+		fmt.Fprintf(stderr, "appwrite-sync: %d problem(s) in the configuration:\n", len(ce))
+		for _, e := range ce {
+			fmt.Fprintln(stderr, "  "+e.Error())
+		}
+		return exitBadInput
+	}
+	fmt.Fprintln(stderr, "appwrite-sync:", err)
+	if code == exitFailure && isUsage(err) {
+		code = exitBadInput
+	}
+	return code
+}
+
+func isUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "accepts ", "required flag", "invalid argument"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,368 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/term"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/admin"
+	"github.com/appwrite-sync/appwrite-sync/connector/config"
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink"
+	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
+	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
+)
+
+// startupWait bounds how long serve waits for the state store at start.
+const startupWait = 60 * time.Second
+
+// sweepEvery is how often delete tombstones older than the retention are removed.
+const sweepEvery = time.Hour
+
+func newLogger(cfg *config.Config, w io.Writer) *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(w)
+	lvl, err := logrus.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		lvl = logrus.InfoLevel
+	}
+	l.SetLevel(lvl)
+	format := cfg.Log.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	if format == "json" {
+		l.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	} else {
+		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	}
+	return logrus.NewEntry(l)
+}
+
+// app is the running service, built in dependency order by runServe.
+type app struct {
+	cfg      *config.Config
+	log      *logrus.Entry
+	metrics  *metrics.Metrics
+	state    *pgxpool.Pool
+	wh       *pgxpool.Pool
+	recorder *ledger.Recorder
+	engine   *ledger.Engine
+	admin    *ledger.Admin
+	sinks    []sink.Sink
+	handler  *webhook.Handler
+}
+
+func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.Writer) error {
+	log := newLogger(cfg, logOut)
+	gin.SetMode(gin.ReleaseMode)
+	log.WithFields(logrus.Fields{"version": version, "listen": cfg.Listen, "admin": cfg.Admin.Listen,
+		"tables": len(cfg.Mapping.Tables), "state": config.Redact(cfg.State.DatabaseURL)}).Info("starting appwrite-sync")
+
+	if migrate {
+		bo := backoff.NewExponentialBackOff()
+		v, err := backoff.Retry(ctx, func() (uint, error) {
+			v, err := migrations.Up(ctx, cfg.State.DatabaseURL)
+			if err != nil && strings.Contains(err.Error(), "connecting to state store") {
+				log.WithError(err).Warn("state store not reachable yet; retrying")
+				return 0, err
+			}
+			if err != nil {
+				return 0, backoff.Permanent(err)
+			}
+			return v, nil
+		}, backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(startupWait))
+		if err != nil {
+			return fmt.Errorf("migrating state store: %w", err)
+		}
+		log.WithField("version", v).Info("state store migrated")
+	}
+	a, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return a.run(ctx)
+}
+
+func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, error) {
+	a := &app{cfg: cfg, log: log, metrics: metrics.New()}
+	var err error
+	if a.state, err = ledger.OpenPool(ctx, cfg.State.DatabaseURL, 20); err != nil {
+		return nil, fmt.Errorf("state store: %w", err)
+	}
+	a.wh = a.state
+	if cfg.Warehouse.DatabaseURL != cfg.State.DatabaseURL {
+		if a.wh, err = ledger.OpenPool(ctx, cfg.Warehouse.DatabaseURL, 10); err != nil {
+			return nil, fmt.Errorf("warehouse: %w", err)
+		}
+	}
+	a.admin = ledger.NewAdmin(a.state)
+	a.sinks = buildSinks(cfg, a.wh, log)
+	var sinkCfgs []ledger.SinkConfig
+	for _, s := range a.sinks {
+		bs := cfg.Warehouse.BatchSize
+		if s.Name() != pgsink.Name {
+			bs = cfg.Meili.BatchSize
+		}
+		sinkCfgs = append(sinkCfgs, ledger.SinkConfig{Sink: s, BatchSize: bs})
+	}
+	a.engine = ledger.NewEngine(ledger.NewQueue(a.state), sinkCfgs, ledger.EngineOptions{
+		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff,
+		Metrics: a.metrics, Log: log})
+	a.recorder = ledger.NewRecorder(a.state, ledger.RecorderOptions{
+		Routes: a.routes, MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
+		Metrics: a.metrics, Log: log, Notify: a.engine.Notify})
+	eps := make([]webhook.Endpoint, 0, len(cfg.Webhooks))
+	for _, w := range cfg.Webhooks {
+		v, err := webhook.NewVerifier(w.URL, w.SigningKeys)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", w.Name, err)
+		}
+		eps = append(eps, webhook.Endpoint{Name: w.Name, URL: w.URL, Path: w.Path, Verifier: v, BasicUser: w.BasicUser, BasicPass: w.BasicPass})
+	}
+	a.handler, err = webhook.NewHandler(webhook.Options{
+		Endpoints: eps, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Recorder: storeRecorder{a},
+		Mapped: func(k connector.TableKey) bool { return cfg.Mapping.Lookup(k) != nil },
+		Log:    log, Observe: a.observe})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// routes lists the sinks receiving a table's changes.
+func (a *app) routes(k connector.TableKey) []string {
+	var out []string
+	for _, s := range a.sinks {
+		if s.Handles(k) {
+			out = append(out, s.Name())
+		}
+	}
+	return out
+}
+
+func (a *app) observe(r webhook.Result) {
+	a.metrics.WebhookRequests.WithLabelValues(r.Webhook, r.Outcome).Inc()
+	a.metrics.IngestLatency.WithLabelValues(r.Outcome).Observe(r.Latency.Seconds())
+	if r.Outcome == webhook.OutcomeQuarantined {
+		a.metrics.Quarantined.Inc()
+	}
+}
+
+// storeRecorder adapts the ledger to the webhook handler.
+type storeRecorder struct{ a *app }
+
+func (s storeRecorder) Record(ctx context.Context, ch connector.Change) error {
+	return s.a.recorder.Record(ctx, ch)
+}
+
+func (s storeRecorder) Quarantine(ctx context.Context, q webhook.Quarantined) error {
+	_, err := s.a.admin.Quarantine(ctx, q.Webhook, q.Reason, q.Headers, q.Body)
+	return err
+}
+
+// replay re-runs a quarantined request (its signature was verified when it arrived).
+func (a *app) replay(ctx context.Context, q ledger.Quarantined) (bool, string) {
+	ch, err := webhook.Decode(q.Headers[webhook.HeaderEvents], []byte(q.Body))
+	if errors.Is(err, webhook.ErrNotRowEvent) {
+		return true, "ignored: not a row event"
+	}
+	if err != nil {
+		return false, "still not decodable: " + err.Error()
+	}
+	if a.cfg.Mapping.Lookup(ch.Key) == nil {
+		return true, "ignored: table " + ch.Key.String() + " is not mapped"
+	}
+	res, err := a.recorder.RecordResult(ctx, ch)
+	if err != nil {
+		return false, "not recorded: " + err.Error()
+	}
+	return true, res.String()
+}
+
+func (a *app) sinkNames() []string {
+	out := make([]string, len(a.sinks))
+	for i, s := range a.sinks {
+		out[i] = s.Name()
+	}
+	return out
+}
+
+// reproject queues rows of tables whose mapping changed for a sink since it last ran.
+func (a *app) reproject(ctx context.Context) error {
+	tables, err := a.admin.LedgerTables(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range a.sinks {
+		fps := map[string]string{}
+		for _, tk := range tables {
+			k, err := connector.ParseTableKey(tk)
+			if err != nil || !s.Handles(k) {
+				continue
+			}
+			fps[tk] = fingerprint(a.cfg, s.Name(), k)
+		}
+		for _, t := range a.cfg.Mapping.Tables {
+			if k := t.Key(); k.Database != "*" && s.Handles(k) {
+				fps[k.String()] = fingerprint(a.cfg, s.Name(), k)
+			}
+		}
+		n, err := a.admin.Reproject(ctx, s.Name(), fps)
+		if err != nil {
+			return err
+		}
+		for t, c := range n {
+			if c > 0 {
+				a.metrics.Reprojected.WithLabelValues(s.Name()).Add(float64(c))
+				a.log.WithFields(logrus.Fields{"sink": s.Name(), "table": t, "rows": c}).Info("mapping changed: re-projecting rows from the ledger")
+			}
+		}
+	}
+	return nil
+}
+
+func fingerprint(cfg *config.Config, sinkName string, k connector.TableKey) string {
+	t := cfg.Mapping.Lookup(k)
+	if t == nil {
+		return ""
+	}
+	if sinkName == pgsink.Name && t.PG != nil {
+		return t.PG.Fingerprint
+	}
+	if t.Meili != nil {
+		return t.Meili.Fingerprint
+	}
+	return ""
+}
+
+func (a *app) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return ledger.Ready(ctx, a.state)
+}
+
+func (a *app) run(ctx context.Context) error {
+	if err := a.reproject(ctx); err != nil {
+		a.log.WithError(err).Warn("re-projection check failed; will not re-sync changed mappings this run")
+	}
+	pub := gin.New()
+	pub.Use(gin.Recovery())
+	pub.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	pub.GET("/readyz", func(c *gin.Context) {
+		if err := a.ready(c.Request.Context()); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"ready": false, "reason": err.Error()})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"ready": true})
+	})
+	a.handler.Routes(pub)
+	pub.NoRoute(func(c *gin.Context) {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no webhook is configured at this path", "path": c.Request.URL.Path})
+	})
+	servers := []*http.Server{a.server(a.cfg.Listen, pub)}
+	if a.cfg.Admin.Listen != "" {
+		ar := admin.Router(admin.Options{Token: a.cfg.Admin.Token, Ledger: a.admin, Status: a.engine.Status,
+			Sinks: a.sinkNames(), Metrics: a.metrics, Replay: a.replay, Log: a.log})
+		servers = append(servers, a.server(a.cfg.Admin.Listen, ar))
+	}
+
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); a.engine.Run(engineCtx) }()
+	go func() { defer bg.Done(); a.sweep(engineCtx) }()
+
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		ln, err := net.Listen("tcp", s.Addr)
+		if err != nil {
+			stopEngine()
+			bg.Wait()
+			return fmt.Errorf("listening on %s: %w", s.Addr, err)
+		}
+		a.log.WithField("addr", ln.Addr().String()).Info("listening")
+		go func(s *http.Server) {
+			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}(s)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down: finishing in-flight requests")
+	case runErr = <-errc:
+		a.log.WithError(runErr).Error("listener failed; shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			a.log.WithError(err).Warn("in-flight requests did not finish within server.shutdown_timeout")
+		}
+	}
+	a.recorder.Close()
+	stopEngine()
+	bg.Wait()
+	a.log.Info("stopped")
+	return runErr
+}
+
+func (a *app) server(addr string, h http.Handler) *http.Server {
+	return &http.Server{Addr: addr, Handler: h,
+		ReadHeaderTimeout: a.cfg.Server.ReadHeaderTimeout, ReadTimeout: a.cfg.Server.ReadTimeout,
+		WriteTimeout: a.cfg.Server.WriteTimeout, IdleTimeout: a.cfg.Server.IdleTimeout,
+		MaxHeaderBytes: a.cfg.Limits.MaxHeaderBytes}
+}
+
+func (a *app) sweep(ctx context.Context) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		n, err := a.admin.SweepTombstones(ctx, a.cfg.State.TombstoneRetention)
+		if err != nil && ctx.Err() == nil {
+			a.log.WithError(err).Warn("sweeping tombstones failed")
+		} else if n > 0 {
+			a.metrics.TombstonesSwept.Add(float64(n))
+			a.log.WithField("rows", n).Info("swept delete tombstones past retention")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *app) close() {
+	for _, s := range a.sinks {
+		_ = s.Close()
+	}
+	if a.wh != nil && a.wh != a.state {
+		a.wh.Close()
+	}
+	if a.state != nil {
+		a.state.Close()
+	}
+}

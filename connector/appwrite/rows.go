@@ -1,0 +1,250 @@
+package appwrite
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+)
+
+// Page is one page of a list: the rows exactly as Appwrite sent them.
+type Page struct {
+	Rows []json.RawMessage
+	// Total is Appwrite's count of matching rows (capped at 5000 by Appwrite), or -1 when the
+	// query did not ask for it (ListQuery.WithTotal false).
+	Total int64
+}
+
+// LastSequence returns the $sequence of the page's last row: the keyset of the next page.
+func (p Page) LastSequence() (string, error) {
+	if len(p.Rows) == 0 {
+		return "", errors.New("empty page has no last sequence")
+	}
+	return RowSequence(p.Rows[len(p.Rows)-1])
+}
+
+// ListRows lists one page of the table's rows.
+func (c *Client) ListRows(ctx context.Context, key connector.TableKey, q ListQuery) (Page, error) {
+	op := "list rows " + key.String()
+	if err := checkKey(key); err != nil {
+		return Page{}, fmt.Errorf("appwrite: %s: %w", op, err)
+	}
+	v, err := q.values(c.opts.PageSize)
+	if err != nil {
+		return Page{}, fmt.Errorf("appwrite: %s: %w", op, err)
+	}
+	body, err := c.dataGet(ctx, op, key, "", v)
+	if err != nil {
+		return Page{}, err
+	}
+	var env struct {
+		Total     int64             `json:"total"`
+		Rows      []json.RawMessage `json:"rows"`
+		Documents []json.RawMessage `json:"documents"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return Page{}, fmt.Errorf("appwrite: %s: decoding the response: %w (starts %q)", op, err, snippet(body))
+	}
+	p := Page{Rows: env.Rows, Total: env.Total}
+	if p.Rows == nil {
+		p.Rows = env.Documents
+	}
+	if p.Rows == nil {
+		return Page{}, fmt.Errorf("appwrite: %s: response has neither \"rows\" nor \"documents\" (starts %q)", op, snippet(body))
+	}
+	if !q.WithTotal {
+		p.Total = -1
+	}
+	return p, nil
+}
+
+// GetRow reads one row. A missing row is an error matching ErrRowNotFound.
+func (c *Client) GetRow(ctx context.Context, key connector.TableKey, rowID string) (json.RawMessage, error) {
+	op := fmt.Sprintf("get row %s/%s", key, rowID)
+	if err := checkKey(key); err != nil {
+		return nil, fmt.Errorf("appwrite: %s: %w", op, err)
+	}
+	if rowID == "" {
+		return nil, fmt.Errorf("appwrite: %s: empty row id", op)
+	}
+	body, err := c.dataGet(ctx, op, key, rowID, nil)
+	if err != nil {
+		return nil, err
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' || !json.Valid(body) {
+		return nil, fmt.Errorf("appwrite: %s: response is not a JSON object (starts %q)", op, snippet(body))
+	}
+	return json.RawMessage(body), nil
+}
+
+// Scan pages through the rows selected by q in $sequence order, by keyset (greaterThan
+// $sequence), calling fn once per non-empty page. A row deleted between pages cannot break
+// it, and every row present for the whole scan is seen exactly once. q.AfterSequence resumes
+// after a checkpoint; q.UpdatedSince, q.Select and q.Limit apply to every page; q.WithTotal
+// counts on the first page only. fn may end the scan by returning an error, which Scan
+// returns as is (ErrStopScan ends it with nil).
+func (c *Client) Scan(ctx context.Context, key connector.TableKey, q ListQuery, fn func(Page) error) error {
+	if q.CursorAfter != "" || q.OrderByUpdatedAt {
+		return fmt.Errorf("appwrite: scan %s: CursorAfter and OrderByUpdatedAt cannot be used: Scan pages by $sequence", key)
+	}
+	q.OrderBySequence = true
+	for {
+		p, err := c.ListRows(ctx, key, q)
+		if err != nil {
+			return err
+		}
+		if len(p.Rows) == 0 {
+			return nil
+		}
+		last, err := p.LastSequence()
+		if err != nil {
+			return fmt.Errorf("appwrite: scan %s: %w", key, err)
+		}
+		if last == q.AfterSequence {
+			return fmt.Errorf("appwrite: scan %s: keyset did not advance past $sequence %s", key, last)
+		}
+		if err := fn(p); err != nil {
+			if errors.Is(err, ErrStopScan) {
+				return nil
+			}
+			return err
+		}
+		q.AfterSequence = last
+		q.WithTotal = false
+	}
+}
+
+// dataGet GETs a list (rowID empty) or one row, from TablesDB or, on servers without it, from
+// the legacy Databases API. Which one the server speaks is learnt once per client.
+func (c *Client) dataGet(ctx context.Context, op string, key connector.TableKey, rowID string, v url.Values) ([]byte, error) {
+	tables := &request{op: op, query: v, family: familyTables, key: key,
+		path: "/tablesdb/" + url.PathEscape(key.Database) + "/tables/" + url.PathEscape(key.Table) + "/rows"}
+	legacy := &request{op: op, query: v, family: familyLegacy, key: key,
+		path: "/databases/" + url.PathEscape(key.Database) + "/collections/" + url.PathEscape(key.Table) + "/documents"}
+	if rowID != "" {
+		tables.path += "/" + url.PathEscape(rowID)
+		legacy.path += "/" + url.PathEscape(rowID)
+	}
+	switch c.api.Load() {
+	case apiTables:
+		return c.do(ctx, tables)
+	case apiLegacy:
+		return c.do(ctx, legacy)
+	}
+	body, err := c.do(ctx, tables)
+	if !routeMissing(err) {
+		if provesRoute(err) {
+			c.api.CompareAndSwap(apiUnknown, apiTables)
+		}
+		return body, err
+	}
+	body, lerr := c.do(ctx, legacy)
+	if routeMissing(lerr) {
+		return nil, fmt.Errorf("appwrite: %s: neither the TablesDB nor the legacy Databases route exists at %s: "+
+			"check appwrite.endpoint (it normally ends in /v1, e.g. https://cloud.appwrite.io/v1): %w", op, c.endpoint, err)
+	}
+	if provesRoute(lerr) && c.api.CompareAndSwap(apiUnknown, apiLegacy) {
+		c.log.WithFields(logrus.Fields{"endpoint": c.endpoint}).
+			Info("appwrite has no TablesDB API (server older than 1.8): using the legacy Databases API")
+	}
+	return body, lerr
+}
+
+// provesRoute reports whether an answer shows the route exists: a success, or an error about
+// a resource or a query (which Appwrite checks after matching the route and the key).
+func provesRoute(err error) bool {
+	if err == nil {
+		return true
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Type == "" || ae.Status >= 500 || ae.Status == http.StatusTooManyRequests {
+		return false
+	}
+	return !ae.unauthorized()
+}
+
+func checkKey(k connector.TableKey) error {
+	if k.Database == "" || k.Table == "" {
+		return fmt.Errorf("table key %q: want database and table ids", k.String())
+	}
+	return nil
+}
+
+// rowMeta is the part of a row the client reads.
+type rowMeta struct {
+	ID        *string         `json:"$id"`
+	UpdatedAt *string         `json:"$updatedAt"`
+	Sequence  json.RawMessage `json:"$sequence"`
+}
+
+// RowSequence returns the row's $sequence as a string: a JSON number (Appwrite 1.8) is
+// returned as written, a JSON string (1.9+, UUIDv7 on MongoDB) unquoted. It is opaque: compare
+// it only for equality, and give it back to Appwrite in ListQuery.AfterSequence.
+func RowSequence(row json.RawMessage) (string, error) {
+	var m rowMeta
+	if err := json.Unmarshal(row, &m); err != nil {
+		return "", fmt.Errorf("row is not a JSON object: %w", err)
+	}
+	return parseSequence(m.Sequence)
+}
+
+func parseSequence(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", errors.New("row has no $sequence")
+	case raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", fmt.Errorf("$sequence: %w", err)
+		}
+		if s == "" {
+			return "", errors.New("row has an empty $sequence")
+		}
+		return s, nil
+	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
+		return string(raw), nil
+	}
+	return "", fmt.Errorf("$sequence is neither a number nor a string: %.40s", raw)
+}
+
+// RowMeta returns a row's $id, $updatedAt (parsed with any offset) and $sequence.
+func RowMeta(row json.RawMessage) (id string, updatedAt time.Time, seq string, err error) {
+	var m rowMeta
+	if err := json.Unmarshal(row, &m); err != nil {
+		return "", time.Time{}, "", fmt.Errorf("row is not a JSON object: %w", err)
+	}
+	if m.ID == nil || *m.ID == "" {
+		return "", time.Time{}, "", errors.New("row has no $id")
+	}
+	if m.UpdatedAt == nil {
+		return "", time.Time{}, "", fmt.Errorf("row %s has no $updatedAt", *m.ID)
+	}
+	updatedAt, err = ParseTime(*m.UpdatedAt)
+	if err != nil {
+		return "", time.Time{}, "", fmt.Errorf("row %s: %w", *m.ID, err)
+	}
+	seq, err = parseSequence(m.Sequence)
+	if err != nil {
+		return "", time.Time{}, "", fmt.Errorf("row %s: %w", *m.ID, err)
+	}
+	return *m.ID, updatedAt, seq, nil
+}
+
+// ParseTime parses an Appwrite datetime with any offset (Appwrite writes +00:00, tolerate Z).
+func ParseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("datetime %q: want e.g. 2026-03-26T10:00:00.123+00:00", s)
+	}
+	return t, nil
+}

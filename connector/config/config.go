@@ -1,0 +1,583 @@
+// Package config loads appwrite-sync's single YAML file: strict keys (a typo is an error, with
+// a did-you-mean), ${VAR} and ${VAR:-default} expansion per value (so line numbers stay true
+// and values from the environment are redacted in every message), named defaults, and
+// validation that reports every problem at once with file, line, YAML path and a fix.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/mapping"
+)
+
+// Defaults. Each is the value used when the key is absent.
+const (
+	ListenDefault             = ":8080"
+	AdminListenDefault        = "127.0.0.1:9090"
+	MaxBodyBytesDefault       = 5 << 20 // limits.max_body_bytes
+	MaxHeaderBytesDefault     = 64 << 10
+	WarehouseSchemaDefault    = "appwrite"
+	WarehouseBatchSizeDefault = 1000
+	MeiliURLDefault           = "http://127.0.0.1:7700"
+	MeiliBatchSizeDefault     = 10000
+	MeiliBatchBytesDefault    = 10 << 20
+	MeiliTimeoutDefault       = 30 * time.Second
+	AppwriteEndpointDefault   = "https://cloud.appwrite.io/v1"
+	AppwritePageSizeDefault   = 1000
+	ReadHeaderTimeoutDefault  = 10 * time.Second
+	ReadTimeoutDefault        = 30 * time.Second
+	WriteTimeoutDefault       = 30 * time.Second
+	IdleTimeoutDefault        = 120 * time.Second
+	ShutdownTimeoutDefault    = 20 * time.Second
+	TombstoneRetentionDefault = 30 * 24 * time.Hour
+	GroupCommitWaitDefault    = 2 * time.Millisecond
+	GroupCommitMaxDefault     = 512
+	LeaseDefault              = 60 * time.Second
+	PollIntervalDefault       = 100 * time.Millisecond
+	MaxBackoffDefault         = 5 * time.Minute
+	MinAdminTokenLen          = 16
+)
+
+// Config is the whole file, defaults applied.
+type Config struct {
+	File      string
+	Listen    string
+	Admin     Admin
+	Webhooks  []Webhook
+	Limits    Limits
+	Server    Server
+	Log       Log
+	State     State
+	Delivery  Delivery
+	Meili     Meili
+	Warehouse Warehouse
+	Appwrite  Appwrite
+	// MappingFile is set when tables live in a separate file.
+	MappingFile string
+	Mapping     *mapping.Mapping
+}
+
+// Admin is the admin API listener (status, backfill, dead letters, /metrics).
+type Admin struct {
+	Listen string // "" disables the admin listener
+	Token  string // bearer token for /admin/*; secret
+}
+
+// Webhook is one Appwrite webhook pointing here.
+type Webhook struct {
+	Name        string // "webhooks[i]" for messages and metrics
+	URL         string // exactly as typed into Appwrite: the signature covers it
+	Path        string // route; default: the path of URL
+	SigningKeys []string
+	BasicUser   string
+	BasicPass   string
+}
+
+// Limits bound what one request may cost.
+type Limits struct {
+	MaxBodyBytes   int64
+	MaxHeaderBytes int
+}
+
+// Server holds the HTTP timeouts of both listeners.
+type Server struct {
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout, ShutdownTimeout time.Duration
+}
+
+// Log selects level and format ("auto": JSON unless stderr is a terminal).
+type Log struct {
+	Level  string
+	Format string
+}
+
+// State is the Postgres holding the ledger, queue, jobs and quarantine.
+type State struct {
+	DatabaseURL        string
+	TombstoneRetention time.Duration
+	GroupCommitWait    time.Duration
+	GroupCommitMax     int
+}
+
+// Delivery tunes the engine that moves changes from the ledger to the sinks.
+type Delivery struct {
+	Lease        time.Duration
+	PollInterval time.Duration
+	MaxBackoff   time.Duration
+}
+
+// Meili is the Meilisearch sink.
+type Meili struct {
+	URL        string
+	APIKey     string
+	BatchSize  int
+	BatchBytes int
+	Timeout    time.Duration
+}
+
+// Warehouse is the Postgres sink.
+type Warehouse struct {
+	DatabaseURL string // default: State.DatabaseURL
+	Schema      string
+	BatchSize   int
+}
+
+// Appwrite is the REST API used by backfill and reconcile.
+type Appwrite struct {
+	Endpoint string
+	Project  string
+	APIKey   string
+	PageSize int
+}
+
+// Load reads, expands and validates the file at path.
+func Load(path string) (*Config, error) { return LoadWith(path, os.LookupEnv) }
+
+// LoadWith is Load with an injectable environment.
+func LoadWith(path string, lookup connector.LookupEnv) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w (pass --config with the path of your config.yaml)", err)
+	}
+	return Parse(path, data, lookup)
+}
+
+var knownTop = []string{"listen", "admin", "webhooks", "limits", "server", "log", "state", "delivery",
+	"meilisearch", "warehouse", "appwrite", "tables", "mapping_file"}
+
+// Parse decodes and validates config text; file names it in messages.
+func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, connector.ConfigErrors{{File: file, Line: yamlErrLine(err), Problem: "not valid YAML: " + err.Error(),
+			Fix: "check indentation and quoting"}}
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return nil, connector.ConfigErrors{{File: file, Line: 1, Problem: "the file is empty",
+			Fix: "start from the annotated config.yaml in the repository"}}
+	}
+	d := connector.NewNode(file, &root, lookup)
+	c := &Config{File: file}
+	c.setDefaults()
+	var tablesNode *yaml.Node
+	var tablesPath string
+	for _, f := range d.Fields(root.Content[0], "", knownTop...) {
+		switch f.Key {
+		case "listen":
+			c.Listen = d.String(f.Value, f.Path)
+		case "admin":
+			for _, g := range d.Fields(f.Value, f.Path, "listen", "token") {
+				switch g.Key {
+				case "listen":
+					c.Admin.Listen = d.String(g.Value, g.Path)
+				case "token":
+					c.Admin.Token = d.String(g.Value, g.Path)
+				}
+			}
+		case "webhooks":
+			c.Webhooks = parseWebhooks(d, f)
+		case "limits":
+			for _, g := range d.Fields(f.Value, f.Path, "max_body_bytes", "max_header_bytes") {
+				if v, ok := d.Int(g.Value, g.Path); ok {
+					if v <= 0 {
+						d.Errorf(g.Value, g.Path, "use a positive number of bytes", "must be positive")
+					} else if g.Key == "max_body_bytes" {
+						c.Limits.MaxBodyBytes = v
+					} else {
+						c.Limits.MaxHeaderBytes = int(v)
+					}
+				}
+			}
+		case "server":
+			durations(d, f, map[string]*time.Duration{"read_header_timeout": &c.Server.ReadHeaderTimeout,
+				"read_timeout": &c.Server.ReadTimeout, "write_timeout": &c.Server.WriteTimeout,
+				"idle_timeout": &c.Server.IdleTimeout, "shutdown_timeout": &c.Server.ShutdownTimeout})
+		case "log":
+			for _, g := range d.Fields(f.Value, f.Path, "level", "format") {
+				v := d.String(g.Value, g.Path)
+				if g.Key == "level" {
+					if !oneOf(v, "debug", "info", "warn", "error") {
+						d.Errorf(g.Value, g.Path, "use debug, info, warn or error", "unknown log level")
+					}
+					c.Log.Level = v
+				} else {
+					if !oneOf(v, "auto", "json", "text") {
+						d.Errorf(g.Value, g.Path, "use auto, json or text", "unknown log format")
+					}
+					c.Log.Format = v
+				}
+			}
+		case "state":
+			for _, g := range d.Fields(f.Value, f.Path, "database_url", "tombstone_retention", "group_commit_wait", "group_commit_max") {
+				switch g.Key {
+				case "database_url":
+					c.State.DatabaseURL = d.String(g.Value, g.Path)
+				case "tombstone_retention":
+					if v, ok := d.Duration(g.Value, g.Path); ok {
+						c.State.TombstoneRetention = v
+					}
+				case "group_commit_wait":
+					if v, ok := d.Duration(g.Value, g.Path); ok {
+						c.State.GroupCommitWait = v
+					}
+				case "group_commit_max":
+					c.State.GroupCommitMax = positiveInt(d, g)
+				}
+			}
+		case "delivery":
+			durations(d, f, map[string]*time.Duration{"lease": &c.Delivery.Lease,
+				"poll_interval": &c.Delivery.PollInterval, "max_backoff": &c.Delivery.MaxBackoff})
+		case "meilisearch":
+			for _, g := range d.Fields(f.Value, f.Path, "url", "api_key", "batch_size", "batch_bytes", "timeout") {
+				switch g.Key {
+				case "url":
+					c.Meili.URL = d.String(g.Value, g.Path)
+				case "api_key":
+					c.Meili.APIKey = d.String(g.Value, g.Path)
+				case "batch_size":
+					c.Meili.BatchSize = positiveInt(d, g)
+				case "batch_bytes":
+					c.Meili.BatchBytes = positiveInt(d, g)
+				case "timeout":
+					if v, ok := d.Duration(g.Value, g.Path); ok {
+						c.Meili.Timeout = v
+					}
+				}
+			}
+		case "warehouse":
+			for _, g := range d.Fields(f.Value, f.Path, "database_url", "schema", "batch_size") {
+				switch g.Key {
+				case "database_url":
+					c.Warehouse.DatabaseURL = d.String(g.Value, g.Path)
+				case "schema":
+					c.Warehouse.Schema = d.String(g.Value, g.Path)
+					if !identRe.MatchString(c.Warehouse.Schema) {
+						d.Errorf(g.Value, g.Path, "use letters, digits and _ (max 63), starting with a letter or _", "invalid schema name")
+					}
+				case "batch_size":
+					c.Warehouse.BatchSize = positiveInt(d, g)
+				}
+			}
+		case "appwrite":
+			for _, g := range d.Fields(f.Value, f.Path, "endpoint", "project", "api_key", "page_size") {
+				switch g.Key {
+				case "endpoint":
+					c.Appwrite.Endpoint = d.String(g.Value, g.Path)
+				case "project":
+					c.Appwrite.Project = d.String(g.Value, g.Path)
+				case "api_key":
+					c.Appwrite.APIKey = d.String(g.Value, g.Path)
+				case "page_size":
+					c.Appwrite.PageSize = positiveInt(d, g)
+				}
+			}
+		case "tables":
+			tablesNode, tablesPath = f.Value, f.Path
+		case "mapping_file":
+			c.MappingFile = d.String(f.Value, f.Path)
+			if c.MappingFile != "" && !filepath.IsAbs(c.MappingFile) {
+				c.MappingFile = filepath.Join(filepath.Dir(file), c.MappingFile)
+			}
+			if tablesNode != nil {
+				d.Errorf(f.KeyN, f.Path, "keep the tables in one place: either inline or in the mapping file", "both tables and mapping_file are set")
+			}
+		}
+	}
+	if c.Warehouse.DatabaseURL == "" {
+		c.Warehouse.DatabaseURL = c.State.DatabaseURL
+	}
+	c.validate(d, root.Content[0])
+
+	var tables []*mapping.Table
+	var errs connector.ConfigErrors
+	switch {
+	case tablesNode != nil:
+		tables = mapping.ParseTables(d, tablesNode, tablesPath)
+	case c.MappingFile != "":
+		ts, err := mapping.LoadFile(c.MappingFile, lookup)
+		var ce connector.ConfigErrors
+		if errors.As(err, &ce) {
+			errs = append(errs, ce...)
+		} else if err != nil {
+			errs = append(errs, connector.ConfigError{File: file, Path: "mapping_file", Problem: err.Error(),
+				Fix: "point mapping_file at a readable YAML file (relative paths are relative to the config file)"})
+		}
+		tables = ts
+	default:
+		d.Errorf(root.Content[0], "tables", "map at least one Appwrite table under `tables:` (see config.yaml)", "no tables are mapped")
+	}
+	errs = append(errs, d.Errs...)
+	if len(errs) == 0 {
+		m, err := mapping.New(tables, c.Warehouse.Schema)
+		var ce connector.ConfigErrors
+		if errors.As(err, &ce) {
+			errs = append(errs, ce...)
+		} else if err != nil {
+			errs = append(errs, connector.ConfigError{File: file, Path: "tables", Problem: err.Error()})
+		}
+		c.Mapping = m
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) setDefaults() {
+	c.Listen = ListenDefault
+	c.Admin.Listen = AdminListenDefault
+	c.Limits = Limits{MaxBodyBytes: MaxBodyBytesDefault, MaxHeaderBytes: MaxHeaderBytesDefault}
+	c.Server = Server{ReadHeaderTimeout: ReadHeaderTimeoutDefault, ReadTimeout: ReadTimeoutDefault,
+		WriteTimeout: WriteTimeoutDefault, IdleTimeout: IdleTimeoutDefault, ShutdownTimeout: ShutdownTimeoutDefault}
+	c.Log = Log{Level: "info", Format: "auto"}
+	c.State = State{TombstoneRetention: TombstoneRetentionDefault, GroupCommitWait: GroupCommitWaitDefault,
+		GroupCommitMax: GroupCommitMaxDefault}
+	c.Delivery = Delivery{Lease: LeaseDefault, PollInterval: PollIntervalDefault, MaxBackoff: MaxBackoffDefault}
+	c.Meili = Meili{URL: MeiliURLDefault, BatchSize: MeiliBatchSizeDefault, BatchBytes: MeiliBatchBytesDefault, Timeout: MeiliTimeoutDefault}
+	c.Warehouse = Warehouse{Schema: WarehouseSchemaDefault, BatchSize: WarehouseBatchSizeDefault}
+	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: AppwritePageSizeDefault}
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+func parseWebhooks(d *connector.Node, f connector.Field) []Webhook {
+	if f.Value.Kind != yaml.SequenceNode {
+		d.Errorf(f.Value, f.Path, "write a list: `webhooks:` then `- url: ...` entries", "must be a list")
+		return nil
+	}
+	var out []Webhook
+	paths := map[string]string{}
+	for i, n := range f.Value.Content {
+		p := fmt.Sprintf("%s[%d]", f.Path, i)
+		w := Webhook{Name: fmt.Sprintf("webhooks[%d]", i)}
+		var urlN, keysN, pathN *yaml.Node
+		for _, g := range d.Fields(n, p, "url", "path", "signing_keys", "basic_auth") {
+			switch g.Key {
+			case "url":
+				w.URL, urlN = d.String(g.Value, g.Path), g.Value
+			case "path":
+				w.Path, pathN = d.String(g.Value, g.Path), g.Value
+			case "signing_keys":
+				keysN = g.Value
+				w.SigningKeys = d.StringList(g.Value, g.Path)
+				for j, k := range w.SigningKeys {
+					if k == "" {
+						d.Errorf(g.Value, fmt.Sprintf("%s[%d]", g.Path, j), "set it to the webhook's secret from the Appwrite console (or remove the entry)", "empty signing key")
+					}
+				}
+			case "basic_auth":
+				for _, h := range d.Fields(g.Value, g.Path, "username", "password") {
+					if h.Key == "username" {
+						w.BasicUser = d.String(h.Value, h.Path)
+					} else {
+						w.BasicPass = d.String(h.Value, h.Path)
+					}
+				}
+				if (w.BasicUser == "") != (w.BasicPass == "") {
+					d.Errorf(g.Value, g.Path, "set both username and password (Appwrite sends basic auth only when both are set), or neither", "basic_auth needs both username and password")
+				}
+			}
+		}
+		if w.URL == "" {
+			d.Errorf(n, p+".url", "copy the URL exactly as typed into the Appwrite webhook settings", "url is required")
+		} else if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			d.Errorf(urlN, p+".url", "write an absolute http(s) URL exactly as typed into Appwrite, e.g. https://sync.example.com/webhooks/appwrite", "not an absolute http(s) URL")
+		} else if w.Path == "" {
+			w.Path = u.EscapedPath()
+			if w.Path == "" {
+				w.Path = "/"
+			}
+		}
+		if pathN != nil && !strings.HasPrefix(w.Path, "/") {
+			d.Errorf(pathN, p+".path", "start the path with /", "path must start with /")
+		}
+		if len(w.SigningKeys) == 0 {
+			at := keysN
+			if at == nil {
+				at = n
+			}
+			d.Errorf(at, p+".signing_keys", "add the webhook's secret (Appwrite console → webhook → Signature key), e.g. signing_keys: [\"${APPWRITE_WEBHOOK_SECRET}\"]", "at least one signing key is required")
+		}
+		if prev, dup := paths[w.Path]; dup && w.Path != "" {
+			d.Errorf(n, p+".path", "give each webhook its own path (set `path:`)", "path %s is already used by %s", w.Path, prev)
+		}
+		paths[w.Path] = w.Name
+		out = append(out, w)
+	}
+	return out
+}
+
+func durations(d *connector.Node, f connector.Field, into map[string]*time.Duration) {
+	keys := make([]string, 0, len(into))
+	for k := range into {
+		keys = append(keys, k)
+	}
+	for _, g := range d.Fields(f.Value, f.Path, sortedKeys(keys)...) {
+		if v, ok := d.Duration(g.Value, g.Path); ok {
+			*into[g.Key] = v
+		}
+	}
+}
+
+func positiveInt(d *connector.Node, g connector.Field) int {
+	v, ok := d.Int(g.Value, g.Path)
+	if !ok {
+		return 0
+	}
+	if v <= 0 || v > 1<<31 {
+		d.Errorf(g.Value, g.Path, "use a positive number", "must be positive")
+		return 0
+	}
+	return int(v)
+}
+
+func (c *Config) validate(d *connector.Node, top *yaml.Node) {
+	at := func(path string) *yaml.Node { return lookupPath(top, path) }
+	if c.State.DatabaseURL == "" {
+		d.Errorf(at("state.database_url"), "state.database_url", "set it to a Postgres URL, e.g. postgres://user:pass@localhost:5432/appwrite_sync (or export DATABASE_URL)", "the state store is required")
+	} else if err := checkDSN(c.State.DatabaseURL); err != nil {
+		d.Errorf(at("state.database_url"), "state.database_url", "write postgres://user:password@host:5432/dbname", "%v", err)
+	}
+	if c.Warehouse.DatabaseURL != "" && c.Warehouse.DatabaseURL != c.State.DatabaseURL {
+		if err := checkDSN(c.Warehouse.DatabaseURL); err != nil {
+			d.Errorf(at("warehouse.database_url"), "warehouse.database_url", "write postgres://user:password@host:5432/dbname, or leave it empty to use the state store", "%v", err)
+		}
+	}
+	if len(c.Webhooks) == 0 {
+		d.Errorf(at("webhooks"), "webhooks", "add one entry per Appwrite webhook that points here (url + signing_keys)", "no webhooks are configured")
+	}
+	if c.Admin.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			d.Errorf(at("admin.listen"), "admin.listen", "write host:port, e.g. 127.0.0.1:9090", "not a host:port")
+		}
+		if c.Admin.Token == "" {
+			d.Errorf(at("admin.token"), "admin.token", "set a random token (e.g. `openssl rand -hex 24`) via ${APPWRITE_SYNC_ADMIN_TOKEN}, or set admin.listen: \"\" to disable the admin API", "admin.token is required when admin.listen is set")
+		} else if len(c.Admin.Token) < MinAdminTokenLen {
+			d.Errorf(at("admin.token"), "admin.token", "use at least 16 random characters (e.g. `openssl rand -hex 24`)", "admin.token is too short")
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		d.Errorf(at("listen"), "listen", "write host:port or :port, e.g. \":8080\"", "not a host:port")
+	}
+	if c.Admin.Listen != "" && c.Admin.Listen == c.Listen {
+		d.Errorf(at("admin.listen"), "admin.listen", "give the admin API its own port, kept off the public interface", "admin.listen equals listen")
+	}
+	if c.Appwrite.Endpoint != "" {
+		if u, err := url.Parse(c.Appwrite.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			d.Errorf(at("appwrite.endpoint"), "appwrite.endpoint", "write the API endpoint, e.g. https://cloud.appwrite.io/v1", "not an absolute http(s) URL")
+		}
+	}
+	if u, err := url.Parse(c.Meili.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		d.Errorf(at("meilisearch.url"), "meilisearch.url", "write e.g. http://127.0.0.1:7700", "not an absolute http(s) URL")
+	}
+}
+
+// checkDSN validates a Postgres URL without ever echoing it (it may hold a password).
+func checkDSN(s string) error {
+	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
+		if _, err := url.Parse(s); err != nil {
+			return errors.New("not a valid postgres:// URL")
+		}
+		return nil
+	}
+	if strings.Contains(s, "=") { // key=value form
+		return nil
+	}
+	return errors.New("not a Postgres connection string")
+}
+
+func lookupPath(n *yaml.Node, path string) *yaml.Node {
+	for _, part := range strings.Split(path, ".") {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+var lineRe = regexp.MustCompile(`line (\d+)`)
+
+func yamlErrLine(err error) int {
+	m := lineRe.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0
+	}
+	var n int
+	fmt.Sscan(m[1], &n)
+	return n
+}
+
+func oneOf(s string, opts ...string) bool {
+	for _, o := range opts {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(ks []string) []string {
+	for i := 1; i < len(ks); i++ {
+		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
+			ks[j], ks[j-1] = ks[j-1], ks[j]
+		}
+	}
+	return ks
+}
+
+// Secrets lists every secret value in the config, so logs and error bodies can be checked
+// (and scrubbed) against them.
+func (c *Config) Secrets() []string {
+	var s []string
+	add := func(v string) {
+		if v != "" {
+			s = append(s, v)
+		}
+	}
+	add(c.Admin.Token)
+	for _, w := range c.Webhooks {
+		for _, k := range w.SigningKeys {
+			add(k)
+		}
+		add(w.BasicPass)
+	}
+	add(c.Meili.APIKey)
+	add(c.Appwrite.APIKey)
+	for _, dsn := range []string{c.State.DatabaseURL, c.Warehouse.DatabaseURL} {
+		if u, err := url.Parse(dsn); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				add(p)
+			}
+		}
+	}
+	return s
+}
+
+// Redact returns a Postgres URL with its password replaced, for logs.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

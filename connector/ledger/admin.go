@@ -1,0 +1,233 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Admin answers the admin API's questions about the ledger: status, dead letters,
+// quarantine. It also runs maintenance (tombstone sweep, re-projection).
+type Admin struct {
+	pool *pgxpool.Pool
+}
+
+// NewAdmin wraps the state store.
+func NewAdmin(pool *pgxpool.Pool) *Admin { return &Admin{pool: pool} }
+
+// SinkCounts is the queue's view of one sink.
+type SinkCounts struct {
+	Pending    int64   `json:"pending"`
+	DeadLetter int64   `json:"dead_letter"`
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+// TableCounts counts a table's rows in the ledger.
+type TableCounts struct {
+	Rows       int64 `json:"rows"`
+	Tombstones int64 `json:"tombstones"`
+}
+
+// Counts returns pending/dead-letter/lag per sink (for the given sinks, zero when empty),
+// the quarantine size and per-table ledger counts.
+func (a *Admin) Counts(ctx context.Context, sinks []string) (map[string]SinkCounts, int64, map[string]TableCounts, error) {
+	out := make(map[string]SinkCounts, len(sinks))
+	for _, s := range sinks {
+		out[s] = SinkCounts{}
+	}
+	rows, err := a.pool.Query(ctx, `SELECT sink,
+            count(*) FILTER (WHERE dead_at IS NULL),
+            count(*) FILTER (WHERE dead_at IS NOT NULL),
+            COALESCE(EXTRACT(EPOCH FROM now() - min(enqueued_at) FILTER (WHERE dead_at IS NULL)), 0)::float8
+        FROM appwrite_sync.pending GROUP BY sink`)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	for rows.Next() {
+		var s string
+		var c SinkCounts
+		if err := rows.Scan(&s, &c.Pending, &c.DeadLetter, &c.LagSeconds); err != nil {
+			rows.Close()
+			return nil, 0, nil, err
+		}
+		out[s] = c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, nil, err
+	}
+	var q int64
+	if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.quarantine WHERE replayed_at IS NULL`).Scan(&q); err != nil {
+		return nil, 0, nil, err
+	}
+	tables := map[string]TableCounts{}
+	rows, err = a.pool.Query(ctx, `SELECT table_key, count(*) FILTER (WHERE op = 1), count(*) FILTER (WHERE op = 2)
+        FROM appwrite_sync.ledger GROUP BY table_key`)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var c TableCounts
+		if err := rows.Scan(&k, &c.Rows, &c.Tombstones); err != nil {
+			return nil, 0, nil, err
+		}
+		tables[k] = c
+	}
+	return out, q, tables, rows.Err()
+}
+
+// DeadLetter is one dead-lettered row.
+type DeadLetter struct {
+	Sink     string    `json:"sink"`
+	Table    string    `json:"table"`
+	RowID    string    `json:"row_id"`
+	Seq      int64     `json:"seq"`
+	Reason   string    `json:"reason"`
+	Attempts int       `json:"attempts"`
+	DeadAt   time.Time `json:"dead_at"`
+}
+
+// DeadLetters lists dead-lettered rows, oldest first, optionally for one sink and/or table.
+func (a *Admin) DeadLetters(ctx context.Context, sinkName, table string, limit int) ([]DeadLetter, error) {
+	rows, err := a.pool.Query(ctx, `SELECT sink, table_key, row_id, COALESCE(dead_seq, seq), COALESCE(last_error, ''), attempts, dead_at
+        FROM appwrite_sync.pending
+        WHERE dead_at IS NOT NULL AND ($1 = '' OR sink = $1) AND ($2 = '' OR table_key = $2)
+        ORDER BY dead_at, sink, table_key, row_id LIMIT $3`, sinkName, table, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeadLetter, error) {
+		var d DeadLetter
+		err := r.Scan(&d.Sink, &d.Table, &d.RowID, &d.Seq, &d.Reason, &d.Attempts, &d.DeadAt)
+		return d, err
+	})
+}
+
+// ReplayDeadLetters makes dead-lettered rows pending again (all, or of one sink/table/row).
+// They are applied with the current mapping: fix the mapping or the sink first.
+func (a *Admin) ReplayDeadLetters(ctx context.Context, sinkName, table, rowID string) (int64, error) {
+	tag, err := a.pool.Exec(ctx, `UPDATE appwrite_sync.pending
+        SET dead_at = NULL, dead_seq = NULL, attempts = 0, available_at = now(), enqueued_at = now()
+        WHERE dead_at IS NOT NULL AND ($1 = '' OR sink = $1) AND ($2 = '' OR table_key = $2) AND ($3 = '' OR row_id = $3)`,
+		sinkName, table, rowID)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Quarantined is one stored request.
+type Quarantined struct {
+	ID           int64             `json:"id"`
+	Webhook      string            `json:"webhook"`
+	Reason       string            `json:"reason"`
+	Headers      map[string]string `json:"headers"`
+	Body         string            `json:"body,omitempty"`
+	ReceivedAt   time.Time         `json:"received_at"`
+	ReplayedAt   *time.Time        `json:"replayed_at,omitempty"`
+	ReplayResult string            `json:"replay_result,omitempty"`
+}
+
+// Quarantine stores a validly signed request that could not be decoded or mapped.
+func (a *Admin) Quarantine(ctx context.Context, webhook, reason string, headers map[string]string, body []byte) (int64, error) {
+	h, _ := json.Marshal(headers)
+	var id int64
+	err := a.pool.QueryRow(ctx, `INSERT INTO appwrite_sync.quarantine (webhook, reason, headers, body) VALUES ($1, $2, $3, $4) RETURNING id`,
+		webhook, truncate(reason, 2000), h, body).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return id, nil
+}
+
+// ListQuarantine lists requests not yet replayed successfully (all when includeReplayed).
+func (a *Admin) ListQuarantine(ctx context.Context, includeReplayed, withBody bool, limit int) ([]Quarantined, error) {
+	rows, err := a.pool.Query(ctx, `SELECT id, webhook, reason, headers, body, received_at, replayed_at, COALESCE(replay_result, '')
+        FROM appwrite_sync.quarantine WHERE $1 OR replayed_at IS NULL ORDER BY id LIMIT $2`, includeReplayed, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Quarantined, error) {
+		var q Quarantined
+		var body []byte
+		err := r.Scan(&q.ID, &q.Webhook, &q.Reason, &q.Headers, &body, &q.ReceivedAt, &q.ReplayedAt, &q.ReplayResult)
+		if withBody {
+			q.Body = string(body)
+		}
+		return q, err
+	})
+}
+
+// MarkReplayed records the outcome of replaying a quarantined request. A success hides it
+// from the default listing; a failure keeps it with the new reason.
+func (a *Admin) MarkReplayed(ctx context.Context, id int64, ok bool, result string) error {
+	if ok {
+		_, err := a.pool.Exec(ctx, `UPDATE appwrite_sync.quarantine SET replayed_at = now(), replay_result = $2 WHERE id = $1`, id, result)
+		return err
+	}
+	_, err := a.pool.Exec(ctx, `UPDATE appwrite_sync.quarantine SET replay_result = $2 WHERE id = $1`, id, truncate(result, 2000))
+	return err
+}
+
+// SweepTombstones removes delete tombstones recorded before now-retention that no sink still
+// has pending. Returns how many were removed.
+func (a *Admin) SweepTombstones(ctx context.Context, retention time.Duration) (int64, error) {
+	tag, err := a.pool.Exec(ctx, `DELETE FROM appwrite_sync.ledger l
+        WHERE l.op = 2 AND l.recorded_at < now() - $1::interval
+          AND NOT EXISTS (SELECT 1 FROM appwrite_sync.pending p WHERE p.table_key = l.table_key AND p.row_id = l.row_id)`, retention)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Reproject compares each (sink, table) mapping fingerprint with the one last applied and,
+// when it changed (or the sink is new for the table), queues the table's live rows for that
+// sink from the stored source rows: no call to Appwrite. tables are the ledger's table keys
+// the sink handles, with their current fingerprints. Returns rows queued per table.
+func (a *Admin) Reproject(ctx context.Context, sinkName string, fingerprints map[string]string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for table, fp := range fingerprints {
+		err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+			var old string
+			err := tx.QueryRow(ctx, `SELECT fingerprint FROM appwrite_sync.sink_tables WHERE sink = $1 AND table_key = $2 FOR UPDATE`, sinkName, table).Scan(&old)
+			if err != nil && err != pgx.ErrNoRows {
+				return err
+			}
+			if err == nil && old == fp {
+				return nil
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO appwrite_sync.pending (sink, table_key, row_id, seq)
+                SELECT $1, table_key, row_id, seq FROM appwrite_sync.ledger WHERE table_key = $2 AND op = 1
+                ON CONFLICT (sink, table_key, row_id) DO UPDATE SET dead_at = NULL, dead_seq = NULL, attempts = 0,
+                    available_at = CASE WHEN pending.lease_owner IS NOT NULL AND pending.available_at > now() THEN pending.available_at ELSE now() END`,
+				sinkName, table)
+			if err != nil {
+				return err
+			}
+			out[table] = tag.RowsAffected()
+			_, err = tx.Exec(ctx, `INSERT INTO appwrite_sync.sink_tables (sink, table_key, fingerprint) VALUES ($1, $2, $3)
+                ON CONFLICT (sink, table_key) DO UPDATE SET fingerprint = excluded.fingerprint, updated_at = now()`, sinkName, table, fp)
+			return err
+		})
+		if err != nil {
+			return out, fmt.Errorf("re-projecting %s for %s: %w", table, sinkName, err)
+		}
+	}
+	return out, nil
+}
+
+// LedgerTables lists the table keys present in the ledger.
+func (a *Admin) LedgerTables(ctx context.Context) ([]string, error) {
+	rows, err := a.pool.Query(ctx, `SELECT DISTINCT table_key FROM appwrite_sync.ledger`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

@@ -1,0 +1,338 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sirupsen/logrus"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+)
+
+// Result says what recording did with a change.
+type Result int
+
+const (
+	// Recorded: the change is the newest version of its row and is queued for the sinks.
+	Recorded Result = iota
+	// Stale: the ledger already holds a newer version; nothing changed.
+	Stale
+	// Duplicate: the ledger already holds this exact version; nothing changed.
+	Duplicate
+)
+
+func (r Result) String() string { return [...]string{"recorded", "stale", "duplicate"}[r] }
+
+// RecorderOptions configures group commit.
+type RecorderOptions struct {
+	// Routes returns the sinks that receive a table's changes.
+	Routes func(connector.TableKey) []string
+	// MaxWait bounds how long the first change of a group waits for company (default 2ms).
+	MaxWait time.Duration
+	// MaxBatch bounds a group (default 512).
+	MaxBatch int
+	// Committers is the number of transactions in flight at once (default 4).
+	Committers int
+	Metrics    *metrics.Metrics
+	Log        *logrus.Entry
+	// Notify is called after each commit that queued work (wakes the delivery engine).
+	Notify func()
+}
+
+// Recorder records changes with group commit.
+type Recorder struct {
+	pool *pgxpool.Pool
+	opts RecorderOptions
+	in   chan *request
+	done chan struct{}
+	stop context.CancelFunc
+}
+
+type request struct {
+	ch     connector.Change
+	hash   []byte
+	result Result
+	err    error
+	ready  chan struct{}
+}
+
+// NewRecorder starts the committers. Call Close to stop them.
+func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 2 * time.Millisecond
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.Committers <= 0 {
+		opts.Committers = 4
+	}
+	if opts.Log == nil {
+		opts.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Recorder{pool: pool, opts: opts, in: make(chan *request, opts.MaxBatch*opts.Committers), done: make(chan struct{}), stop: cancel}
+	finished := make(chan struct{}, opts.Committers)
+	for i := 0; i < opts.Committers; i++ {
+		go func() { r.commitLoop(ctx); finished <- struct{}{} }()
+	}
+	go func() {
+		for i := 0; i < opts.Committers; i++ {
+			<-finished
+		}
+		close(r.done)
+	}()
+	return r
+}
+
+// Close stops the committers after the changes already handed to them are committed.
+func (r *Recorder) Close() {
+	r.stop()
+	<-r.done
+}
+
+// Record durably stores one change and returns only after its transaction committed.
+func (r *Recorder) Record(ctx context.Context, ch connector.Change) error {
+	_, err := r.RecordResult(ctx, ch)
+	return err
+}
+
+// RecordResult is Record that also says whether the change advanced its row.
+func (r *Recorder) RecordResult(ctx context.Context, ch connector.Change) (Result, error) {
+	hash, err := connector.ContentHash(ch.Row)
+	if err != nil {
+		return 0, connector.Permanent("row cannot be hashed", err)
+	}
+	req := &request{ch: ch, hash: hash, ready: make(chan struct{})}
+	select {
+	case r.in <- req:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	case <-r.done:
+		return 0, fmt.Errorf("%w: shutting down", ErrUnavailable)
+	}
+	select {
+	case <-req.ready:
+		return req.result, req.err
+	case <-ctx.Done():
+		// The group may still commit it; the caller answers non-2xx, which is safe: Appwrite
+		// would not retry, but reconcile or the version guard make a later re-send harmless.
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+}
+
+// RecordBatch records many changes in one transaction (backfill pages). It returns the
+// result per change.
+func (r *Recorder) RecordBatch(ctx context.Context, chs []connector.Change) ([]Result, error) {
+	reqs := make([]*request, len(chs))
+	for i, ch := range chs {
+		hash, err := connector.ContentHash(ch.Row)
+		if err != nil {
+			return nil, connector.Permanent(fmt.Sprintf("row %s cannot be hashed", ch.RowID), err)
+		}
+		reqs[i] = &request{ch: ch, hash: hash, ready: make(chan struct{})}
+	}
+	if err := r.commit(ctx, reqs); err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(reqs))
+	for i, q := range reqs {
+		out[i] = q.result
+	}
+	return out, nil
+}
+
+func (r *Recorder) commitLoop(ctx context.Context) {
+	batch := make([]*request, 0, r.opts.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case q := <-r.in:
+			batch = append(batch, q)
+		case <-ctx.Done():
+			r.drain()
+			return
+		}
+		timer := time.NewTimer(r.opts.MaxWait)
+	gather:
+		for len(batch) < r.opts.MaxBatch {
+			select {
+			case q := <-r.in:
+				batch = append(batch, q)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := r.commit(cctx, batch)
+		cancel()
+		for _, q := range batch {
+			if err != nil {
+				q.err = err
+			}
+			close(q.ready)
+		}
+	}
+}
+
+// drain answers requests still queued at shutdown.
+func (r *Recorder) drain() {
+	for {
+		select {
+		case q := <-r.in:
+			q.err = fmt.Errorf("%w: shutting down", ErrUnavailable)
+			close(q.ready)
+		default:
+			return
+		}
+	}
+}
+
+const recordSQL = `
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::jsonb[], $9::text[])
+        AS t(table_key, row_id, updated_at, op, hash, sequence, action, row, sinks)
+), prev AS (
+    SELECT i.table_key, i.row_id, l.updated_at, l.op, l.hash
+    FROM input i LEFT JOIN appwrite_sync.ledger l USING (table_key, row_id)
+), up AS (
+    INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, updated_at, op, hash, sequence, action, row)
+    SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), updated_at, op, hash, sequence, action, row FROM input
+    ON CONFLICT (table_key, row_id) DO UPDATE
+        SET seq = excluded.seq, updated_at = excluded.updated_at, op = excluded.op, hash = excluded.hash,
+            sequence = excluded.sequence, action = excluded.action, row = excluded.row, recorded_at = now()
+        WHERE (l.updated_at, l.op, l.hash) < (excluded.updated_at, excluded.op, excluded.hash)
+    RETURNING l.table_key, l.row_id, l.seq
+), pend AS (
+    INSERT INTO appwrite_sync.pending AS p (sink, table_key, row_id, seq)
+    SELECT s, up.table_key, up.row_id, up.seq
+    FROM up JOIN input i USING (table_key, row_id)
+    CROSS JOIN LATERAL unnest(string_to_array(i.sinks, ',')) AS s
+    WHERE s <> ''
+    ON CONFLICT (sink, table_key, row_id) DO UPDATE
+        SET seq = excluded.seq, attempts = 0, last_error = NULL, dead_at = NULL, dead_seq = NULL,
+            -- a row in flight keeps its lease; the worker releases it when it sees the newer seq
+            available_at = CASE WHEN p.lease_owner IS NOT NULL AND p.available_at > now() THEN p.available_at ELSE now() END,
+            enqueued_at = CASE WHEN p.dead_at IS NOT NULL THEN now() ELSE p.enqueued_at END
+)
+SELECT p.table_key, p.row_id, p.updated_at, p.op, p.hash, up.seq IS NOT NULL
+FROM prev p LEFT JOIN up USING (table_key, row_id)`
+
+// commit runs one group transaction and fills each request's result.
+func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
+	// Within a group, keep only the newest version per row (one statement cannot touch a row
+	// twice); the others are stale or duplicates of it.
+	type key struct{ t, id string }
+	best := make(map[key]*request, len(reqs))
+	for _, q := range reqs {
+		k := key{q.ch.Key.String(), q.ch.RowID}
+		if b, ok := best[k]; ok {
+			if c := version(q).Compare(version(b)); c > 0 {
+				b.result = Stale
+				best[k] = q
+			} else if c == 0 {
+				q.result = Duplicate
+			} else {
+				q.result = Stale
+			}
+			continue
+		}
+		best[k] = q
+	}
+	winners := make([]*request, 0, len(best))
+	for _, q := range best {
+		winners = append(winners, q)
+	}
+	// A fixed lock order avoids deadlocks between concurrent groups.
+	sort.Slice(winners, func(i, j int) bool {
+		a, b := winners[i], winners[j]
+		if a.ch.Key.String() != b.ch.Key.String() {
+			return a.ch.Key.String() < b.ch.Key.String()
+		}
+		return a.ch.RowID < b.ch.RowID
+	})
+	n := len(winners)
+	tk, ids, acts, seqs, sinks := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
+	uas, ops, hashes, rows := make([]time.Time, n), make([]int16, n), make([][]byte, n), make([]string, n)
+	idx := make(map[key]int, n)
+	queued := false
+	for i, q := range winners {
+		tk[i], ids[i], uas[i], ops[i], hashes[i], acts[i] = q.ch.Key.String(), q.ch.RowID, q.ch.UpdatedAt, int16(q.ch.Op), q.hash, q.ch.Action
+		if q.ch.Sequence != "" {
+			s := q.ch.Sequence
+			seqs[i] = &s
+		}
+		rows[i] = string(q.ch.Row)
+		if r.opts.Routes != nil {
+			sinks[i] = strings.Join(r.opts.Routes(q.ch.Key), ",")
+		}
+		idx[key{tk[i], ids[i]}] = i
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			rs, err := tx.Query(ctx, recordSQL, tk, ids, uas, ops, hashes, seqs, acts, rows, sinks)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			for rs.Next() {
+				var t, id string
+				var pua *time.Time
+				var pop *int16
+				var phash []byte
+				var advanced bool
+				if err := rs.Scan(&t, &id, &pua, &pop, &phash, &advanced); err != nil {
+					return err
+				}
+				q := winners[idx[key{t, id}]]
+				switch {
+				case advanced:
+					q.result = Recorded
+					queued = true
+				case pua != nil && pua.Equal(q.ch.UpdatedAt) && connector.Op(*pop) == q.ch.Op && bytes.Equal(phash, q.hash):
+					q.result = Duplicate
+				default:
+					q.result = Stale
+				}
+				if pua != nil && pua.Equal(q.ch.UpdatedAt) && connector.Op(*pop) == q.ch.Op && !bytes.Equal(phash, q.hash) && r.opts.Metrics != nil {
+					r.opts.Metrics.Ties.WithLabelValues(t).Inc()
+				}
+			}
+			return rs.Err()
+		})
+		var pgErr *pgconn.PgError
+		if err != nil && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
+			continue // deadlock or serialization failure between replicas: retry the group
+		}
+		break
+	}
+	if err != nil {
+		r.opts.Log.WithError(err).Warn("ledger commit failed")
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if m := r.opts.Metrics; m != nil {
+		m.GroupCommitSize.Observe(float64(len(reqs)))
+		for _, q := range reqs {
+			m.Changes.WithLabelValues(q.ch.Key.String(), q.result.String()).Inc()
+		}
+	}
+	if queued && r.opts.Notify != nil {
+		r.opts.Notify()
+	}
+	return nil
+}
+
+func version(q *request) connector.Version {
+	return connector.Version{UpdatedAt: q.ch.UpdatedAt, Op: q.ch.Op, Hash: q.hash}
+}

@@ -1,0 +1,96 @@
+// Package metrics defines every Prometheus collector of appwrite-sync in one place, so the
+// README's metrics reference can be checked against a single file. Names are prefixed
+// appwrite_sync_. Components receive *Metrics; nothing is registered globally.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds the collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	WebhookRequests *prometheus.CounterVec   // webhook, outcome
+	IngestLatency   *prometheus.HistogramVec // outcome
+	Changes         *prometheus.CounterVec   // table, result: recorded|stale|duplicate
+	Ties            *prometheus.CounterVec   // table
+	GroupCommitSize prometheus.Histogram
+	Pending         *prometheus.GaugeVec     // sink
+	Lag             *prometheus.GaugeVec     // sink (seconds)
+	Applied         *prometheus.CounterVec   // sink
+	Failed          *prometheus.CounterVec   // sink, kind: retry|dead_letter|unavailable
+	DeadLetter      *prometheus.GaugeVec     // sink
+	Quarantine      prometheus.Gauge
+	Quarantined     prometheus.Counter
+	BatchSize       *prometheus.HistogramVec // sink
+	ClaimLatency    *prometheus.HistogramVec // sink
+	ApplyLatency    *prometheus.HistogramVec // sink
+	SinkUp          *prometheus.GaugeVec     // sink: 1 healthy, 0 paused
+	TombstonesSwept prometheus.Counter
+	Reprojected     *prometheus.CounterVec // sink
+	BackfillRows    *prometheus.CounterVec // table, result: read|changed|deleted
+	BackfillJobs    *prometheus.CounterVec // mode, state
+	WebhookEnabled  *prometheus.GaugeVec   // webhook id: 1 enabled, 0 disabled (Appwrite 1.9+ probe)
+	WebhookAttempts *prometheus.GaugeVec   // webhook id
+}
+
+// New creates and registers every collector on a fresh registry (plus Go and process
+// collectors).
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { r.MustRegister(c) }
+	m := &Metrics{Registry: r}
+	m.WebhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_requests_total",
+		Help: "Webhook requests by webhook and outcome (recorded, ignored, quarantined, unauthorized, too_large, unavailable, bad_request, not_found)."}, []string{"webhook", "outcome"})
+	m.IngestLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_ingest_latency_seconds",
+		Help: "Time from request start to answer, by outcome.", Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"outcome"})
+	m.Changes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_changes_total",
+		Help: "Changes offered to the ledger by result: recorded (newer version), stale (older), duplicate (same version)."}, []string{"table", "result"})
+	m.Ties = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_version_ties_total",
+		Help: "Different contents seen with the same $updatedAt and op; the content hash broke the tie."}, []string{"table"})
+	m.GroupCommitSize = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "appwrite_sync_group_commit_changes",
+		Help: "Changes per ledger transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
+	m.Pending = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_sink_pending_rows",
+		Help: "Rows whose newest version is not yet applied to the sink (excluding dead letters)."}, []string{"sink"})
+	m.Lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_sink_lag_seconds",
+		Help: "Age of the oldest pending change of the sink."}, []string{"sink"})
+	m.Applied = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_sink_applied_total",
+		Help: "Rows applied to the sink."}, []string{"sink"})
+	m.Failed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_sink_failed_total",
+		Help: "Failed applies by kind: retry (batch retried later), dead_letter (row parked), unavailable (sink paused)."}, []string{"sink", "kind"})
+	m.DeadLetter = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_dead_letter_rows",
+		Help: "Dead-lettered rows per sink."}, []string{"sink"})
+	m.Quarantine = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_quarantine_requests",
+		Help: "Quarantined requests not yet replayed."})
+	m.Quarantined = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_quarantined_total",
+		Help: "Requests put in quarantine."})
+	m.BatchSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_sink_batch_rows",
+		Help: "Rows per batch handed to the sink.", Buckets: prometheus.ExponentialBuckets(1, 2, 15)}, []string{"sink"})
+	m.ClaimLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_claim_latency_seconds",
+		Help: "Time to claim a batch from the ledger.", Buckets: prometheus.DefBuckets}, []string{"sink"})
+	m.ApplyLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_apply_latency_seconds",
+		Help: "Time the sink took to apply a batch.", Buckets: prometheus.DefBuckets}, []string{"sink"})
+	m.SinkUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_sink_up",
+		Help: "1 while the sink accepts writes, 0 while its delivery is paused (down or rejecting credentials)."}, []string{"sink"})
+	m.TombstonesSwept = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_tombstones_swept_total",
+		Help: "Delete tombstones removed after the retention period."})
+	m.Reprojected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_reprojected_rows_total",
+		Help: "Rows re-queued for a sink because its mapping fingerprint changed."}, []string{"sink"})
+	m.BackfillRows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_backfill_rows_total",
+		Help: "Rows handled by backfill jobs, by result (read, changed, deleted)."}, []string{"table", "result"})
+	m.BackfillJobs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_backfill_jobs_total",
+		Help: "Backfill jobs finished, by mode and final state."}, []string{"mode", "state"})
+	m.WebhookEnabled = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_appwrite_webhook_enabled",
+		Help: "Appwrite's own view of the webhook (1.9+): 1 enabled, 0 disabled."}, []string{"webhook_id"})
+	m.WebhookAttempts = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_appwrite_webhook_attempts",
+		Help: "Appwrite's consecutive failed delivery counter for the webhook (1.9+); it disables the webhook at 10."}, []string{"webhook_id"})
+	for _, c := range []prometheus.Collector{m.WebhookRequests, m.IngestLatency, m.Changes, m.Ties, m.GroupCommitSize,
+		m.Pending, m.Lag, m.Applied, m.Failed, m.DeadLetter, m.Quarantine, m.Quarantined, m.BatchSize, m.ClaimLatency,
+		m.ApplyLatency, m.SinkUp, m.TombstonesSwept, m.Reprojected, m.BackfillRows, m.BackfillJobs, m.WebhookEnabled, m.WebhookAttempts} {
+		f(c)
+	}
+	return m
+}

@@ -1,0 +1,261 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+)
+
+// ErrNotRowEvent means the event is not about a row (a user, a table or column definition, a
+// bucket, ...). Such deliveries are acknowledged and ignored: refusing them would count as a
+// failure and get the webhook disabled by Appwrite.
+var ErrNotRowEvent = errors.New("not a row event")
+
+// ErrNoEvents means the X-Appwrite-Webhook-Events header is missing or empty. Appwrite always
+// sends it, so a validly signed request without it is something we do not understand: it is
+// reported as a DecodeError (and quarantined), not ignored.
+var ErrNoEvents = errors.New("no X-Appwrite-Webhook-Events header")
+
+// DecodeError means a validly signed request could not be turned into a Change. Reason is
+// written for a human reading the quarantine; Err, when set, is a sentinel (ErrNoEvents) or
+// the underlying parse error.
+type DecodeError struct {
+	Reason string
+	Err    error
+}
+
+func (e *DecodeError) Error() string { return e.Reason }
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+func decodeErrorf(err error, format string, args ...any) *DecodeError {
+	return &DecodeError{Reason: fmt.Sprintf(format, args...), Err: err}
+}
+
+// idPattern is an Appwrite id. It allows '.', which is why row events are matched against the
+// payload's ids instead of being split on dots.
+const idPattern = `[A-Za-z0-9][A-Za-z0-9._-]*`
+
+// rowEventShape matches every event string that can be read as a row event of one of the
+// three families, for some choice of ids. It only classifies (row event or not); the ids
+// themselves come from the payload. The action is left open so that an unknown action on a
+// row is quarantined (visible) rather than ignored (silently lost).
+var rowEventShape = regexp.MustCompile(`^(?:` +
+	`databases\.` + idPattern + `\.tables\.` + idPattern + `\.rows|` +
+	`databases\.` + idPattern + `\.collections\.` + idPattern + `\.documents|` +
+	`tablesdb\.` + idPattern + `\.tables\.` + idPattern + `\.rows` +
+	`)\.` + idPattern + `\.[A-Za-z]+$`)
+
+// family is one spelling of a row event: prefix + db + table + table + row + row + "." + action.
+type family struct{ prefix, table, row string }
+
+// families are the row event spellings Appwrite emits for the same table: TablesDB API
+// (tables/rows), legacy and bulk (collections/documents), and newer servers' tablesdb.*.
+var families = [...]family{
+	{"databases.", ".tables.", ".rows."},
+	{"databases.", ".collections.", ".documents."},
+	{"tablesdb.", ".tables.", ".rows."},
+}
+
+// payload holds the only fields Decode reads. Unmarshalling into it skips every column, which
+// keeps decoding cheap; the row itself is kept verbatim as Change.Row.
+type payload struct {
+	ID           string   `json:"$id"`
+	DatabaseID   string   `json:"$databaseId"`
+	TableID      string   `json:"$tableId"`
+	CollectionID string   `json:"$collectionId"`
+	UpdatedAt    string   `json:"$updatedAt"`
+	Sequence     sequence `json:"$sequence"`
+}
+
+// sequence is $sequence as text: a JSON number on 1.8, a string on 1.9+, a UUIDv7 string on
+// MongoDB-backed servers. It is opaque, so the number keeps its exact spelling.
+type sequence string
+
+func (s *sequence) UnmarshalJSON(b []byte) error {
+	switch {
+	case string(b) == "null":
+		*s = ""
+		return nil
+	case b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = sequence(v)
+		return nil
+	case b[0] == '-' || '0' <= b[0] && b[0] <= '9':
+		*s = sequence(b)
+		return nil
+	}
+	return fmt.Errorf("$sequence must be a number or a string, got %.20s", b)
+}
+
+// opOf maps an Appwrite row action to the change it makes.
+func opOf(action string) (connector.Op, bool) {
+	switch action {
+	case "create", "update", "upsert":
+		return connector.OpUpsert, true
+	case "delete":
+		return connector.OpDelete, true
+	}
+	return 0, false
+}
+
+// FirstEvent returns the first element of an X-Appwrite-Webhook-Events header: the fully
+// qualified event that produced the delivery (the rest are its wildcard variants).
+func FirstEvent(eventsHeader string) string {
+	first, _, _ := strings.Cut(eventsHeader, ",")
+	return strings.TrimSpace(first)
+}
+
+// Decode turns a delivery into a Change. eventsHeader is X-Appwrite-Webhook-Events; body is
+// the raw request body, which becomes Change.Row unchanged (it is what was signed).
+//
+// It returns an error wrapping ErrNotRowEvent for events that are not about a row, and a
+// *DecodeError for a row event it cannot read (bad JSON, missing or malformed $ fields, ids
+// that disagree with the event, an unknown action, no events header).
+func Decode(eventsHeader string, body []byte) (connector.Change, error) {
+	event := FirstEvent(eventsHeader)
+	if event == "" {
+		return connector.Change{}, decodeErrorf(ErrNoEvents,
+			"the X-Appwrite-Webhook-Events header is missing or empty, so the change cannot be identified")
+	}
+	if !rowEventShape.MatchString(event) {
+		return connector.Change{}, fmt.Errorf("%w: %s", ErrNotRowEvent, event)
+	}
+	action := event[strings.LastIndexByte(event, '.')+1:]
+	op, ok := opOf(action)
+	if !ok {
+		return connector.Change{}, decodeErrorf(nil,
+			"row event %q has unknown action %q (want create, update, upsert or delete)", event, action)
+	}
+
+	var p payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		return connector.Change{}, decodeErrorf(err, "payload of %s is not a JSON row object: %v", event, err)
+	}
+	if p.ID == "" {
+		return connector.Change{}, decodeErrorf(nil, "payload of %s has no $id", event)
+	}
+	table := p.TableID
+	if p.CollectionID != "" {
+		if table != "" && table != p.CollectionID {
+			return connector.Change{}, decodeErrorf(nil,
+				"payload of %s has $tableId %q and $collectionId %q; they must be equal", event, p.TableID, p.CollectionID)
+		}
+		table = p.CollectionID
+	}
+	db, table, reason := matchEvent(event, action, p.DatabaseID, table, p.ID)
+	if reason != "" {
+		return connector.Change{}, decodeErrorf(nil, "%s", reason)
+	}
+	if p.UpdatedAt == "" {
+		return connector.Change{}, decodeErrorf(nil, "payload of %s has no $updatedAt", event)
+	}
+	updated, err := time.Parse(time.RFC3339Nano, p.UpdatedAt)
+	if err != nil {
+		return connector.Change{}, decodeErrorf(err,
+			"payload of %s has $updatedAt %q, want a datetime like 2026-03-26T10:00:00.123+00:00", event, p.UpdatedAt)
+	}
+	return connector.Change{
+		Key:       connector.TableKey{Database: db, Table: table},
+		RowID:     p.ID,
+		Op:        op,
+		UpdatedAt: updated.UTC(),
+		Sequence:  string(p.Sequence),
+		Action:    action,
+		Event:     event,
+		Row:       json.RawMessage(body),
+	}, nil
+}
+
+// matchEvent checks that event is exactly the row event of one family for the payload's ids
+// and returns the database and table ids, filling in those the payload left out (bulk and
+// transaction payloads may lack $databaseId). A non-empty reason explains a mismatch.
+func matchEvent(event, action, db, table, row string) (string, string, string) {
+	ambiguous := false
+	for _, f := range families {
+		mid, ok := strings.CutPrefix(event, f.prefix)
+		if !ok {
+			continue
+		}
+		if mid, ok = strings.CutSuffix(mid, action); !ok {
+			continue
+		}
+		if mid, ok = strings.CutSuffix(mid, "."); !ok {
+			continue
+		}
+		if mid, ok = strings.CutSuffix(mid, row); !ok {
+			continue
+		}
+		if mid, ok = strings.CutSuffix(mid, f.row); !ok {
+			continue
+		}
+		// mid is now db + f.table + table.
+		gotDB, gotTable, found := splitPair(mid, f.table, db, table)
+		if found && validID(gotDB) && validID(gotTable) {
+			return gotDB, gotTable, ""
+		}
+		if db == "" && table == "" && strings.Count(mid, f.table) > 1 {
+			ambiguous = true
+		}
+	}
+	if ambiguous {
+		return "", "", fmt.Sprintf("event %s names the row %q but the payload has neither $databaseId nor "+
+			"$tableId/$collectionId, and the ids contain dots in a way that makes the database and table ambiguous", event, row)
+	}
+	return "", "", fmt.Sprintf("event %s does not match the payload (database %s, table %s, $id %q): "+
+		"the ids in the payload must be the ones in the event", event, orAbsent(db), orAbsent(table), row)
+}
+
+// splitPair splits s = db + sep + table, using whichever of db and table is known. It cuts
+// piece by piece rather than comparing with db+sep+table to stay allocation-free.
+func splitPair(s, sep, db, table string) (string, string, bool) {
+	switch {
+	case db != "":
+		rest, ok := strings.CutPrefix(s, db)
+		if rest, ok2 := strings.CutPrefix(rest, sep); ok && ok2 && (table == "" || rest == table) {
+			return db, rest, true
+		}
+		return "", "", false
+	case table != "":
+		rest, ok := strings.CutSuffix(s, table)
+		if rest, ok2 := strings.CutSuffix(rest, sep); ok && ok2 {
+			return rest, table, true
+		}
+		return "", "", false
+	}
+	if strings.Count(s, sep) != 1 {
+		return "", "", false
+	}
+	gotDB, gotTable, _ := strings.Cut(s, sep)
+	return gotDB, gotTable, true
+}
+
+func orAbsent(id string) string {
+	if id == "" {
+		return "absent"
+	}
+	return fmt.Sprintf("%q", id)
+}
+
+// validID reports whether s is a well-formed Appwrite id (^[A-Za-z0-9][A-Za-z0-9._-]*$).
+func validID(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,57 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+)
+
+// Recorder is where accepted requests go: the durable state store. The handler acknowledges a
+// delivery only after the Recorder returned nil, because Appwrite never re-sends one.
+type Recorder interface {
+	// Record durably stores the change; it returns only after commit. An error means the
+	// change was not stored (the handler answers 503).
+	Record(ctx context.Context, ch connector.Change) error
+	// Quarantine durably stores a validly signed request that could not be decoded or mapped,
+	// so it can be inspected and replayed. An error means it was not stored (503).
+	Quarantine(ctx context.Context, q Quarantined) error
+}
+
+// Quarantined is a validly signed request kept for a human: why it was not understood and
+// everything needed to replay it.
+type Quarantined struct {
+	// Webhook is the Endpoint name the request arrived on.
+	Webhook string
+	// Reason is the DecodeError's reason.
+	Reason string
+	// Headers holds only the Appwrite delivery headers a replay or a human needs
+	// (X-Appwrite-Webhook-Events, -Id, -Name, -Project-Id, User-Agent); never Authorization or
+	// the signature.
+	Headers map[string]string
+	// Body is the raw request body, byte for byte.
+	Body []byte
+	// ReceivedAt is when the handler received the request (from the injected clock).
+	ReceivedAt time.Time
+}
+
+// quarantineHeaders are the headers copied into Quarantined.Headers: identifying, and safe to
+// show to anyone who may read the quarantine.
+var quarantineHeaders = [...]string{
+	HeaderEvents, HeaderID, HeaderName, HeaderProjectID, "User-Agent",
+}
+
+// ErrNotStored is returned by NotStored: there is no state store to record into.
+var ErrNotStored = errors.New("no state store: change not stored")
+
+// NotStored is a Recorder that stores nothing and always fails. It lets the listener run before
+// the ledger exists while honouring the contract: nothing that was not durably stored is ever
+// acknowledged, so every delivery gets 503.
+type NotStored struct{}
+
+// Record always fails with ErrNotStored.
+func (NotStored) Record(context.Context, connector.Change) error { return ErrNotStored }
+
+// Quarantine always fails with ErrNotStored.
+func (NotStored) Quarantine(context.Context, Quarantined) error { return ErrNotStored }

@@ -1,0 +1,74 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+)
+
+// Row is one Appwrite row as decoded by DecodeRow: JSON objects are map[string]any, arrays
+// []any, numbers json.Number (kept verbatim, so big integers and decimals lose nothing).
+type Row map[string]any
+
+// DecodeRow decodes the JSON object of a row. A body that is not exactly one JSON object is a
+// permanent error: retrying cannot fix it.
+func DecodeRow(raw []byte) (Row, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, connector.Permanent("row is not a JSON object", err)
+	}
+	if m == nil {
+		return nil, connector.Permanent("row is not a JSON object", fmt.Errorf("got null"))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, connector.Permanent("row is not a JSON object", fmt.Errorf("data after the object"))
+	}
+	return Row(m), nil
+}
+
+// ID returns the row's "$id" ("" when absent or not a string).
+func (r Row) ID() string {
+	s, _ := r["$id"].(string)
+	return s
+}
+
+// CreatedAt returns the row's "$createdAt" as an instant; ok is false when it is absent or
+// not an Appwrite datetime (the warehouse then stores NULL).
+func (r Row) CreatedAt() (t time.Time, ok bool) { return r.timeAttr("$createdAt") }
+
+// UpdatedAt returns the row's "$updatedAt" as an instant; ok is false when it is absent or
+// not an Appwrite datetime.
+func (r Row) UpdatedAt() (t time.Time, ok bool) { return r.timeAttr("$updatedAt") }
+
+func (r Row) timeAttr(name string) (time.Time, bool) {
+	s, ok := r[name].(string)
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := ParseTime(s)
+	return t, err == nil
+}
+
+// ParseTime parses an Appwrite datetime ("2026-03-26T10:00:00.123+00:00"): RFC 3339 with any
+// offset or "Z", optional fraction, "T" or a space between date and time. A time without an
+// offset is rejected: it names no instant.
+func ParseTime(s string) (time.Time, error) {
+	if len(s) > 10 && s[10] == ' ' {
+		s = s[:10] + "T" + s[11:]
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		if !strings.ContainsAny(s[min(len(s), 19):], "Z+-") {
+			return time.Time{}, fmt.Errorf("no UTC offset")
+		}
+		return time.Time{}, fmt.Errorf("not an RFC 3339 datetime")
+	}
+	return t, nil
+}
