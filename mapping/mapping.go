@@ -81,7 +81,7 @@ func New(tables []*Table, schema string) (*Mapping, error) {
 	}
 	if !identRe.MatchString(schema) {
 		errs = append(errs, connector.ConfigError{Path: "warehouse.schema", Value: schema,
-			Problem: "not a valid Postgres schema name",
+			Problem: "not a valid Postgres schema name" + tooLong(schema),
 			Fix:     "use letters, digits and _ (not starting with a digit), at most 63 characters"})
 	}
 	m := &Mapping{Tables: tables, Schema: schema,

@@ -92,6 +92,15 @@ var indexMethods = []string{"btree", "gin", "brin", "hash"}
 
 const typesFix = "supported types: text, bigint, integer, double precision, numeric, boolean, timestamptz, date, jsonb, text[], bigint[]"
 
+// tooLong explains an identifier over Postgres' 63-byte limit (which Postgres would silently
+// truncate, so two long names could collide).
+func tooLong(name string) string {
+	if len(name) > 63 {
+		return fmt.Sprintf(" (%d bytes; Postgres allows 63)", len(name))
+	}
+	return ""
+}
+
 func isSystemColumn(name string) bool {
 	for _, s := range systemColumns {
 		if strings.EqualFold(s, name) {
@@ -119,7 +128,7 @@ func parsePG(d *connector.Node, t *Table, sec *connector.Field) *PGProjection {
 			pp.Table = d.String(f.Value, f.Path)
 			t.pgTableAt = pos{f.Value.Line, f.Path}
 			if !identRe.MatchString(pp.Table) {
-				errAt(d, f.Value, f.Path, fmt.Sprintf("%q is not a valid Postgres table name", d.Shown(f.Value)),
+				errAt(d, f.Value, f.Path, fmt.Sprintf("%q is not a valid Postgres table name%s", d.Shown(f.Value), tooLong(pp.Table)),
 					"use letters, digits and _ (not starting with a digit), at most 63 characters")
 			}
 		case "columns":
@@ -179,7 +188,7 @@ func parseColumns(d *connector.Node, n *yaml.Node, p string) []Column {
 		ok := true
 		switch {
 		case !identRe.MatchString(f.Key):
-			errAt(d, f.KeyN, f.Path, fmt.Sprintf("%q is not a valid column name", f.Key),
+			errAt(d, f.KeyN, f.Path, fmt.Sprintf("%q is not a valid column name%s", f.Key, tooLong(f.Key)),
 				"use letters, digits and _ (not starting with a digit), at most 63 characters; map other sources with {from: path, type: ...}")
 			ok = false
 		case isSystemColumn(f.Key):
@@ -268,7 +277,7 @@ func parseIndexes(d *connector.Node, pp *PGProjection, n *yaml.Node, p string) [
 				ix.Name = d.String(f.Value, f.Path)
 				ix.at = pos{f.Value.Line, f.Path}
 				if !identRe.MatchString(ix.Name) {
-					errAt(d, f.Value, f.Path, fmt.Sprintf("%q is not a valid index name", d.Shown(f.Value)),
+					errAt(d, f.Value, f.Path, fmt.Sprintf("%q is not a valid index name%s", d.Shown(f.Value), tooLong(ix.Name)),
 						"use letters, digits and _ (not starting with a digit), at most 63 characters, or leave name out")
 					ok = false
 				}

@@ -74,7 +74,6 @@ type app struct {
 
 func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.Writer) error {
 	log := newLogger(cfg, logOut)
-	gin.SetMode(gin.ReleaseMode)
 	log.WithFields(logrus.Fields{"version": version, "listen": cfg.Listen, "admin": cfg.Admin.Listen,
 		"tables": len(cfg.Mapping.Tables), "state": config.Redact(cfg.State.DatabaseURL)}).Info("starting appwrite-sync")
 
@@ -105,6 +104,7 @@ func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.W
 }
 
 func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, error) {
+	gin.SetMode(gin.ReleaseMode)
 	a := &app{cfg: cfg, log: log, metrics: metrics.New()}
 	var err error
 	if a.state, err = ledger.OpenPool(ctx, cfg.State.DatabaseURL, 20); err != nil {

@@ -110,6 +110,10 @@ func (c *Client) do(ctx context.Context, r *request) ([]byte, error) {
 			return nil, fmt.Errorf("appwrite: %s: %w (last attempt: %v)", r.op, cerr, err)
 		}
 		if !retryable(err) {
+			var ae *APIError
+			if errors.As(err, &ae) {
+				ae.Attempts = attempt
+			}
 			return nil, err
 		}
 		wait := b.NextBackOff()

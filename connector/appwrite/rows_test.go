@@ -18,8 +18,8 @@ func TestRowSequence(t *testing.T) {
 		want string
 		err  string
 	}{
-		{row: `{"$sequence":1234}`, want: "1234"},                      // 1.8
-		{row: `{"$sequence":"1234"}`, want: "1234"},                    // 1.9+
+		{row: `{"$sequence":1234}`, want: "1234"},   // 1.8
+		{row: `{"$sequence":"1234"}`, want: "1234"}, // 1.9+
 		{row: `{"$sequence":"0195f7a2-7c3b-7d6e-8f00-1a2b3c4d5e6f"}`, // MongoDB: UUIDv7
 			want: "0195f7a2-7c3b-7d6e-8f00-1a2b3c4d5e6f"},
 		{row: `{"$sequence": 98765432109876543 }`, want: "98765432109876543"}, // beyond float64 precision, kept verbatim
@@ -50,10 +50,10 @@ func TestRowMeta(t *testing.T) {
 	assert.True(t, u.Equal(time.Date(2026, 3, 26, 10, 0, 0, 123e6, time.UTC)), u)
 
 	for row, want := range map[string]string{
-		`{"$sequence":1,"$updatedAt":"2026-03-26T10:00:00.000+00:00"}`:         "no $id",
-		`{"$id":"r","$sequence":1}`:                                            "no $updatedAt",
-		`{"$id":"r","$sequence":1,"$updatedAt":"yesterday"}`:                   "datetime",
-		`{"$id":"r","$updatedAt":"2026-03-26T10:00:00.000+00:00"}`:             "no $sequence",
+		`{"$sequence":1,"$updatedAt":"2026-03-26T10:00:00.000+00:00"}`:          "no $id",
+		`{"$id":"r","$sequence":1}`:                                             "no $updatedAt",
+		`{"$id":"r","$sequence":1,"$updatedAt":"yesterday"}`:                    "datetime",
+		`{"$id":"r","$updatedAt":"2026-03-26T10:00:00.000+00:00"}`:              "no $sequence",
 		`{"$id":"r","$sequence":true,"$updatedAt":"2026-03-26T10:00:00+00:00"}`: "neither",
 	} {
 		_, _, _, err := appwrite.RowMeta(json.RawMessage(row))

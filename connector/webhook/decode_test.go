@@ -230,7 +230,7 @@ func TestDecodeIDsFromEvent(t *testing.T) {
 			[]string{`"$id":"r1"`, at}, connector.TableKey{Database: "main", Table: "posts"}},
 		{"no database, no table, dotted but unambiguous", "databases.a.b.tables.c.d.rows.e.f.update",
 			[]string{`"$id":"e.f"`, at}, connector.TableKey{Database: "a.b", Table: "c.d"}},
-		{"db id 'tables' with table id 'rows'", "databases.tables.tables.rows.rows.rows.rows.update",
+		{"db id 'tables' with table id 'rows'", "databases.tables.tables.rows.rows.rows.update",
 			[]string{`"$id":"rows"`, `"$databaseId":"tables"`, `"$tableId":"rows"`, at}, connector.TableKey{Database: "tables", Table: "rows"}},
 	}
 	for _, tc := range cases {

@@ -137,6 +137,14 @@ func New(opts Options) *Server {
 	if !opts.Legacy {
 		mux.HandleFunc("GET /v1/tablesdb/{db}/tables/{table}/rows", s.handleList(false))
 		mux.HandleFunc("GET /v1/tablesdb/{db}/tables/{table}/rows/{row}", s.handleGet(false))
+	} else {
+		routeMissing := func(w http.ResponseWriter, r *http.Request) {
+			s.stats.tablesDB.Add(1)
+			s.fail(w, r, http.StatusNotFound, "general_route_not_found",
+				"The requested route was not found. Please refer to the API docs and try again.")
+		}
+		mux.HandleFunc("GET /v1/tablesdb/{db}/tables/{table}/rows", routeMissing)
+		mux.HandleFunc("GET /v1/tablesdb/{db}/tables/{table}/rows/{row}", routeMissing)
 	}
 	mux.HandleFunc("GET /v1/databases/{db}/collections/{table}/documents", s.handleList(true))
 	mux.HandleFunc("GET /v1/databases/{db}/collections/{table}/documents/{row}", s.handleGet(true))
@@ -271,7 +279,8 @@ type Stats struct {
 	Requests int64
 	// Lists, Gets and Webhooks count requests routed to list rows, get row and get webhook.
 	Lists, Gets, Webhooks int64
-	// TablesDB and Legacy count list and get requests by API.
+	// TablesDB and Legacy count list and get requests by API (TablesDB ones too when the
+	// server is Legacy and answers them 404).
 	TablesDB, Legacy int64
 	// Errors counts answers with status >= 400.
 	Errors int64
