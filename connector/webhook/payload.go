@@ -1,0 +1,204 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// payload holds the only fields Decode reads from a row: the top-level $ keys. Nested
+// relationship rows carry $ keys of their own; they are not read.
+type payload struct {
+	ID           string
+	DatabaseID   string
+	TableID      string
+	CollectionID string
+	UpdatedAt    string
+	// Sequence is $sequence as text: a JSON number on 1.8, a string on 1.9+, a UUIDv7 string
+	// on MongoDB-backed servers. It is opaque, so a number keeps its exact spelling.
+	Sequence string
+}
+
+var errNotObject = errors.New("the payload is not a JSON object")
+
+// readPayload validates body as JSON and reads the top-level $ fields of the object.
+//
+// Why not json.Unmarshal into a struct: it reflects over every member and decodes a second
+// time after validating, which was most of the cost of a delivery; it also matches keys
+// case-insensitively. This walks the already validated bytes once, looks only at top-level
+// keys and skips values with bytes.IndexByte. Unknown keys are ignored; a repeated key keeps
+// its last value, like encoding/json.
+func readPayload(body []byte) (payload, error) {
+	var p payload
+	if !json.Valid(body) {
+		var v struct{}
+		err := json.Unmarshal(body, &v) // only for encoding/json's precise syntax message
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return p, err
+	}
+	// body is valid JSON from here on, which keeps the walk below simple: every string is
+	// terminated, brackets balance, and members are separated by ',' and ':'.
+	i := skipSpace(body, 0)
+	if body[i] != '{' {
+		return p, errNotObject
+	}
+	i = skipSpace(body, i+1)
+	if body[i] == '}' {
+		return p, nil
+	}
+	for {
+		keyEnd := stringEnd(body, i)
+		key := body[i+1 : keyEnd-1]
+		i = skipSpace(body, keyEnd)   // at ':'
+		i = skipSpace(body, i+1)      // at the value
+		valueEnd := valueEnd(body, i) // just past the value
+		if err := p.set(key, body[i:valueEnd]); err != nil {
+			return p, err
+		}
+		i = skipSpace(body, valueEnd) // at ',' or '}'
+		if body[i] == '}' {
+			return p, nil
+		}
+		i = skipSpace(body, i+1)
+	}
+}
+
+// set stores the member key (raw, without quotes) = value (raw JSON) if it is one we read.
+func (p *payload) set(key, value []byte) error {
+	if bytes.IndexByte(key, '\\') >= 0 {
+		// PHP never escapes these keys, but "\u0024id" is "$id" all the same.
+		var k string
+		if err := json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &k); err != nil {
+			return err
+		}
+		key = []byte(k)
+	}
+	if len(key) == 0 || key[0] != '$' {
+		return nil
+	}
+	var dst *string
+	switch string(key) {
+	case "$id":
+		dst = &p.ID
+	case "$databaseId":
+		dst = &p.DatabaseID
+	case "$tableId":
+		dst = &p.TableID
+	case "$collectionId":
+		dst = &p.CollectionID
+	case "$updatedAt":
+		dst = &p.UpdatedAt
+	case "$sequence":
+		if c := value[0]; c == '-' || '0' <= c && c <= '9' {
+			p.Sequence = string(value)
+			return nil
+		}
+		dst = &p.Sequence
+	default:
+		return nil
+	}
+	s, err := jsonString(value)
+	if err != nil {
+		if string(key) == "$sequence" {
+			return fmt.Errorf("$sequence must be a number or a string, got %s", jsonKind(value))
+		}
+		return fmt.Errorf("%s must be a string, got %s", key, jsonKind(value))
+	}
+	*dst = s
+	return nil
+}
+
+// jsonString decodes a JSON string value; null is the empty string.
+func jsonString(value []byte) (string, error) {
+	switch {
+	case value[0] == 'n':
+		return "", nil
+	case value[0] != '"':
+		return "", errors.New("not a string")
+	case bytes.IndexByte(value, '\\') < 0:
+		return string(value[1 : len(value)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(value, &s)
+	return s, err
+}
+
+// jsonKind names the type of a raw JSON value, for error messages.
+func jsonKind(value []byte) string {
+	switch value[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '"':
+		return "a string"
+	}
+	return "a number"
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the closing quote of the string starting at b[i].
+func stringEnd(b []byte, i int) int {
+	j := i + 1
+	for {
+		q := bytes.IndexByte(b[j:], '"')
+		j += q
+		// The quote is escaped when an odd number of backslashes precede it.
+		n := 0
+		for k := j - 1; b[k] == '\\'; k-- {
+			n++
+		}
+		j++
+		if n%2 == 0 {
+			return j
+		}
+	}
+}
+
+// valueEnd returns the index just past the JSON value starting at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; ; {
+			switch b[j] {
+			case '"':
+				j = stringEnd(b, j)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+			j++
+		}
+	}
+	// A number, true, false or null: up to the next delimiter.
+	j := i
+	for j < len(b) {
+		switch b[j] {
+		case ',', '}', ']', ' ', '\n', '\r', '\t':
+			return j
+		}
+		j++
+	}
+	return j
+}
