@@ -546,8 +546,10 @@ func sortedKeys(ks []string) []string {
 // (and scrubbed) against them.
 func (c *Config) Secrets() []string {
 	var s []string
+	seen := map[string]bool{}
 	add := func(v string) {
-		if v != "" {
+		if v != "" && !seen[v] {
+			seen[v] = true
 			s = append(s, v)
 		}
 	}

@@ -1,0 +1,111 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+)
+
+const good = `listen: ":8080"
+admin:
+  listen: "127.0.0.1:9090"
+  token: "${TOKEN}"
+webhooks:
+  - url: "https://sync.example.com/webhooks/appwrite"
+    signing_keys: ["${SECRET}"]
+state:
+  database_url: "${DATABASE_URL}"
+tables:
+  - database: main
+    table: posts
+    postgres:
+      columns:
+        title: text
+`
+
+func env(m map[string]string) connector.LookupEnv {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+var fullEnv = env(map[string]string{"TOKEN": "0123456789abcdef-token", "SECRET": "s3cr3t-signing-key",
+	"DATABASE_URL": "postgres://u:hunter2pw@localhost:5432/db"})
+
+func TestGoodConfigAndDefaults(t *testing.T) {
+	c, err := Parse("config.yaml", []byte(good), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, "/webhooks/appwrite", c.Webhooks[0].Path)
+	require.Equal(t, []string{"s3cr3t-signing-key"}, c.Webhooks[0].SigningKeys)
+	require.Equal(t, int64(MaxBodyBytesDefault), c.Limits.MaxBodyBytes)
+	require.Equal(t, c.State.DatabaseURL, c.Warehouse.DatabaseURL, "warehouse defaults to the state store")
+	require.Equal(t, WarehouseSchemaDefault, c.Warehouse.Schema)
+	require.NotNil(t, c.Mapping)
+	require.ElementsMatch(t, []string{"0123456789abcdef-token", "s3cr3t-signing-key", "hunter2pw"}, c.Secrets())
+	require.NotContains(t, Redact(c.State.DatabaseURL), "hunter2pw")
+}
+
+func parseErr(t *testing.T, text string, e connector.LookupEnv) string {
+	t.Helper()
+	_, err := Parse("config.yaml", []byte(text), e)
+	require.Error(t, err)
+	var ce connector.ConfigErrors
+	require.True(t, errors.As(err, &ce), "want ConfigErrors, got %T", err)
+	msg := err.Error()
+	for _, s := range []string{"0123456789abcdef-token", "s3cr3t-signing-key", "hunter2pw"} {
+		require.NotContains(t, msg, s, "a secret leaked into a config error")
+	}
+	return msg
+}
+
+func TestConfigErrorsNameFileLinePathAndFix(t *testing.T) {
+	cases := []struct{ name, text, want string }{
+		{"unknown key", strings.Replace(good, "listen: \":8080\"", "lisen: \":8080\"", 1),
+			`config.yaml:1: lisen: unknown key "lisen"; did you mean "listen"?`},
+		{"unknown nested key", strings.Replace(good, "  token:", "  tokn:", 1),
+			`config.yaml:4: admin.tokn: unknown key "tokn"; did you mean "token"?`},
+		{"bad type", good + "limits:\n  max_body_bytes: lots\n",
+			`config.yaml:17: limits.max_body_bytes: must be an integer (got "lots")`},
+		{"bad duration", good + "server:\n  shutdown_timeout: 5 minutes\n",
+			`config.yaml:17: server.shutdown_timeout: must be a non-negative duration`},
+		{"missing required url", strings.Replace(good, `  - url: "https://sync.example.com/webhooks/appwrite"`+"\n    signing_keys", "  - signing_keys", 1),
+			`webhooks[0].url: url is required`},
+		{"short admin token", strings.Replace(good, `"${TOKEN}"`, `"short"`, 1),
+			`config.yaml:4: admin.token: admin.token is too short`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.Contains(t, parseErr(t, c.text, fullEnv), c.want)
+		})
+	}
+}
+
+func TestMissingEnvVarIsNamedAndSecretsRedacted(t *testing.T) {
+	msg := parseErr(t, good+"limits:\n  max_body_bytes: \"${SECRET}\"\n", env(map[string]string{"TOKEN": "0123456789abcdef-token", "SECRET": "s3cr3t-signing-key"}))
+	require.Contains(t, msg, "config.yaml:9: state.database_url: environment variable DATABASE_URL is not set; export DATABASE_URL, or give a default: ${DATABASE_URL:-value}")
+	require.Contains(t, msg, `config.yaml:17: limits.max_body_bytes: must be an integer (got "<from environment, redacted>")`)
+}
+
+func TestEnvDefaultsAndAllErrorsAtOnce(t *testing.T) {
+	text := strings.Replace(good, `"${DATABASE_URL}"`, `"${DATABASE_URL:-postgres://localhost/x}"`, 1)
+	c, err := Parse("config.yaml", []byte(text), env(map[string]string{"TOKEN": "0123456789abcdef-token", "SECRET": "k"}))
+	require.NoError(t, err)
+	require.Equal(t, "postgres://localhost/x", c.State.DatabaseURL)
+
+	bad := strings.Replace(strings.Replace(good, "listen: \":8080\"", "lisen: 1", 1), "  token:", "  tokn:", 1)
+	msg := parseErr(t, bad, fullEnv)
+	require.Contains(t, msg, "lisen")
+	require.Contains(t, msg, "tokn")
+}
+
+func TestDuplicatePathsAndBasicAuthHalf(t *testing.T) {
+	text := strings.Replace(good, `    signing_keys: ["${SECRET}"]`, `    signing_keys: ["${SECRET}"]
+    basic_auth: {username: u}
+  - url: "https://other.example.com/webhooks/appwrite"
+    signing_keys: ["k2"]`, 1)
+	msg := parseErr(t, text, fullEnv)
+	require.Contains(t, msg, "basic_auth needs both username and password")
+	require.Contains(t, msg, "path /webhooks/appwrite is already used by webhooks[0]")
+}
