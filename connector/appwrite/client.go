@@ -157,7 +157,7 @@ func (c *Client) attempt(ctx context.Context, r *request) (body []byte, retryAft
 		return nil, retryAfter, c.transportError(ctx, actx, r, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.opts.MaxResponseBytes+1))
+	data, err := readBody(resp, c.opts.MaxResponseBytes)
 	if err != nil {
 		return nil, retryAfter, c.transportError(ctx, actx, r, fmt.Errorf("reading response: %w", err))
 	}
@@ -249,4 +249,17 @@ func snippet(b []byte) string {
 		s += "…"
 	}
 	return s
+}
+
+// readBody reads at most max+1 bytes, in one allocation when the length is announced.
+func readBody(resp *http.Response, max int64) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= max {
+		// net/http never returns more than Content-Length bytes.
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, max+1))
 }

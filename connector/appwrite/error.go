@@ -35,6 +35,7 @@ const (
 	typeUnauthorizedScope  = "general_unauthorized_scope"
 	typeUserUnauthorized   = "user_unauthorized"
 	typeProjectNotFound    = "project_not_found"
+	typeProjectUnknown     = "project_unknown"
 	typeKeyExpired         = "project_key_expired"
 	typeDatabaseNotFound   = "database_not_found"
 	typeTableNotFound      = "table_not_found"
@@ -118,7 +119,7 @@ func (e *APIError) unauthorized() bool {
 	case e.Status == http.StatusUnauthorized, e.Status == http.StatusForbidden:
 		return true
 	case e.Type == typeUnauthorizedScope, e.Type == typeUserUnauthorized,
-		e.Type == typeProjectNotFound, e.Type == typeKeyExpired:
+		e.Type == typeProjectNotFound, e.Type == typeProjectUnknown, e.Type == typeKeyExpired:
 		return true
 	}
 	return false
@@ -172,7 +173,7 @@ func (c *Client) hint(e *APIError, r *request) string {
 		return "the API key was rejected: check appwrite.api_key and appwrite.project"
 	case typeKeyExpired:
 		return "the API key has expired: create a new one (Console → Overview → API keys) and set appwrite.api_key"
-	case typeProjectNotFound:
+	case typeProjectNotFound, typeProjectUnknown:
 		return fmt.Sprintf("project %q does not exist at %s: check appwrite.project and appwrite.endpoint", c.project, c.endpoint)
 	case typeDatabaseNotFound:
 		return fmt.Sprintf("database %q does not exist in project %q: check the table's database id", r.key.Database, c.project)
@@ -188,8 +189,12 @@ func (c *Client) hint(e *APIError, r *request) string {
 			// An unknown key makes some Appwrite versions treat the request as a guest.
 			return "Appwrite treated the request as a guest, so the API key was not accepted: check appwrite.api_key and appwrite.project"
 		}
-		if e.Type != typeUnauthorizedScope && e.Status == http.StatusUnauthorized {
-			return "the API key was rejected: check appwrite.api_key and appwrite.project"
+		if e.Type != typeUnauthorizedScope {
+			if e.Status == http.StatusUnauthorized {
+				return "the API key was rejected: check appwrite.api_key and appwrite.project"
+			}
+			return "access was refused: check that appwrite.endpoint points at Appwrite and that the API key has scope " +
+				map[family]string{familyTables: "rows.read", familyLegacy: "documents.read", familyWebhooks: "webhooks.read"}[r.family]
 		}
 		switch r.family {
 		case familyWebhooks:

@@ -138,6 +138,17 @@ func TestAuthErrorsAreClearAndNeverShowTheKey(t *testing.T) {
 	assert.NotContains(t, logs.String(), secretKey)
 }
 
+func TestForbiddenByAProxy(t *testing.T) {
+	t.Parallel()
+	b := setup(t, appwritetest.Options{}, nil)
+	b.srv.CreateTable(posts)
+	b.srv.Inject(appwritetest.Fault{Status: http.StatusForbidden, Body: "<html>Access denied</html>", Count: 1})
+	_, err := b.client.ListRows(ctxTimeout(t, 10*time.Second), posts, appwrite.ListQuery{})
+	assert.ErrorIs(t, err, appwrite.ErrUnauthorized)
+	assert.ErrorContains(t, err, "403 Forbidden: <html>Access denied</html>: access was refused")
+	assert.ErrorContains(t, err, "scope rows.read")
+}
+
 func TestLegacyFallbackIsRemembered(t *testing.T) {
 	t.Parallel()
 	b := setup(t, appwritetest.Options{Legacy: true}, nil)

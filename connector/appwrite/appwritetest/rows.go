@@ -194,6 +194,7 @@ func (s *Server) handleList(legacy bool) http.HandlerFunc {
 			b = append(b, `,"rows":[`...)
 		}
 		o := s.renderOpts(legacy, q.selected)
+		o.times = &timeCache{}
 		for n, i := range page {
 			if n > 0 {
 				b = append(b, ',')

@@ -254,12 +254,36 @@ type renderOpts struct {
 	legacy      bool            // $collectionId instead of $tableId
 	seqAsString bool            // $sequence as a JSON string (1.9+)
 	selected    map[string]bool // nil: every column
+	times       *timeCache      // may be nil
+}
+
+// timeCache remembers the last datetime rendered: rows of a page (seeded ones above all) often
+// share their timestamps. One per request, never shared.
+type timeCache struct {
+	ms  int64
+	txt []byte
+}
+
+func (c *timeCache) append(b []byte, ms int64) []byte {
+	if c == nil {
+		return time.UnixMilli(ms).UTC().AppendFormat(b, timeLayout)
+	}
+	if c.txt == nil || c.ms != ms {
+		c.ms, c.txt = ms, time.UnixMilli(ms).UTC().AppendFormat(c.txt[:0], timeLayout)
+	}
+	return append(b, c.txt...)
 }
 
 // render appends r as a JSON object.
 func (t *table) render(b []byte, r *row, o renderOpts) []byte {
 	b = append(b, `{"$id":`...)
-	b = appendJSONString(b, r.id())
+	if r.ext != nil && r.ext.id != "" {
+		b = appendJSONString(b, r.ext.id)
+	} else {
+		b = append(b, `"`+seedPrefix...)
+		b = strconv.AppendInt(b, r.seq, 10)
+		b = append(b, '"')
+	}
 	b = append(b, `,"$sequence":`...)
 	if o.seqAsString {
 		b = append(b, '"')
@@ -269,9 +293,9 @@ func (t *table) render(b []byte, r *row, o renderOpts) []byte {
 		b = strconv.AppendInt(b, r.seq, 10)
 	}
 	b = append(b, `,"$createdAt":"`...)
-	b = time.UnixMilli(r.createdAt).UTC().AppendFormat(b, timeLayout)
+	b = o.times.append(b, r.createdAt)
 	b = append(b, `","$updatedAt":"`...)
-	b = time.UnixMilli(r.updatedAt).UTC().AppendFormat(b, timeLayout)
+	b = o.times.append(b, r.updatedAt)
 	b = append(b, `","$permissions":`...)
 	if r.ext != nil {
 		b = append(b, r.ext.perms...)

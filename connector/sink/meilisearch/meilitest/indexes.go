@@ -107,8 +107,8 @@ func checkContentType(rq *request, accepted ...string) *APIError {
 	return apiErrorf(CodeInvalidContentType, "The Content-Type `%s` is invalid. Accepted values for the Content-Type header are: %s", ct, list)
 }
 
-func (s *Server) accepted(t *task) reply {
-	return jsonReply(http.StatusAccepted, t.summary())
+func (s *Server) accepted(summary summaryView) reply {
+	return jsonReply(http.StatusAccepted, summary)
 }
 
 func (s *Server) listIndexes(rq *request) reply {

@@ -256,7 +256,7 @@ func (s *Server) getTask(rq *request) reply {
 	raw := rq.PathValue("uid")
 	uid, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || uid < 0 {
-		return errorReply(apiErrorf(CodeBadRequest, "Invalid value in parameter `taskUid`: could not parse `%s` as a positive integer", raw))
+		return errorReply(apiErrorf(CodeInvalidTaskUIDs, "Invalid value in parameter `taskUid`: could not parse `%s` as a positive integer", raw))
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -300,7 +300,7 @@ func (s *Server) taskAdmin(rq *request, kind TaskType, resultKey, verb string) r
 	s.mu.RUnlock()
 	d := details{{"matchedTasks", int64(len(matched))}, {resultKey, nil}, {"originalFilter", "?" + rq.URL.RawQuery}}
 	t := s.enqueue("", kind, d, &taskAdminOp{uids: matched, cancel: kind == TaskCancelation, resultKey: resultKey}, "")
-	return jsonReply(http.StatusOK, t.summary())
+	return jsonReply(http.StatusOK, t)
 }
 
 // taskAdminOp cancels the matched tasks still enqueued, or deletes the matched tasks already

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// enqueue registers a task for op and returns it. Tasks get global, monotonically increasing
-// uids starting at 0, as in Meilisearch.
-func (s *Server) enqueue(indexUID string, kind TaskType, d details, op operation, customMetadata string) *task {
+// enqueue registers a task for op and returns its summary, taken before the worker can touch
+// it. Tasks get global, monotonically increasing uids starting at 0, as in Meilisearch.
+func (s *Server) enqueue(indexUID string, kind TaskType, d details, op operation, customMetadata string) summaryView {
 	s.mu.Lock()
 	t := &task{
 		uid:            int64(len(s.tasks)),
@@ -22,13 +22,14 @@ func (s *Server) enqueue(indexUID string, kind TaskType, d details, op operation
 	s.tasks = append(s.tasks, t)
 	s.queue = append(s.queue, t)
 	s.counters.TasksByType[kind]++
+	summary := t.summary()
 	s.notify()
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	return t
+	return summary
 }
 
 func (s *Server) work() {

@@ -1,0 +1,5 @@
+//go:build race
+
+package appwritetest_test
+
+const raceEnabled = true
