@@ -267,6 +267,9 @@ func (a *app) run(ctx context.Context) error {
 		a.log.WithError(err).Warn("re-projection check failed; will not re-sync changed mappings this run")
 	}
 	pub := gin.New()
+	// A redirect (< 400) counts as delivered for Appwrite, which never follows it: never redirect.
+	pub.RedirectTrailingSlash = false
+	pub.RedirectFixedPath = false
 	pub.Use(gin.Recovery())
 	pub.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	pub.GET("/readyz", func(c *gin.Context) {

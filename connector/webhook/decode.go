@@ -51,7 +51,7 @@ var rowEventShape = regexp.MustCompile(`^(?:` +
 	`tablesdb\.` + idPattern + `\.tables\.` + idPattern + `\.rows` +
 	`)\.` + idPattern + `\.[A-Za-z]+$`)
 
-// family is one spelling of a row event: prefix + db + table + table + row + row + "." + action.
+// family is one spelling of a row event: prefix + <db> + table + <table> + row + <row> + "." + <action>.
 type family struct{ prefix, table, row string }
 
 // families are the row event spellings Appwrite emits for the same table: TablesDB API
@@ -60,40 +60,6 @@ var families = [...]family{
 	{"databases.", ".tables.", ".rows."},
 	{"databases.", ".collections.", ".documents."},
 	{"tablesdb.", ".tables.", ".rows."},
-}
-
-// payload holds the only fields Decode reads. Unmarshalling into it skips every column, which
-// keeps decoding cheap; the row itself is kept verbatim as Change.Row.
-type payload struct {
-	ID           string   `json:"$id"`
-	DatabaseID   string   `json:"$databaseId"`
-	TableID      string   `json:"$tableId"`
-	CollectionID string   `json:"$collectionId"`
-	UpdatedAt    string   `json:"$updatedAt"`
-	Sequence     sequence `json:"$sequence"`
-}
-
-// sequence is $sequence as text: a JSON number on 1.8, a string on 1.9+, a UUIDv7 string on
-// MongoDB-backed servers. It is opaque, so the number keeps its exact spelling.
-type sequence string
-
-func (s *sequence) UnmarshalJSON(b []byte) error {
-	switch {
-	case string(b) == "null":
-		*s = ""
-		return nil
-	case b[0] == '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*s = sequence(v)
-		return nil
-	case b[0] == '-' || '0' <= b[0] && b[0] <= '9':
-		*s = sequence(b)
-		return nil
-	}
-	return fmt.Errorf("$sequence must be a number or a string, got %.20s", b)
 }
 
 // opOf maps an Appwrite row action to the change it makes.
@@ -126,22 +92,46 @@ func Decode(eventsHeader string, body []byte) (connector.Change, error) {
 		return connector.Change{}, decodeErrorf(ErrNoEvents,
 			"the X-Appwrite-Webhook-Events header is missing or empty, so the change cannot be identified")
 	}
-	if !rowEventShape.MatchString(event) {
-		return connector.Change{}, fmt.Errorf("%w: %s", ErrNotRowEvent, event)
+	if !maybeRowEvent(event) {
+		return connector.Change{}, notRowEvent(event)
 	}
+	ch, err := decodeRow(event, body)
+	if err != nil && !rowEventShape.MatchString(event) {
+		// Only now is the exact classification needed: a row event that decodes is
+		// row-shaped by construction (valid ids, known action, one family's exact form), so
+		// the regular expression stays off the hot path.
+		return connector.Change{}, notRowEvent(event)
+	}
+	return ch, err
+}
+
+func notRowEvent(event string) error { return fmt.Errorf("%w: %s", ErrNotRowEvent, event) }
+
+// maybeRowEvent is a cheap necessary condition for rowEventShape: it turns away users,
+// buckets, functions and other families without parsing anything.
+func maybeRowEvent(event string) bool {
+	return (strings.HasPrefix(event, "databases.") || strings.HasPrefix(event, "tablesdb.")) &&
+		(strings.Contains(event, ".rows.") || strings.Contains(event, ".documents."))
+}
+
+// decodeRow decodes a delivery whose event may be a row event; any failure is a
+// *DecodeError.
+func decodeRow(event string, body []byte) (connector.Change, error) {
 	action := event[strings.LastIndexByte(event, '.')+1:]
 	op, ok := opOf(action)
 	if !ok {
 		return connector.Change{}, decodeErrorf(nil,
 			"row event %q has unknown action %q (want create, update, upsert or delete)", event, action)
 	}
-
-	var p payload
-	if err := json.Unmarshal(body, &p); err != nil {
+	p, err := readPayload(body)
+	if err != nil {
 		return connector.Change{}, decodeErrorf(err, "payload of %s is not a JSON row object: %v", event, err)
 	}
 	if p.ID == "" {
 		return connector.Change{}, decodeErrorf(nil, "payload of %s has no $id", event)
+	}
+	if !validID(p.ID) {
+		return connector.Change{}, decodeErrorf(nil, "payload of %s has $id %q, which is not an Appwrite id", event, p.ID)
 	}
 	table := p.TableID
 	if p.CollectionID != "" {
@@ -168,7 +158,7 @@ func Decode(eventsHeader string, body []byte) (connector.Change, error) {
 		RowID:     p.ID,
 		Op:        op,
 		UpdatedAt: updated.UTC(),
-		Sequence:  string(p.Sequence),
+		Sequence:  p.Sequence,
 		Action:    action,
 		Event:     event,
 		Row:       json.RawMessage(body),

@@ -18,8 +18,16 @@ func FuzzDecode(f *testing.F) {
 	f.Add("", []byte(`null`))
 	f.Add("databases.main.tables.posts.rows.r1.increment", []byte(`[`))
 	f.Add("databases.main.tables.posts.rows.r1.update", []byte(`{"$id":"r1","$sequence":{"x":1}}`))
+	f.Add("databases.main.tables.posts.rows.r1.update", []byte(`{"a":"\\\"}","\u0024id":"r1","$ID":"x","n":{"$id":"n"}}`))
 	f.Fuzz(func(t *testing.T, events string, body []byte) {
+		checkPayloadAgainstReference(t, body)
 		ch, err := Decode(events, body)
+		// Classification must be the exact one, whichever path Decode took.
+		if event := FirstEvent(events); event != "" && !rowEventShape.MatchString(event) && !errors.Is(err, ErrNotRowEvent) {
+			t.Fatalf("%q is not row-shaped but was not ignored: %v", event, err)
+		} else if rowEventShape.MatchString(event) && errors.Is(err, ErrNotRowEvent) {
+			t.Fatalf("%q is row-shaped but was ignored", event)
+		}
 		if err != nil {
 			var de *DecodeError
 			if !errors.Is(err, ErrNotRowEvent) && !errors.As(err, &de) {

@@ -535,3 +535,20 @@ func TestRegisterSeveralEndpoints(t *testing.T) {
 	assert.Len(t, rec.changes, 2)
 	assert.True(t, strings.HasPrefix(rec.changes[0].Event, "databases.main"))
 }
+
+func TestHandlerBodyReadError(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	w, resp := b.post(t, testPath, testHeader, b.rowSig, nil, func(r *http.Request) {
+		r.ContentLength = -1
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b.row[:10]), failingReader{}))
+	})
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	assert.Contains(t, resp["error"], "could not read the request body")
+	assert.Zero(t, b.rec.stored())
+	assert.Equal(t, OutcomeBadRequest, b.observed()[0].Outcome)
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }

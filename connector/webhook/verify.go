@@ -99,6 +99,10 @@ func (v *Verifier) GoString() string { return v.String() }
 // sigLen is the length of a standard base64 encoding of a SHA-1 digest, padding included.
 var sigLen = base64.StdEncoding.EncodedLen(sha1.Size)
 
+// strictBase64 accepts only the canonical encoding Appwrite produces (padding, zero trailing
+// bits), so exactly one header value is valid per body.
+var strictBase64 = base64.StdEncoding.Strict()
+
 // Verify reports whether signature (the X-Appwrite-Webhook-Signature header) signs body (the
 // raw request bytes, never a re-serialization) with one of the keys and one URL form. It
 // returns nil, ErrMissingSignature or ErrInvalidSignature; the expected signature is never
@@ -110,12 +114,11 @@ func (v *Verifier) Verify(signature string, body []byte) error {
 	if len(signature) != sigLen {
 		return ErrInvalidSignature
 	}
-	// Decode once, into the stack. Strict: only the canonical encoding Appwrite produces is
-	// accepted, so there is exactly one valid header per body.
+	// Decode once, on the stack.
 	var src [28]byte
 	var got [21]byte // DecodedLen(28)
 	copy(src[:], signature)
-	n, err := base64.StdEncoding.Strict().Decode(got[:], src[:])
+	n, err := strictBase64.Decode(got[:], src[:])
 	if err != nil || n != sha1.Size {
 		return ErrInvalidSignature
 	}
