@@ -199,5 +199,3 @@ func warehouseRows(t *testing.T, url string) map[string]whRow {
 	require.NoError(t, rows.Err())
 	return out
 }
-
-

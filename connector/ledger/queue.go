@@ -94,12 +94,12 @@ type Outcome struct {
 // by this claim's token are touched, so a worker whose lease lapsed changes nothing.
 func (q *Queue) Complete(ctx context.Context, c *Claim, outs []Outcome) error {
 	var (
-		okK, okID                []string
-		okSeq                    []int64
-		deadK, deadID, deadWhy   []string
-		deadSeq                  []int64
+		okK, okID                 []string
+		okSeq                     []int64
+		deadK, deadID, deadWhy    []string
+		deadSeq                   []int64
 		retryK, retryID, retryWhy []string
-		retryAfter               []time.Duration
+		retryAfter                []time.Duration
 	)
 	for _, o := range outs {
 		k := o.Item.Key.String()

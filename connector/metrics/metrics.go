@@ -17,11 +17,11 @@ type Metrics struct {
 	Changes         *prometheus.CounterVec   // table, result: recorded|stale|duplicate
 	Ties            *prometheus.CounterVec   // table
 	GroupCommitSize prometheus.Histogram
-	Pending         *prometheus.GaugeVec     // sink
-	Lag             *prometheus.GaugeVec     // sink (seconds)
-	Applied         *prometheus.CounterVec   // sink
-	Failed          *prometheus.CounterVec   // sink, kind: retry|dead_letter|unavailable
-	DeadLetter      *prometheus.GaugeVec     // sink
+	Pending         *prometheus.GaugeVec   // sink
+	Lag             *prometheus.GaugeVec   // sink (seconds)
+	Applied         *prometheus.CounterVec // sink
+	Failed          *prometheus.CounterVec // sink, kind: retry|dead_letter|unavailable
+	DeadLetter      *prometheus.GaugeVec   // sink
 	Quarantine      prometheus.Gauge
 	Quarantined     prometheus.Counter
 	BatchSize       *prometheus.HistogramVec // sink
