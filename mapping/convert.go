@@ -85,6 +85,9 @@ const (
 func convert(typ pgType, v any) (any, error) {
 	switch typ {
 	case tText:
+		if s, ok := v.(string); ok && strings.IndexByte(s, 0) < 0 {
+			return v, nil // already a boxed string: no new allocation
+		}
 		return toText(v)
 	case tBigint:
 		return toInt(v, math.MinInt64, math.MaxInt64)
@@ -304,14 +307,7 @@ func toTime(v any) (time.Time, error) {
 	if !ok {
 		return time.Time{}, errNotTime
 	}
-	t, err := ParseTime(s)
-	if err != nil {
-		if len(s) >= 19 && !strings.ContainsAny(s[19:], "Z+-") {
-			return time.Time{}, errNoOffset
-		}
-		return time.Time{}, errNotTime
-	}
-	return t, nil
+	return ParseTime(s)
 }
 
 // toDate takes the calendar date as written: "2026-03-26", or the date part of a datetime in
@@ -338,7 +334,7 @@ func toDate(v any) (time.Time, error) {
 
 // toJSONB returns the value's JSON text as json.RawMessage, which pgx sends verbatim as jsonb.
 func toJSONB(v any) (json.RawMessage, error) {
-	b, err := json.Marshal(v)
+	b, err := appendJSON(make([]byte, 0, 128), v)
 	if err != nil {
 		return nil, convError("cannot be written as JSON")
 	}

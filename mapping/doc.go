@@ -26,10 +26,10 @@
 //	        - comment_bodies: {from: comments.body}   # the same, long form
 //	      # exclude: [secret]          # instead of fields: every non-$ column except these
 //	      searchable: [title, author_name]
-//	      filterable: [category]       # the permissions field is added automatically
+//	      filterable: [author_name]    # the permissions field is added automatically
 //	      sortable: ["$createdAt"]
 //	      displayed: ["*"]
-//	      ranking_rules: [words, typo, proximity, attribute, sort, exactness, "views:desc"]
+//	      ranking_rules: [words, typo, proximity, attribute, sort, exactness, "$createdAt:desc"]
 //	      synonyms: {phone: [mobile, cellphone]}
 //	      stop_words: [the, a]
 //	      shared_index: false          # true on every table that writes the same index
@@ -80,7 +80,7 @@
 //
 // Every warehouse table has the system columns id text primary key ($id), created_at
 // timestamptz ($createdAt), updated_at timestamptz not null ($updatedAt, the version guard),
-// version_hash bytea not null default '' (written by the sink), the mapped columns in declared
+// version_hash bytea not null, default empty (written by the sink), the mapped columns in declared
 // order, the permissions column (text[]) when configured, synced_at timestamptz not null
 // default now(), and with delete: soft deleted_at timestamptz; plus an index on updated_at.
 // User columns may not use system names. Supported types: text, bigint, integer, double

@@ -1,8 +1,12 @@
 package mapping
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -87,5 +91,65 @@ func FuzzProject(f *testing.F) {
 		for i, c := range tbl.PG.Columns {
 			requireGoType(t, c, vals[i])
 		}
+	})
+}
+
+// referenceDecode is DecodeRow's specification: encoding/json with UseNumber, one object.
+func referenceDecode(raw []byte) (map[string]any, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	return m, true
+}
+
+// FuzzDecodeRow checks that DecodeRow accepts and rejects exactly what encoding/json does and
+// produces the same values.
+func FuzzDecodeRow(f *testing.F) {
+	for _, s := range []string{`{}`, ` {"a":1} `, `{"a":[1,{"b":null}],"c":"\u00e9\ud83d\ude00\ud800x\udc00"}`,
+		`{"a":"\xff\xfe"}`, `{"a":1,"a":2}`, `{"a":-0.5e+10}`, `{"a":01}`, `{"a":1.}`, `{"a":"\u12"}`,
+		`{"a":tru}`, `{"a":[1,]}`, `{"a":1,}`, `[]`, `null`, `{"a":1}x`, `{"a":"` + "\x01" + `"}`,
+		`{"\ud800\u0041":"\uDBFF\uDFFF\/\b\f\n\r\t"}`, "{\"a\":\"\xed\xa0\x80\"}",
+		"{\"a\":\"é\\n\"}", "{\"a\":\"\xff\\n\"}", "{\"\xe9\\u00e9\":1}", "{\"a\":\"é\x01\"}", "{\"a\":\"\xc3\"}",
+		`{"a":"\ud83d\u0041\ude00"}`, `{"a":"\ud83d"}`, `{"a":"\ud83d\`, `{"a":"x`, `{"a`, `{"a":`, `{"a":1`, `{"a":[`,
+		`{"a":1e}`, `{"a":-}`, `{"a":1.5E+}`, `{"a":nul}`, `{"a":truex}`, " \t\r\n{}\n",
+		`{"a":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`,
+		`{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		want, ok := referenceDecode(raw)
+		got, err := DecodeRow(raw)
+		if !ok {
+			require.Error(t, err, "encoding/json rejects %q", raw)
+			return
+		}
+		require.NoError(t, err, "encoding/json accepts %q", raw)
+		require.Equal(t, want, map[string]any(got))
+	})
+}
+
+// FuzzAppendJSON checks that appendJSON writes exactly what json.Marshal writes for every
+// decoded row.
+func FuzzAppendJSON(f *testing.F) {
+	for _, s := range []string{`{"a":"<&>\u2028\u2029\u0000\u001f\b\f\n\r\t\"\\"}`, `{"b":[1,-2.5e3,true,null,{"z":1,"a":{}}]}`,
+		"{\"c\":\"\xff\xfeé😀\"}", `{"":""}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r, err := DecodeRow(raw)
+		if err != nil {
+			return
+		}
+		want, err := json.Marshal(map[string]any(r))
+		require.NoError(t, err)
+		got, err := appendJSON(nil, map[string]any(r))
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got))
 	})
 }

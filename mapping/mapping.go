@@ -56,7 +56,7 @@ func (t *Table) Key() connector.TableKey {
 	return connector.TableKey{Database: t.Database, Table: t.Table}
 }
 
-// where returns "file:line" of the entry.
+// at returns "file:line" of the entry.
 func (t *Table) at() string { return fmt.Sprintf("%s:%d", t.File, t.Line) }
 
 // PermissionsField returns the name of the field (Meilisearch) and column (Postgres) that

@@ -156,7 +156,7 @@ func parseMeili(d *connector.Node, t *Table, sec *connector.Field) *MeiliProject
 		}
 	}
 
-	known := attrSet{fields: mp.Fields, explicit: fieldsF != nil, exclude: mp.exclude}
+	known := attrSet{fields: slices.Clone(mp.Fields), explicit: fieldsF != nil, exclude: mp.exclude}
 	known.fields = append(known.fields, FieldID, mp.PrimaryKey)
 	if mp.SharedIndex {
 		known.fields = append(known.fields, FieldTable)

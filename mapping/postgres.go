@@ -386,9 +386,10 @@ func (p *PGProjection) QualifiedTable() string {
 func quote(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 // DDL returns idempotent statements that create the schema, the table (system columns, the
-// mapped columns, synced_at, and deleted_at with delete: soft), add columns a newer mapping
-// introduced, and create the updated_at index and the declared indexes. Identifiers are
-// always quoted.
+// mapped columns, synced_at, and deleted_at with delete: soft), the updated_at index and the
+// declared indexes. Identifiers are always quoted. Columns a newer mapping adds to an existing
+// table are not covered (ALTER TABLE would take an exclusive lock on every start): the sink
+// compares the catalog with Columns and adds only what is missing.
 func (p *PGProjection) DDL() []string {
 	q := p.QualifiedTable()
 	cols := []string{
@@ -397,24 +398,16 @@ func (p *PGProjection) DDL() []string {
 		quote(ColUpdatedAt) + " timestamptz NOT NULL",
 		quote(ColVersionHash) + " bytea NOT NULL DEFAULT ''::bytea",
 	}
-	var adds []string
 	for _, c := range p.Columns {
-		def := quote(c.Name) + " " + c.Type
-		cols = append(cols, def)
-		adds = append(adds, "ADD COLUMN IF NOT EXISTS "+def)
+		cols = append(cols, quote(c.Name)+" "+c.Type)
 	}
 	cols = append(cols, quote(ColSyncedAt)+" timestamptz NOT NULL DEFAULT now()")
 	if p.Delete == DeleteSoft {
-		def := quote(ColDeletedAt) + " timestamptz"
-		cols = append(cols, def)
-		adds = append(adds, "ADD COLUMN IF NOT EXISTS "+def)
+		cols = append(cols, quote(ColDeletedAt)+" timestamptz")
 	}
 	stmts := []string{
 		"CREATE SCHEMA IF NOT EXISTS " + quote(p.Schema),
 		"CREATE TABLE IF NOT EXISTS " + q + " (\n  " + strings.Join(cols, ",\n  ") + "\n)",
-	}
-	if len(adds) > 0 {
-		stmts = append(stmts, "ALTER TABLE "+q+"\n  "+strings.Join(adds, ",\n  "))
 	}
 	stmts = append(stmts, "CREATE INDEX IF NOT EXISTS "+quote(p.UpdatedAtIndex())+" ON "+q+" ("+quote(ColUpdatedAt)+")")
 	for _, ix := range p.Indexes {

@@ -165,7 +165,6 @@ tables:
 			"  \"version_hash\" bytea NOT NULL DEFAULT ''::bytea,\n" +
 			"  \"Title\" text,\n" +
 			"  \"synced_at\" timestamptz NOT NULL DEFAULT now()\n)",
-		"ALTER TABLE \"appwrite\".\"Posts\"\n  ADD COLUMN IF NOT EXISTS \"Title\" text",
 		`CREATE INDEX IF NOT EXISTS "Posts_updated_at_idx" ON "appwrite"."Posts" ("updated_at")`,
 		`CREATE UNIQUE INDEX IF NOT EXISTS "Posts_Title_updated_at_key" ON "appwrite"."Posts" ("Title", "updated_at")`,
 	}, p.DDL())
@@ -270,4 +269,36 @@ tables:
 	_, err := m.Tables[0].PostgresValues(Row{})
 	require.Error(t, err)
 	require.False(t, connector.IsPermanent(err))
+}
+
+// A Mapping is shared by every sink worker: projecting concurrently must be safe (run with -race).
+func TestConcurrentProjection(t *testing.T) {
+	m := loadGoldenMapping(t, "testdata/to_many")
+	rows, _ := loadGoldenRows(t, "testdata/to_many")
+	tbl := m.Tables[0]
+	key := tbl.Key()
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 50; i++ {
+				for _, raw := range rows {
+					r, err := DecodeRow(raw)
+					if err != nil {
+						panic(err)
+					}
+					tbl.Matches(r)
+					if _, err := tbl.MeiliDocument(r, key, identity); err != nil {
+						panic(err)
+					}
+					if _, err := tbl.PostgresValues(r); err != nil {
+						panic(err)
+					}
+				}
+			}
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
 }

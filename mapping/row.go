@@ -1,10 +1,6 @@
 package mapping
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -15,20 +11,13 @@ import (
 // []any, numbers json.Number (kept verbatim, so big integers and decimals lose nothing).
 type Row map[string]any
 
-// DecodeRow decodes the JSON object of a row. A body that is not exactly one JSON object is a
-// permanent error: retrying cannot fix it.
+// DecodeRow decodes the JSON object of a row exactly as encoding/json's Decoder with UseNumber
+// would, only faster. A body that is not exactly one JSON object is a permanent error:
+// retrying cannot fix it.
 func DecodeRow(raw []byte) (Row, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
+	m, err := decodeObject(raw)
+	if err != nil {
 		return nil, connector.Permanent("row is not a JSON object", err)
-	}
-	if m == nil {
-		return nil, connector.Permanent("row is not a JSON object", fmt.Errorf("got null"))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, connector.Permanent("row is not a JSON object", fmt.Errorf("data after the object"))
 	}
 	return Row(m), nil
 }
@@ -65,10 +54,10 @@ func ParseTime(s string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		if !strings.ContainsAny(s[min(len(s), 19):], "Z+-") {
-			return time.Time{}, fmt.Errorf("no UTC offset")
+		if len(s) >= 19 && !strings.ContainsAny(s[19:], "Z+-") {
+			return time.Time{}, errNoOffset
 		}
-		return time.Time{}, fmt.Errorf("not an RFC 3339 datetime")
+		return time.Time{}, errNotTime
 	}
 	return t, nil
 }

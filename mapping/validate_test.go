@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 )
@@ -421,8 +422,43 @@ func TestLoadFile(t *testing.T) {
 	require.Equal(t, "tables[0]", tables[0].Path)
 }
 
-// ParseTables works on the `tables:` node of any document (the config file's, here).
+// ParseTables works on the `tables:` node of any document: here the main config file, whose
+// other keys belong to the config loader.
 func TestParseTablesFromConfigNode(t *testing.T) {
-	_, err := parseFile("config.yaml", []byte("tables:\n  - database: main\n    table: posts\n    meilisearch: {}\n"), testEnv)
+	src := "listen: \":8080\"\nstate: {database_url: x}\ntables:\n  - database: main\n    table: posts\n    meilisearch: {index: \"${POSTS_INDEX}\"}\n  - database: main\n    table: pages\n    postgres: {columns: {title: txt}}\n"
+	var root yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte(src), &root))
+	d := connector.NewNode("config.yaml", &root, testEnv)
+	var tables []*Table
+	for _, f := range d.Fields(root.Content[0], "") {
+		if f.Key == "tables" {
+			tables = ParseTables(d, f.Value, f.Path)
+		}
+	}
+	require.Len(t, tables, 1, "only the entry without problems")
+	require.Equal(t, "posts_v2", tables[0].Meili.Index)
+	require.Equal(t, "config.yaml", tables[0].File)
+	require.Len(t, d.Errs, 1)
+	require.Equal(t, `config.yaml:9: tables[1].postgres.columns.title: unknown type "txt" (did you mean text?); `+typesFix, d.Errs[0].Error())
+}
+
+// The example in the package documentation must stay a valid mapping.
+func TestDocExample(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
 	require.NoError(t, err)
+	var yamlLines []string
+	in := false
+	for _, line := range strings.Split(string(src), "\n") {
+		switch {
+		case strings.HasPrefix(line, "//\ttables:"):
+			in = true
+		case in && !strings.HasPrefix(line, "//\t"):
+			in = false
+		}
+		if in {
+			yamlLines = append(yamlLines, strings.TrimPrefix(line, "//\t"))
+		}
+	}
+	require.NotEmpty(t, yamlLines)
+	require.Empty(t, problems(t, strings.Join(yamlLines, "\n")))
 }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+)
+
+func benchRows() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROWS")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
+
+// procKiB reads a VmXXX line of /proc/<pid>/status in KiB.
+func procKiB(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field+":") {
+			f := strings.Fields(l)
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
+// TestBenchBacklog: the real binary accepts BENCH_ROWS (default 1,000,000) webhook changes
+// while the warehouse is down (RSS read from its /proc), then the warehouse comes back and the
+// drain rate is measured until nothing is pending.
+func TestBenchBacklog(t *testing.T) {
+	if os.Getenv("APPWRITE_SYNC_BENCH") == "" {
+		t.Skip("set APPWRITE_SYNC_BENCH=1 (make bench)")
+	}
+	rows := benchRows()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "appwrite-sync")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, string(out))
+	whCluster, err := pgtest.StartCluster()
+	require.NoError(t, err)
+	defer whCluster.Stop()
+	state := pgtest.NewDatabase(t)
+	wh := pgtest.NewDatabaseOn(t, whCluster)
+	cfg := testConfig(t, state, wh, "")
+	cfgPath := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+listen: %q
+admin: {listen: ""}
+webhooks: [{url: %q, signing_keys: [%q]}]
+state: {database_url: %q}
+warehouse: {database_url: %q, schema: wh, batch_size: 5000}
+delivery: {max_backoff: 1s}
+log: {level: error, format: json}
+tables:
+  - database: main
+    table: posts
+    postgres:
+      table: posts
+      columns: {title: text, views: bigint, body: text, author_name: {from: author.name, type: text}}
+`, cfg.Listen, webhookURL, testSecret, state, wh)), 0o600))
+	cmd := exec.Command(bin, "serve", "--config", cfgPath)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	base := "http://" + cfg.Listen
+	require.Eventually(t, func() bool {
+		_, err := os.Stat("/proc/" + strconv.Itoa(cmd.Process.Pid))
+		return err == nil && post(t, base, "warm", event{"create", kibRow("warm", 0)}) == 200
+	}, 30*time.Second, 100*time.Millisecond)
+	waitDrained(t, state, 30*time.Second)
+
+	whCluster.StopServer()
+	start := time.Now()
+	sent := 0
+	var accept loadResult
+	for sent < rows { // chunks of load until BENCH_ROWS changes were acknowledged
+		r := load(base, 64, 10*time.Second, 0, fmt.Sprintf("k%d-", sent), false)
+		accept.n += r.n
+		accept.errs += r.errs
+		sent += int(r.n)
+	}
+	acceptDur := time.Since(start)
+	rss, hwm := procKiB(cmd.Process.Pid, "VmRSS"), procKiB(cmd.Process.Pid, "VmHWM")
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, state)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var pending int64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.pending`).Scan(&pending))
+
+	require.NoError(t, whCluster.Restart())
+	t1 := time.Now()
+	waitDrained(t, state, 60*time.Minute)
+	drain := time.Since(t1)
+	report := fmt.Sprintf(`| backlog benchmark (warehouse down, 1 KiB rows) | value |
+|---|---|
+| changes accepted with the warehouse down | %d in %s (%.0f req/s, %d errors) |
+| serve RSS after accepting / peak (VmHWM) | %.1f MiB / %.1f MiB (goal ≤ 150 MiB) |
+| pending rows when the warehouse returned | %d |
+| drain after recovery | %s → %.0f rows/s (goal ≥ 20,000 rows/s) |
+`, accept.n, acceptDur.Round(time.Second), float64(accept.n)/acceptDur.Seconds(), accept.errs,
+		float64(rss)/1024, float64(hwm)/1024, pending, drain.Round(time.Millisecond), float64(pending)/drain.Seconds())
+	t.Log("\n" + report)
+	if p := os.Getenv("BENCH_REPORT"); p != "" {
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		require.NoError(t, err)
+		f.WriteString(report + "\n")
+		f.Close()
+	}
+}

@@ -1,0 +1,383 @@
+package mapping
+
+import (
+	"encoding/json"
+	"fmt"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// maxDepth bounds nesting like encoding/json does, so hostile input cannot exhaust the stack.
+const maxDepth = 10000
+
+// rowDecoder is a strict single-pass JSON parser producing exactly what encoding/json's
+// Decoder with UseNumber produces (map[string]any, []any, json.Number, string, bool, nil;
+// invalid UTF-8 and lone surrogates become U+FFFD; a repeated key keeps the last value), in a
+// fraction of the time: DecodeRow is on the path of every row of every sink. FuzzDecodeRow
+// checks the equivalence.
+//
+// The input is copied into one string up front; unescaped strings, keys and numbers are
+// substrings of it, so they cost no allocation of their own (they keep the row's text alive
+// as long as any of them is referenced, which for a row being projected is what we want).
+type rowDecoder struct {
+	data  []byte
+	s     string // data as a string
+	i     int
+	depth int
+	stack []any  // elements of the arrays being parsed, so each array is allocated once
+	buf   []byte // scratch for unescaping strings
+}
+
+type syntaxError struct {
+	msg string
+	off int
+}
+
+func (e *syntaxError) Error() string { return fmt.Sprintf("%s at offset %d", e.msg, e.off) }
+
+func (d *rowDecoder) fail(msg string) error { return &syntaxError{msg: msg, off: d.i} }
+
+func (d *rowDecoder) unexpected() error {
+	if d.i >= len(d.data) {
+		return d.fail("unexpected end of JSON input")
+	}
+	return d.fail(fmt.Sprintf("invalid character %q", d.data[d.i]))
+}
+
+func (d *rowDecoder) skipWS() {
+	for d.i < len(d.data) {
+		switch d.data[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// decodeObject parses data, which must be exactly one JSON object (surrounding whitespace
+// allowed).
+func decodeObject(data []byte) (map[string]any, error) {
+	d := rowDecoder{data: data, s: string(data)}
+	d.skipWS()
+	if d.i >= len(d.data) || d.data[d.i] != '{' {
+		if d.i < len(d.data) {
+			return nil, d.fail("not an object")
+		}
+		return nil, d.unexpected()
+	}
+	m, err := d.object(32) // Appwrite rows carry 6 to 10 $ keys plus their columns
+	if err != nil {
+		return nil, err
+	}
+	d.skipWS()
+	if d.i != len(d.data) {
+		return nil, d.fail("data after the object")
+	}
+	return m, nil
+}
+
+func (d *rowDecoder) value() (any, error) {
+	if d.i >= len(d.data) {
+		return nil, d.unexpected()
+	}
+	switch c := d.data[d.i]; {
+	case c == '{':
+		return d.object(0)
+	case c == '[':
+		return d.array()
+	case c == '"':
+		return d.str()
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.number()
+	case c == 't':
+		return true, d.literal("true")
+	case c == 'f':
+		return false, d.literal("false")
+	case c == 'n':
+		return nil, d.literal("null")
+	}
+	return nil, d.unexpected()
+}
+
+func (d *rowDecoder) literal(lit string) error {
+	if len(d.data)-d.i < len(lit) || string(d.data[d.i:d.i+len(lit)]) != lit {
+		return d.fail("invalid literal")
+	}
+	d.i += len(lit)
+	return nil
+}
+
+func (d *rowDecoder) object(hint int) (map[string]any, error) {
+	d.depth++
+	if d.depth > maxDepth {
+		return nil, d.fail("exceeded max depth")
+	}
+	d.i++ // '{'
+	m := make(map[string]any, hint)
+	d.skipWS()
+	if d.i < len(d.data) && d.data[d.i] == '}' {
+		d.i++
+		d.depth--
+		return m, nil
+	}
+	for {
+		if d.i >= len(d.data) || d.data[d.i] != '"' {
+			return nil, d.unexpected()
+		}
+		k, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		d.skipWS()
+		if d.i >= len(d.data) || d.data[d.i] != ':' {
+			return nil, d.unexpected()
+		}
+		d.i++
+		d.skipWS()
+		v, err := d.value()
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v
+		d.skipWS()
+		if d.i >= len(d.data) {
+			return nil, d.unexpected()
+		}
+		switch d.data[d.i] {
+		case ',':
+			d.i++
+			d.skipWS()
+		case '}':
+			d.i++
+			d.depth--
+			return m, nil
+		default:
+			return nil, d.unexpected()
+		}
+	}
+}
+
+func (d *rowDecoder) array() ([]any, error) {
+	d.depth++
+	if d.depth > maxDepth {
+		return nil, d.fail("exceeded max depth")
+	}
+	d.i++ // '['
+	d.skipWS()
+	if d.i < len(d.data) && d.data[d.i] == ']' {
+		d.i++
+		d.depth--
+		return []any{}, nil
+	}
+	base := len(d.stack)
+	for {
+		v, err := d.value()
+		if err != nil {
+			return nil, err
+		}
+		d.stack = append(d.stack, v)
+		d.skipWS()
+		if d.i >= len(d.data) {
+			return nil, d.unexpected()
+		}
+		switch d.data[d.i] {
+		case ',':
+			d.i++
+			d.skipWS()
+		case ']':
+			d.i++
+			d.depth--
+			out := make([]any, len(d.stack)-base)
+			copy(out, d.stack[base:])
+			clear(d.stack[base:])
+			d.stack = d.stack[:base]
+			return out, nil
+		default:
+			return nil, d.unexpected()
+		}
+	}
+}
+
+func (d *rowDecoder) number() (json.Number, error) {
+	s, i := d.data, d.i
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		d.i = i
+		return "", d.unexpected()
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			d.i = i
+			return "", d.unexpected()
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			d.i = i
+			return "", d.unexpected()
+		}
+	}
+	n := json.Number(d.s[d.i:i])
+	d.i = i
+	return n, nil
+}
+
+// plainByte marks the bytes a string may hold without escaping: not '"', not '\\', not a
+// control character. Bytes >= 0x80 are plain too; the UTF-8 they form is validated once.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// str parses a string at d.data[d.i] == '"'. The common case (no escapes, valid UTF-8) is a
+// substring of the input: no allocation.
+func (d *rowDecoder) str() (string, error) {
+	start := d.i + 1
+	var high byte
+	i := start
+	for i < len(d.data) && plainByte[d.data[i]] {
+		high |= d.data[i]
+		i++
+	}
+	if i < len(d.data) && d.data[i] == '"' {
+		v := d.s[start:i]
+		if high < utf8.RuneSelf || utf8.ValidString(v) {
+			d.i = i + 1
+			return v, nil
+		}
+		return d.strSlow(start, start)
+	}
+	if i >= len(d.data) {
+		d.i = len(d.data)
+		return "", d.unexpected()
+	}
+	// An escape or a control character: fall back, starting at the first non-ASCII byte if
+	// any came before (strSlow re-validates from there).
+	if high >= utf8.RuneSelf {
+		return d.strSlow(start, start)
+	}
+	return d.strSlow(start, i)
+}
+
+// strSlow handles escapes, control characters and non-ASCII like encoding/json.
+func (d *rowDecoder) strSlow(start, i int) (string, error) {
+	s := d.data
+	buf := append(d.buf[:0], s[start:i]...)
+	defer func() { d.buf = buf[:0] }()
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == '"':
+			d.i = i + 1
+			return string(buf), nil
+		case c == '\\':
+			if i+1 >= len(s) {
+				d.i = len(s)
+				return "", d.unexpected()
+			}
+			switch s[i+1] {
+			case '"', '\\', '/':
+				buf = append(buf, s[i+1])
+			case 'b':
+				buf = append(buf, '\b')
+			case 'f':
+				buf = append(buf, '\f')
+			case 'n':
+				buf = append(buf, '\n')
+			case 'r':
+				buf = append(buf, '\r')
+			case 't':
+				buf = append(buf, '\t')
+			case 'u':
+				r := hex4(s[i+2:])
+				if r < 0 {
+					d.i = i
+					return "", d.fail("invalid \\u escape")
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					r2 := rune(-1)
+					if i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
+						r2 = hex4(s[i+2:])
+					}
+					if dec := utf16.DecodeRune(r, r2); dec != unicode.ReplacementChar {
+						i += 6
+						r = dec
+					} else {
+						r = unicode.ReplacementChar
+					}
+				}
+				buf = utf8.AppendRune(buf, r)
+				continue
+			default:
+				d.i = i
+				return "", d.fail("invalid escape")
+			}
+			i += 2
+		case c < 0x20:
+			d.i = i
+			return "", d.fail("control character in string")
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				buf = utf8.AppendRune(buf, utf8.RuneError)
+			} else {
+				buf = append(buf, s[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	d.i = len(s)
+	return "", d.unexpected()
+}
+
+// hex4 decodes the 4 hex digits at the start of b, or returns -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
