@@ -255,13 +255,11 @@ func cmp64(a, b int64) int {
 // natural reports whether the order is $sequence ascending (also the default), so rows can be
 // walked in storage order from a binary-searched start.
 func (q *listQuery) natural() bool {
-	for _, o := range q.orders {
-		if o.attr == "$sequence" && !o.desc {
-			return true
-		}
-		return false
+	if len(q.orders) == 0 {
+		return true
 	}
-	return true
+	o := q.orders[0] // only the first order decides the walk
+	return o.attr == "$sequence" && !o.desc
 }
 
 // compare orders two rows by the query's orders, then by $sequence ascending (the tie-break
