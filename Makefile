@@ -22,9 +22,10 @@ run: ## run the service on a local default: Postgres in ./.data, config.yaml
 test: ## run every test with the race detector (starts a throwaway Postgres when TEST_DATABASE_URL is unset)
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-lint: ## gofmt + go vet
+lint: ## gofmt + go vet + staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	GOFLAGS= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 fmt: ## gofmt -w
 	gofmt -w $$(git ls-files '*.go')
