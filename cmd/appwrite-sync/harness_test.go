@@ -74,6 +74,12 @@ type instance struct {
 
 func startInstance(t *testing.T, cfg *config.Config) *instance {
 	t.Helper()
+	return startInstanceLog(t, cfg, nil)
+}
+
+// startInstanceLog is startInstance with the service's log (debug level) written to w.
+func startInstanceLog(t *testing.T, cfg *config.Config, w io.Writer) *instance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err := migrations.Up(ctx, cfg.State.DatabaseURL)
 	require.NoError(t, err)
@@ -82,6 +88,11 @@ func startInstance(t *testing.T, cfg *config.Config) *instance {
 	if os.Getenv("TEST_LOG") != "" {
 		l.SetOutput(os.Stderr)
 		l.SetLevel(logrus.DebugLevel)
+	}
+	if w != nil {
+		l.SetOutput(w)
+		l.SetLevel(logrus.DebugLevel)
+		l.SetFormatter(&logrus.JSONFormatter{})
 	}
 	a, err := build(ctx, cfg, logrus.NewEntry(l))
 	require.NoError(t, err)
