@@ -47,6 +47,15 @@ const (
 	PollIntervalDefault       = 100 * time.Millisecond
 	MaxBackoffDefault         = 5 * time.Minute
 	MinAdminTokenLen          = 16
+	// ReconcileSkewDefault is how far before the watermark an incremental reconcile looks
+	// again: $updatedAt has millisecond precision, may be set by hand, and the clocks of
+	// Appwrite and the state store differ.
+	ReconcileSkewDefault = 5 * time.Minute
+	// ReconcileProbeEveryDefault is how often the webhooks of reconcile.webhook_ids are read.
+	ReconcileProbeEveryDefault = time.Minute
+	// ReconcileLeaseDefault is how long a backfill job stays with a process that stopped
+	// renewing it before another process takes it over.
+	ReconcileLeaseDefault = 30 * time.Second
 )
 
 // Config is the whole file, defaults applied.
@@ -63,6 +72,7 @@ type Config struct {
 	Meili     Meili
 	Warehouse Warehouse
 	Appwrite  Appwrite
+	Reconcile Reconcile
 	// MappingFile is set when tables live in a separate file.
 	MappingFile string
 	Mapping     *mapping.Mapping
@@ -140,6 +150,28 @@ type Appwrite struct {
 	PageSize int
 }
 
+// Reconcile schedules backfill jobs and watches Appwrite's webhooks (global for every
+// concrete mapped table; a per-table schedule is not supported).
+type Reconcile struct {
+	// IncrementalEvery runs an incremental reconcile of every table this often; 0 (default)
+	// turns it off.
+	IncrementalEvery time.Duration
+	// FullEvery runs a full reconcile (with delete detection) of every table this often; 0
+	// (default) turns it off.
+	FullEvery time.Duration
+	// Skew is subtracted from a table's watermark by incremental jobs. Default
+	// ReconcileSkewDefault (5m).
+	Skew time.Duration
+	// WebhookIDs are the Appwrite webhook ids whose health (enabled, attempts) is probed on
+	// Appwrite 1.9+; empty (default) turns the probe off.
+	WebhookIDs []string
+	// ProbeEvery is the probe interval. Default ReconcileProbeEveryDefault (1m).
+	ProbeEvery time.Duration
+	// Lease is how long a job survives its process: a job not renewed for this long is
+	// resumed by another process. Default ReconcileLeaseDefault (30s).
+	Lease time.Duration
+}
+
 // Load reads, expands and validates the file at path.
 func Load(path string) (*Config, error) { return LoadWith(path, os.LookupEnv) }
 
@@ -153,7 +185,7 @@ func LoadWith(path string, lookup connector.LookupEnv) (*Config, error) {
 }
 
 var knownTop = []string{"listen", "admin", "webhooks", "limits", "server", "log", "state", "delivery",
-	"meilisearch", "warehouse", "appwrite", "tables", "mapping_file"}
+	"meilisearch", "warehouse", "appwrite", "reconcile", "tables", "mapping_file"}
 
 // Parse decodes and validates config text; file names it in messages.
 func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error) {
@@ -281,6 +313,8 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 					c.Appwrite.PageSize = positiveInt(d, g)
 				}
 			}
+		case "reconcile":
+			c.parseReconcile(d, f)
 		case "tables":
 			tablesNode, tablesPath = f.Value, f.Path
 		case "mapping_file":
@@ -346,6 +380,44 @@ func (c *Config) setDefaults() {
 	c.Meili = Meili{URL: MeiliURLDefault, BatchSize: MeiliBatchSizeDefault, BatchBytes: MeiliBatchBytesDefault, Timeout: MeiliTimeoutDefault}
 	c.Warehouse = Warehouse{Schema: WarehouseSchemaDefault, BatchSize: WarehouseBatchSizeDefault}
 	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: AppwritePageSizeDefault}
+	c.Reconcile = Reconcile{Skew: ReconcileSkewDefault, ProbeEvery: ReconcileProbeEveryDefault, Lease: ReconcileLeaseDefault}
+}
+
+func (c *Config) parseReconcile(d *connector.Node, f connector.Field) {
+	for _, g := range d.Fields(f.Value, f.Path, "incremental_every", "full_every", "skew", "webhook_ids", "probe_every", "lease") {
+		switch g.Key {
+		case "webhook_ids":
+			c.Reconcile.WebhookIDs = d.StringList(g.Value, g.Path)
+			for i, id := range c.Reconcile.WebhookIDs {
+				if strings.TrimSpace(id) == "" {
+					d.Errorf(g.Value, fmt.Sprintf("%s[%d]", g.Path, i), "copy the webhook id from the Appwrite console (Settings → Webhooks), or remove the entry", "empty webhook id")
+				}
+			}
+		default:
+			v, ok := d.Duration(g.Value, g.Path)
+			if !ok {
+				continue
+			}
+			switch g.Key {
+			case "incremental_every":
+				c.Reconcile.IncrementalEvery = v
+			case "full_every":
+				c.Reconcile.FullEvery = v
+			case "skew":
+				c.Reconcile.Skew = v
+			case "probe_every", "lease":
+				if v <= 0 {
+					d.Errorf(g.Value, g.Path, "use a positive duration such as 1m, or remove the key for the default", "must be positive")
+					continue
+				}
+				if g.Key == "probe_every" {
+					c.Reconcile.ProbeEvery = v
+				} else {
+					c.Reconcile.Lease = v
+				}
+			}
+		}
+	}
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -475,6 +547,20 @@ func (c *Config) validate(d *connector.Node, top *yaml.Node) {
 	if c.Appwrite.Endpoint != "" {
 		if u, err := url.Parse(c.Appwrite.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			d.Errorf(at("appwrite.endpoint"), "appwrite.endpoint", "write the API endpoint, e.g. https://cloud.appwrite.io/v1", "not an absolute http(s) URL")
+		}
+	}
+	if c.Appwrite.Project == "" || c.Appwrite.APIKey == "" {
+		// Reconcile reads the Appwrite API: without credentials a schedule would silently
+		// never run.
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"incremental_every", c.Reconcile.IncrementalEvery > 0}, {"full_every", c.Reconcile.FullEvery > 0},
+			{"webhook_ids", len(c.Reconcile.WebhookIDs) > 0}} {
+			if key := k.key; k.set {
+				d.Errorf(at("reconcile."+key), "reconcile."+key, "set appwrite.project and appwrite.api_key (a key with scope rows.read, and webhooks.read for webhook_ids), or remove reconcile."+key,
+					"reconcile needs the Appwrite API")
+			}
 		}
 	}
 	if u, err := url.Parse(c.Meili.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -108,4 +109,36 @@ func TestDuplicatePathsAndBasicAuthHalf(t *testing.T) {
 	msg := parseErr(t, text, fullEnv)
 	require.Contains(t, msg, "basic_auth needs both username and password")
 	require.Contains(t, msg, "path /webhooks/appwrite is already used by webhooks[0]")
+}
+
+func TestReconcileDefaultsAndValues(t *testing.T) {
+	c, err := Parse("config.yaml", []byte(good), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, Reconcile{Skew: ReconcileSkewDefault, ProbeEvery: ReconcileProbeEveryDefault, Lease: ReconcileLeaseDefault}, c.Reconcile,
+		"schedules and the probe are off by default")
+
+	text := good + `appwrite: {project: p1, api_key: k1}
+reconcile:
+  incremental_every: 5m
+  full_every: 24h
+  skew: 2m
+  webhook_ids: [wh1, wh2]
+  probe_every: 30s
+  lease: 10s
+`
+	c, err = Parse("config.yaml", []byte(text), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, Reconcile{IncrementalEvery: 5 * time.Minute, FullEvery: 24 * time.Hour, Skew: 2 * time.Minute,
+		WebhookIDs: []string{"wh1", "wh2"}, ProbeEvery: 30 * time.Second, Lease: 10 * time.Second}, c.Reconcile)
+}
+
+func TestReconcileErrors(t *testing.T) {
+	msg := parseErr(t, good+"reconcile:\n  incremental_every: 5m\n  fulll_every: 1h\n", fullEnv)
+	require.Contains(t, msg, `config.yaml:17: reconcile.incremental_every: reconcile needs the Appwrite API`)
+	require.Contains(t, msg, `reconcile.fulll_every: unknown key "fulll_every"; did you mean "full_every"?`)
+
+	msg = parseErr(t, good+"appwrite: {project: p, api_key: k}\nreconcile:\n  probe_every: 0s\n  skew: -1m\n  webhook_ids: [\"\"]\n", fullEnv)
+	require.Contains(t, msg, "reconcile.probe_every: must be positive")
+	require.Contains(t, msg, "reconcile.skew: must be a non-negative duration")
+	require.Contains(t, msg, "reconcile.webhook_ids[0]: empty webhook id")
 }
