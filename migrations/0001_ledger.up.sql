@@ -37,8 +37,11 @@ CREATE TABLE IF NOT EXISTS appwrite_sync.pending (
     dead_at      timestamptz,                       -- dead-lettered when set
     dead_seq     bigint,
     PRIMARY KEY (sink, table_key, row_id)
-);
-CREATE INDEX IF NOT EXISTS pending_ready ON appwrite_sync.pending (sink, available_at) WHERE dead_at IS NULL;
+) WITH (fillfactor = 70);
+-- Claims walk this index in enqueue order and filter on available_at in the heap. available_at
+-- is deliberately not indexed: a claim then only rewrites unindexed columns, which Postgres
+-- does as a HOT update (no index insertions) thanks to the fillfactor's free space.
+CREATE INDEX IF NOT EXISTS pending_ready ON appwrite_sync.pending (sink, enqueued_at) WHERE dead_at IS NULL;
 CREATE INDEX IF NOT EXISTS pending_dead ON appwrite_sync.pending (sink, dead_at) WHERE dead_at IS NOT NULL;
 
 -- Validly signed requests that could not be decoded or mapped, kept raw for replay.

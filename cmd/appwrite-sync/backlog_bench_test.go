@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,7 +64,7 @@ func TestBenchBacklog(t *testing.T) {
 	cfgPath := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
 listen: %q
-admin: {listen: ""}
+admin: {listen: %q, token: %q}
 webhooks: [{url: %q, signing_keys: [%q]}]
 state: {database_url: %q}
 warehouse: {database_url: %q, schema: wh, batch_size: 5000}
@@ -74,7 +76,7 @@ tables:
     postgres:
       table: posts
       columns: {title: text, views: bigint, body: text, author_name: {from: author.name, type: text}}
-`, cfg.Listen, webhookURL, testSecret, state, wh)), 0o600))
+`, cfg.Listen, cfg.Admin.Listen, testToken, webhookURL, testSecret, state, wh)), 0o600))
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
@@ -110,6 +112,16 @@ tables:
 	t1 := time.Now()
 	waitDrained(t, state, 60*time.Minute)
 	drain := time.Since(t1)
+	if resp, err := http.Get("http://" + cfg.Admin.Listen + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "appwrite_sync_claim_latency_seconds_sum") || strings.HasPrefix(l, "appwrite_sync_apply_latency_seconds_sum") ||
+				strings.HasPrefix(l, "appwrite_sync_sink_batch_rows_sum") || strings.HasPrefix(l, "appwrite_sync_sink_batch_rows_count") {
+				t.Log(l)
+			}
+		}
+	}
 	report := fmt.Sprintf(`| backlog benchmark (warehouse down, 1 KiB rows) | value |
 |---|---|
 | changes accepted with the warehouse down | %d in %s (%.0f req/s, %d errors) |

@@ -25,7 +25,9 @@ type bundle struct {
 	m    *metrics.Metrics
 }
 
-func setup(t *testing.T) bundle {
+func setup(t *testing.T) bundle { return setupB(t) }
+
+func setupB(t testing.TB) bundle {
 	t.Helper()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)

@@ -37,15 +37,17 @@ type Claim struct {
 // (the engine bounds each apply by a deadline shorter than the lease).
 const claimSQL = `
 WITH c AS (
-    SELECT sink, table_key, row_id FROM appwrite_sync.pending
+    SELECT ctid FROM appwrite_sync.pending
     WHERE sink = $1 AND dead_at IS NULL AND available_at <= now()
-    ORDER BY available_at
+    ORDER BY enqueued_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), u AS (
+    -- by ctid: the rows are locked, so their ctids are stable; a join on the key would
+    -- hash the whole pending table on every claim
     UPDATE appwrite_sync.pending p
     SET available_at = now() + $3::interval, lease_owner = $4
-    FROM c WHERE p.sink = c.sink AND p.table_key = c.table_key AND p.row_id = c.row_id
+    WHERE p.ctid = ANY (ARRAY(SELECT ctid FROM c))
     RETURNING p.table_key, p.row_id, p.attempts
 )
 SELECT u.table_key, u.row_id, l.seq, l.updated_at, l.op, l.hash, l.row::text, u.attempts

@@ -1,0 +1,56 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+)
+
+// BenchmarkClaimComplete5000: claim and settle batches of 5,000 pending 1 KiB rows.
+func BenchmarkClaimComplete5000(b *testing.B) {
+	ctx := context.Background()
+	bb := setupB(b)
+	pad := strings.Repeat("x", 900)
+	var chs []connector.Change
+	for i := 0; i < 5000*b.N; i++ {
+		c := ch(fmt.Sprint("r", i), t0, connector.OpUpsert, pad)
+		chs = append(chs, c)
+		if len(chs) == 2000 {
+			if _, err := bb.rec.RecordBatch(ctx, chs); err != nil {
+				b.Fatal(err)
+			}
+			chs = chs[:0]
+		}
+	}
+	if len(chs) > 0 {
+		if _, err := bb.rec.RecordBatch(ctx, chs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var claimT, completeT time.Duration
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		t1 := time.Now()
+		c, err := bb.q.Claim(ctx, "s", 5000, time.Minute)
+		if err != nil {
+			b.Fatal(err)
+		}
+		claimT += time.Since(t1)
+		outs := make([]Outcome, len(c.Items))
+		for i, it := range c.Items {
+			outs[i] = Outcome{Item: it}
+		}
+		t2 := time.Now()
+		if err := bb.q.Complete(ctx, c, outs); err != nil {
+			b.Fatal(err)
+		}
+		completeT += time.Since(t2)
+	}
+	b.ReportMetric(float64(claimT.Milliseconds())/float64(b.N), "claim-ms/op")
+	b.ReportMetric(float64(completeT.Milliseconds())/float64(b.N), "complete-ms/op")
+	b.ReportMetric(float64(5000*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
