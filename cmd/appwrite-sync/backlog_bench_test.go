@@ -110,6 +110,17 @@ tables:
 
 	require.NoError(t, whCluster.Restart())
 	t1 := time.Now()
+	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" { // profile the serve process while it drains
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+cfg.Admin.Listen+"/debug/pprof/profile?seconds=5", nil)
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				_ = os.WriteFile(p, b, 0o644)
+			}
+		}()
+	}
 	waitDrained(t, state, 60*time.Minute)
 	drain := time.Since(t1)
 	if resp, err := http.Get("http://" + cfg.Admin.Listen + "/metrics"); err == nil {

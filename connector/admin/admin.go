@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,14 @@ func Router(o Options) *gin.Engine {
 	a.GET("/backfill", o.listBackfill)
 	a.GET("/backfill/:id", o.getBackfill)
 	a.DELETE("/backfill/:id", o.cancelBackfill)
+	// Profiling for operators, behind the same token.
+	d := r.Group("/debug/pprof", bearer(o.Token))
+	d.GET("/", gin.WrapF(pprof.Index))
+	d.GET("/cmdline", gin.WrapF(pprof.Cmdline))
+	d.GET("/profile", gin.WrapF(pprof.Profile))
+	d.GET("/symbol", gin.WrapF(pprof.Symbol))
+	d.GET("/trace", gin.WrapF(pprof.Trace))
+	d.GET("/:name", func(c *gin.Context) { pprof.Handler(c.Param("name")).ServeHTTP(c.Writer, c.Request) })
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"error": "no such admin route"}) })
 	return r
 }
