@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: help build run test test-short lint fmt bench fuzz clean
+.PHONY: help build run test lint fmt bench fuzz demo clean
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n",$$1,$$2}'
 
@@ -38,6 +38,9 @@ bench: ## run every benchmark (Go micro-benchmarks + the ingest/freshness load g
 	cat /tmp/appwrite-sync-bench-report.md >> BENCHMARKS.md
 	{ echo '```'; $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./connector/webhook/ ./mapping/ | grep -E '^(Benchmark|ok|goos|cpu)'; echo '```'; } >> BENCHMARKS.md
 	cat BENCHMARKS.md
+
+demo: build ## local demo without Docker: throwaway Postgres, Meilisearch and Appwrite stand-ins, signed webhooks, a backfill
+	$(GO) run ./cmd/appwrite-sync-demo -bin bin/appwrite-sync
 
 fuzz: ## run each fuzz target for 30s
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./connector/webhook/

@@ -20,6 +20,8 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/admin"
+	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
+	"github.com/appwrite-sync/appwrite-sync/connector/backfill"
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
@@ -70,6 +72,10 @@ type app struct {
 	admin    *ledger.Admin
 	sinks    []sink.Sink
 	handler  *webhook.Handler
+	// backfill, schedule and probe exist only when the Appwrite API is configured.
+	backfill *backfill.Manager
+	schedule *backfill.Scheduler
+	probe    *backfill.Probe
 }
 
 func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.Writer) error {
@@ -117,14 +123,16 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		}
 	}
 	a.admin = ledger.NewAdmin(a.state)
-	a.sinks = buildSinks(cfg, a.wh, log)
+	if a.sinks, err = buildSinks(cfg, a.wh, log); err != nil {
+		return nil, err
+	}
 	var sinkCfgs []ledger.SinkConfig
 	for _, s := range a.sinks {
 		bs := cfg.Warehouse.BatchSize
 		if s.Name() != pgsink.Name {
 			bs = cfg.Meili.BatchSize
 		}
-		sinkCfgs = append(sinkCfgs, ledger.SinkConfig{Sink: s, BatchSize: bs})
+		sinkCfgs = append(sinkCfgs, ledger.SinkConfig{Sink: s, BatchSize: bs, Workers: sinkWorkers(s)})
 	}
 	a.engine = ledger.NewEngine(ledger.NewQueue(a.state), sinkCfgs, ledger.EngineOptions{
 		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff,
@@ -132,6 +140,9 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 	a.recorder = ledger.NewRecorder(a.state, ledger.RecorderOptions{
 		Routes: a.routes, MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
 		Metrics: a.metrics, Log: log, Notify: a.engine.Notify})
+	if err := a.buildBackfill(); err != nil {
+		return nil, err
+	}
 	eps := make([]webhook.Endpoint, 0, len(cfg.Webhooks))
 	for _, w := range cfg.Webhooks {
 		v, err := webhook.NewVerifier(w.URL, w.SigningKeys)
@@ -285,8 +296,16 @@ func (a *app) run(ctx context.Context) error {
 	})
 	servers := []*http.Server{a.server(a.cfg.Listen, pub)}
 	if a.cfg.Admin.Listen != "" {
+		var bf admin.Backfill // nil unless configured: the routes then answer 501
+		var extra func() map[string]any
+		if a.backfill != nil {
+			bf = a.backfill
+		}
+		if a.probe != nil {
+			extra = a.probe.Status
+		}
 		ar := admin.Router(admin.Options{Token: a.cfg.Admin.Token, Ledger: a.admin, Status: a.engine.Status,
-			Sinks: a.sinkNames(), Metrics: a.metrics, Replay: a.replay, Log: a.log})
+			Sinks: a.sinkNames(), Metrics: a.metrics, Replay: a.replay, Backfill: bf, Extra: extra, Log: a.log})
 		servers = append(servers, a.server(a.cfg.Admin.Listen, ar))
 	}
 
@@ -295,6 +314,17 @@ func (a *app) run(ctx context.Context) error {
 	bg.Add(2)
 	go func() { defer bg.Done(); a.engine.Run(engineCtx) }()
 	go func() { defer bg.Done(); a.sweep(engineCtx) }()
+	if a.backfill != nil {
+		bg.Add(3)
+		go func() { defer bg.Done(); a.backfill.Run(engineCtx) }()
+		go func() { defer bg.Done(); a.schedule.Run(engineCtx) }()
+		go func() {
+			defer bg.Done()
+			if a.probe != nil {
+				a.probe.Run(engineCtx)
+			}
+		}()
+	}
 
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
@@ -368,4 +398,39 @@ func (a *app) close() {
 	if a.state != nil {
 		a.state.Close()
 	}
+}
+
+// buildBackfill creates the backfill manager, the reconcile schedule and the webhook probe
+// when appwrite.project and appwrite.api_key are set.
+func (a *app) buildBackfill() error {
+	c := a.cfg
+	if c.Appwrite.Project == "" || c.Appwrite.APIKey == "" {
+		return nil
+	}
+	client, err := appwrite.New(appwrite.Options{Endpoint: c.Appwrite.Endpoint, Project: c.Appwrite.Project,
+		APIKey: c.Appwrite.APIKey, PageSize: c.Appwrite.PageSize, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	skew := c.Reconcile.Skew
+	if skew == 0 {
+		skew = -1 // an explicit 0s: no window (backfill reads 0 as its default)
+	}
+	a.backfill, err = backfill.New(a.state, backfill.Options{Client: client, Recorder: a.recorder, Mapping: c.Mapping,
+		Lease: c.Reconcile.Lease, Skew: skew, Metrics: a.metrics, Log: a.log})
+	if err != nil {
+		return err
+	}
+	a.schedule = backfill.NewScheduler(a.backfill, backfill.ScheduleOptions{
+		IncrementalEvery: c.Reconcile.IncrementalEvery, FullEvery: c.Reconcile.FullEvery})
+	if len(c.Reconcile.WebhookIDs) > 0 {
+		a.probe = backfill.NewProbe(backfill.ProbeOptions{Client: client, IDs: c.Reconcile.WebhookIDs,
+			Every: c.Reconcile.ProbeEvery, Metrics: a.metrics, Log: a.log,
+			Reenabled: func(ctx context.Context, _ string) {
+				if _, err := a.backfill.ReconcileAll(ctx, backfill.ModeIncremental, backfill.TriggerProbe); err != nil {
+					a.log.WithError(err).Warn("queueing the reconcile after the webhook was enabled again failed")
+				}
+			}})
+	}
+	return nil
 }

@@ -1,25 +1,49 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
+	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
 	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
 )
 
+// meiliWorkers is how many batches the Meilisearch sink has in flight. Meilisearch runs one
+// task at a time, so more workers do not write faster; they keep the next batch claimed,
+// projected and enqueued while the previous task runs, and the sink polls all their tasks
+// with one request per round.
+const meiliWorkers = 3
+
 // buildSinks creates a sink for each destination some table is mapped to.
-func buildSinks(cfg *config.Config, wh *pgxpool.Pool, log *logrus.Entry) []sink.Sink {
+func buildSinks(cfg *config.Config, wh *pgxpool.Pool, log *logrus.Entry) ([]sink.Sink, error) {
 	var out []sink.Sink
-	hasPG := false
+	hasPG, hasMeili := false, false
 	for _, t := range cfg.Mapping.Tables {
-		if t.PG != nil {
-			hasPG = true
-		}
+		hasPG = hasPG || t.PG != nil
+		hasMeili = hasMeili || t.Meili != nil
 	}
 	if hasPG {
 		out = append(out, pgsink.New(wh, cfg.Mapping, log))
 	}
-	return out
+	if hasMeili {
+		ms, err := meilisink.New(meilisink.Options{URL: cfg.Meili.URL, APIKey: cfg.Meili.APIKey, Mapping: cfg.Mapping,
+			BatchSize: cfg.Meili.BatchSize, BatchBytes: cfg.Meili.BatchBytes, Timeout: cfg.Meili.Timeout, Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("meilisearch: %w", err)
+		}
+		out = append(out, ms)
+	}
+	return out, nil
+}
+
+// sinkWorkers is the number of delivery workers for a sink (0: the engine's default).
+func sinkWorkers(s sink.Sink) int {
+	if s.Name() == meilisink.Name {
+		return meiliWorkers
+	}
+	return 0
 }

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
+	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+)
+
+// benchAppwriteLatency is the time the Appwrite double takes per request
+// (BENCH_APPWRITE_LATENCY, default 0: the double answers as fast as it renders).
+func benchAppwriteLatency() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv("BENCH_APPWRITE_LATENCY"))
+	return d
+}
+
+// TestBenchBackfill is the backfill benchmark: BENCH_ROWS (default 1,000,000) rows of about
+// 1 KiB from the Appwrite double into both sinks through the real binary (its peak RSS read
+// from /proc), until the warehouse and the index hold every row and no Meilisearch task is
+// left unconfirmed. In the same run, the baseline does what Appwrite's "sync-with-meilisearch"
+// function template does: pages of 100 by cursorAfter, one add-documents call per page,
+// sequential, not waiting for the tasks, Meilisearch only.
+func TestBenchBackfill(t *testing.T) {
+	if os.Getenv("APPWRITE_SYNC_BENCH") == "" {
+		t.Skip("set APPWRITE_SYNC_BENCH=1 (make bench)")
+	}
+	rows := benchRows()
+	latency := benchAppwriteLatency()
+	bin := buildBinary(t)
+	api := appwritetest.New(appwritetest.Options{Start: time.Now().Add(-time.Hour)})
+	defer api.Close()
+	api.Seed(postsKey, rows, 1024)
+	api.SetLatency(latency)
+
+	// appwrite-sync: the real binary, both sinks.
+	meili := meilitest.New(meilitest.Options{})
+	state := pgtest.NewDatabase(t)
+	text := backfillConfigText(t, state, bfConfig{endpoint: api.URL, meili: meili.URL})
+	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(text), 0o600))
+	adminBase := "http://" + parseText(t, text).Admin.Listen
+	cmd := exec.Command(bin, "serve", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// BENCH_SERVE_ENV adds variables to the serve process only, e.g. "GOMEMLIMIT=150MiB" or
+	// "GODEBUG=gctrace=1".
+	serveEnv := strings.Fields(os.Getenv("BENCH_SERVE_ENV"))
+	cmd.Env = append(os.Environ(), serveEnv...)
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() }()
+	require.Eventually(t, func() bool {
+		code, _ := adminCall(t, adminBase, http.MethodGet, "/admin/backfill", "")
+		return code == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond)
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, state)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	start := time.Now()
+	id := startJob(t, adminBase, "main/posts", "full")
+	if out := os.Getenv("BENCH_CPUPROFILE"); out != "" {
+		// 10 s of the serve process's CPU profile, taken while it backfills.
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, adminBase+"/debug/pprof/profile?seconds=10", nil)
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				defer resp.Body.Close()
+				if f, err := os.Create(out); err == nil {
+					_, _ = io.Copy(f, resp.Body)
+					_ = f.Close()
+				}
+			}
+		}()
+	}
+	var job jobView
+	var scanned time.Duration
+	for {
+		var ok bool
+		job, ok = getJob(t, adminBase, id)
+		require.True(t, ok)
+		require.NotEqual(t, "failed", job.State, job.Error)
+		if job.State == "succeeded" && scanned == 0 {
+			scanned = time.Since(start)
+		}
+		var inWarehouse, pending int
+		// wh.posts appears when the warehouse sink has started.
+		_ = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM wh.posts), (SELECT count(*) FROM appwrite_sync.pending)`).Scan(&inWarehouse, &pending)
+		if job.State == "succeeded" && inWarehouse == rows && pending == 0 && meili.DocumentCount("posts") == rows {
+			break
+		}
+		require.Less(t, time.Since(start), time.Hour, "not done after an hour")
+		time.Sleep(200 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	peakKiB := procKiB(cmd.Process.Pid, "VmHWM")
+	if out := os.Getenv("BENCH_HEAPPROFILE"); out != "" {
+		req, _ := http.NewRequest(http.MethodGet, adminBase+"/debug/pprof/heap", nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			if f, err := os.Create(out); err == nil {
+				_, _ = io.Copy(f, resp.Body)
+				_ = f.Close()
+			}
+			resp.Body.Close()
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	meili.Close()
+
+	// The baseline, against a fresh Meilisearch double.
+	base := meilitest.New(meilitest.Options{})
+	defer base.Close()
+	client, err := appwrite.New(appwrite.Options{Endpoint: api.URL, Project: appwritetest.ProjectDefault, APIKey: appwritetest.APIKeyDefault})
+	require.NoError(t, err)
+	hc := &http.Client{Timeout: time.Minute}
+	bstart := time.Now()
+	cursor, sent := "", 0
+	for {
+		p, err := client.ListRows(ctx, postsKey, appwrite.ListQuery{Limit: 100, CursorAfter: cursor})
+		require.NoError(t, err)
+		if len(p.Rows) == 0 {
+			break
+		}
+		var body bytes.Buffer
+		body.WriteByte('[')
+		for i, r := range p.Rows {
+			if i > 0 {
+				body.WriteByte(',')
+			}
+			body.Write(r)
+		}
+		body.WriteByte(']')
+		resp, err := hc.Post(base.URL+"/indexes/baseline/documents?primaryKey=%24id", "application/json", &body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusAccepted, resp.StatusCode)
+		last, _, _, err := appwrite.RowMeta(p.Rows[len(p.Rows)-1])
+		require.NoError(t, err)
+		cursor = last
+		sent += len(p.Rows)
+	}
+	belapsed := time.Since(bstart)
+	require.Equal(t, rows, sent)
+	require.Eventually(t, func() bool { return base.DocumentCount("baseline") == rows }, 30*time.Minute, 200*time.Millisecond)
+	bindexed := time.Since(bstart)
+
+	rate := float64(rows) / elapsed.Seconds()
+	brate := float64(rows) / belapsed.Seconds()
+	envNote := ""
+	if len(serveEnv) > 0 {
+		envNote = ", serve env " + strings.Join(serveEnv, " ")
+	}
+	report := fmt.Sprintf(`| backfill benchmark (%d rows of ~1 KiB, Appwrite double latency %s per request, %d CPUs%s) | value |
+|---|---|
+| appwrite-sync full backfill, both sinks, end to end (until the warehouse and the index hold every row, every task confirmed) | %.0f rows/s (%s; scan done after %s; job rate %.0f rows/s) |
+| appwrite-sync peak RSS (VmHWM of the serve process) | %.1f MiB (goal ≤ 200 MiB) |
+| baseline: "sync-with-meilisearch" template (cursorAfter pages of 100, one add-documents per page, no task wait, Meilisearch only) | %.0f rows/s (%s; index complete after %s) |
+| ratio appwrite-sync / baseline | %.2f× (goal ≥ 10×) |
+
+Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_ROWS=%d BENCH_APPWRITE_LATENCY=%s BENCH_SERVE_ENV=%q go test -count=1 -run TestBenchBackfill -timeout 2h ./cmd/appwrite-sync/`"+`
+`, rows, latency, runtime.NumCPU(), envNote, rate, elapsed.Round(time.Second), scanned.Round(time.Second), job.RatePerS,
+		float64(peakKiB)/1024, brate, belapsed.Round(time.Second), bindexed.Round(time.Second), rate/brate, rows, latency, strings.Join(serveEnv, " "))
+	t.Log("\n" + report)
+	if p := os.Getenv("BENCH_REPORT"); p != "" {
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		require.NoError(t, err)
+		_, err = f.WriteString(report + "\n")
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+	}
+}

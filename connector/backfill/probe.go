@@ -1,0 +1,178 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
+	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+)
+
+// ProbeEveryDefault is how often Probe reads the webhooks when ProbeOptions.Every is zero.
+const ProbeEveryDefault = time.Minute
+
+// ProbeOptions configures a Probe. Client and IDs are required.
+type ProbeOptions struct {
+	Client *appwrite.Client
+	// IDs are the Appwrite webhook ids to watch.
+	IDs []string
+	// Every is the probe interval. Default ProbeEveryDefault.
+	Every time.Duration
+	// Reenabled runs when a webhook seen disabled is enabled again: the changes Appwrite
+	// dropped meanwhile must be read back (the serve command queues an incremental reconcile
+	// of every table). May be nil.
+	Reenabled func(ctx context.Context, webhookID string)
+	Metrics   *metrics.Metrics
+	Log       *logrus.Entry
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// WebhookHealth is what the probe last learnt about one webhook.
+type WebhookHealth struct {
+	// Enabled is Appwrite's flag; nil until a probe succeeded.
+	Enabled *bool `json:"enabled"`
+	// Attempts is Appwrite's count of consecutive failed deliveries (it disables the webhook
+	// at 10 by default).
+	Attempts  int        `json:"attempts"`
+	CheckedAt *time.Time `json:"checked_at,omitempty"`
+	// Error is why the last probe failed, if it did.
+	Error string `json:"error,omitempty"`
+}
+
+// Probe watches webhooks' health through GET /v1/webhooks/{id} (Appwrite 1.9+). Appwrite
+// drops every event of a disabled webhook and never retries a failed one, so a disabled
+// webhook or rising attempts mean the sinks are drifting: Probe reports both in status,
+// metrics and the log, and calls Reenabled when a webhook comes back. On older servers it
+// logs once and stops.
+type Probe struct {
+	opts ProbeOptions
+	log  *logrus.Entry
+
+	mu          sync.Mutex
+	health      map[string]*WebhookHealth
+	unsupported string // why probing stopped
+}
+
+// NewProbe returns a probe; Run does the work.
+func NewProbe(opts ProbeOptions) *Probe {
+	if opts.Every <= 0 {
+		opts.Every = ProbeEveryDefault
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	p := &Probe{opts: opts, log: opts.Log.WithField("component", "webhook-probe"), health: map[string]*WebhookHealth{}}
+	for _, id := range opts.IDs {
+		p.health[id] = &WebhookHealth{}
+	}
+	return p
+}
+
+// Run probes every Every until ctx ends or the server turns out not to support it.
+func (p *Probe) Run(ctx context.Context) {
+	if len(p.opts.IDs) == 0 {
+		return
+	}
+	t := time.NewTicker(p.opts.Every)
+	defer t.Stop()
+	for {
+		if !p.Check(ctx) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Check probes every webhook once. It returns false when probing should stop (the server
+// predates 1.9, or ctx ended).
+func (p *Probe) Check(ctx context.Context) bool {
+	for _, id := range p.opts.IDs {
+		w, err := p.opts.Client.GetWebhook(ctx, id)
+		if ctx.Err() != nil {
+			return false
+		}
+		if errors.Is(err, appwrite.ErrNotSupported) {
+			p.mu.Lock()
+			p.unsupported = "this Appwrite server has no GET /v1/webhooks/{id} (it needs 1.9+): webhook health is not watched"
+			p.mu.Unlock()
+			p.log.WithError(err).Warn("webhook probe stopped: the server cannot report webhook health (Appwrite 1.9+ needed); rely on reconcile.incremental_every")
+			return false
+		}
+		p.observe(ctx, id, w, err)
+	}
+	return true
+}
+
+func (p *Probe) observe(ctx context.Context, id string, w appwrite.Webhook, err error) {
+	now := p.opts.Now()
+	log := p.log.WithField("webhook_id", id)
+	p.mu.Lock()
+	h := p.health[id]
+	prevEnabled, prevAttempts, prevErr := h.Enabled, h.Attempts, h.Error
+	h.CheckedAt = &now
+	if err != nil {
+		h.Error = err.Error()
+		p.mu.Unlock()
+		if prevErr != h.Error {
+			log.WithError(err).Warn("webhook probe failed")
+		}
+		return
+	}
+	enabled := w.Enabled
+	h.Enabled, h.Attempts, h.Error = &enabled, w.Attempts, ""
+	p.mu.Unlock()
+
+	if m := p.opts.Metrics; m != nil {
+		v := 0.0
+		if enabled {
+			v = 1
+		}
+		m.WebhookEnabled.WithLabelValues(id).Set(v)
+		m.WebhookAttempts.WithLabelValues(id).Set(float64(w.Attempts))
+	}
+	fields := logrus.Fields{"attempts": w.Attempts, "name": w.Name}
+	switch {
+	case !enabled && (prevEnabled == nil || *prevEnabled):
+		log.WithFields(fields).Warn("Appwrite disabled the webhook after repeated failed deliveries: it drops every event until it is enabled again (Console → Settings → Webhooks); the sinks drift meanwhile")
+	case enabled && prevEnabled != nil && !*prevEnabled:
+		log.WithFields(fields).Warn("the webhook is enabled again: reconciling every table to recover the events Appwrite dropped")
+		if p.opts.Reenabled != nil {
+			p.opts.Reenabled(ctx, id)
+		}
+	case enabled && w.Attempts > 0 && w.Attempts > prevAttempts:
+		log.WithFields(fields).Warn("deliveries of the webhook are failing (Appwrite does not retry them and disables the webhook after 10 in a row)")
+	}
+}
+
+// Status is the probe's part of GET /admin/status.
+func (p *Probe) Status() map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]string, 0, len(p.health))
+	for id := range p.health {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	hooks := make(map[string]WebhookHealth, len(ids))
+	for _, id := range ids {
+		hooks[id] = *p.health[id]
+	}
+	out := map[string]any{"webhooks": hooks, "supported": p.unsupported == ""}
+	if p.unsupported != "" {
+		out["reason"] = p.unsupported
+	}
+	return map[string]any{"appwrite_webhooks": out}
+}

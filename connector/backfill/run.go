@@ -1,0 +1,264 @@
+package backfill
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/mapping"
+)
+
+// run is one execution of a claimed job in this process.
+type run struct {
+	m      *Manager
+	job    *Job
+	cancel context.CancelCauseFunc
+	log    *logrus.Entry
+}
+
+func (r *run) do(ctx context.Context) error {
+	j := r.job
+	key, err := connector.ParseTableKey(j.Table)
+	if err != nil {
+		return connector.Permanent("bad table key", err)
+	}
+	t := r.m.opts.Mapping.Lookup(key)
+	if t == nil {
+		return connector.Permanent("the mapping changed since the job was queued", r.m.checkTable(key))
+	}
+	if j.Phase == phaseScan {
+		if err := r.scan(ctx, key, t); err != nil {
+			return err
+		}
+		if j.Mode == ModeFull {
+			if err := r.advance(ctx, progress{total: -1, phase: phaseDeletes}); err != nil {
+				return err
+			}
+			j.Phase = phaseDeletes
+		}
+	}
+	if j.Mode == ModeFull {
+		return r.deletes(ctx, key)
+	}
+	return nil
+}
+
+// scan reads the table page by page after the checkpoint and records each page. While one
+// page is fetched, up to RecordAhead earlier ones are recorded concurrently (the state store
+// is the bottleneck of a backfill, and pages never share a row); the checkpoint advances in
+// page order, over pages recorded without a gap only.
+func (r *run) scan(ctx context.Context, key connector.TableKey, t *mapping.Table) error {
+	j := r.job
+	q := appwrite.ListQuery{Limit: r.m.opts.PageSize, AfterSequence: j.Checkpoint, Select: relationSelect(t),
+		WithTotal: j.Checkpoint == "" && j.Total == nil}
+	if j.Mode == ModeIncremental && j.Since != nil {
+		q.UpdatedSince = *j.Since
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	pages := make(chan appwrite.Page, 1)
+	scanErr := make(chan error, 1)
+	go func() {
+		err := r.m.opts.Client.Scan(sctx, key, q, func(p appwrite.Page) error {
+			select {
+			case pages <- p:
+				return nil
+			case <-sctx.Done():
+				return sctx.Err()
+			}
+		})
+		close(pages)
+		scanErr <- err
+	}()
+
+	// A page handed to the recorder is recorded to the end even when the job stops: the
+	// checkpoint then covers it, and a resumed job neither reads nor counts it again.
+	rctx := context.WithoutCancel(ctx)
+	futures := make(chan *recording, r.m.opts.RecordAhead-1)
+	go func() {
+		defer close(futures)
+		first := true
+		for p := range pages {
+			if sctx.Err() != nil {
+				continue // stopping: let the scan end without recording more
+			}
+			f := &recording{done: make(chan struct{})}
+			futures <- f // blocks while RecordAhead pages are in flight
+			go func(p appwrite.Page, first bool) {
+				defer close(f.done)
+				f.prog, f.err = r.record(rctx, key, p, first)
+			}(p, first)
+			first = false
+		}
+	}()
+	var err error
+	for f := range futures {
+		<-f.done
+		if err != nil {
+			continue // draining after a failure
+		}
+		if f.err == nil {
+			f.err = r.advance(rctx, f.prog)
+		}
+		if f.err != nil {
+			err = f.err
+			stop()
+			continue
+		}
+		j.Checkpoint = f.prog.checkpoint
+		if m := r.m.opts.Metrics; m != nil {
+			m.BackfillRows.WithLabelValues(j.Table, "read").Add(float64(f.prog.read))
+			m.BackfillRows.WithLabelValues(j.Table, "changed").Add(float64(f.prog.changed))
+		}
+	}
+	if serr := <-scanErr; err == nil {
+		err = serr
+	}
+	return err
+}
+
+// recording is one page being recorded.
+type recording struct {
+	done chan struct{}
+	prog progress
+	err  error
+}
+
+// record records one page through the version guard and returns what the checkpoint must
+// say once it and every page before it are recorded.
+func (r *run) record(ctx context.Context, key connector.TableKey, p appwrite.Page, first bool) (progress, error) {
+	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	changes := make([]connector.Change, len(p.Rows))
+	prog := progress{read: len(p.Rows), total: -1}
+	for i, raw := range p.Rows {
+		id, ua, seq, err := appwrite.RowMeta(raw)
+		if err != nil {
+			return prog, connector.Permanent(fmt.Sprintf("appwrite returned a row that cannot be read (after $sequence %q)", prog.checkpoint), err)
+		}
+		changes[i] = connector.Change{Key: key, RowID: id, Op: connector.OpUpsert, UpdatedAt: ua, Sequence: seq,
+			Action: ActionBackfill, Row: raw}
+		if ua.After(prog.maxUpdatedAt) {
+			prog.maxUpdatedAt = ua
+		}
+		prog.checkpoint = seq
+	}
+	res, err := r.m.opts.Recorder.RecordBatch(ctx, changes)
+	if err != nil {
+		return prog, fmt.Errorf("recording rows up to $sequence %q: %w", prog.checkpoint, err)
+	}
+	prog.changed = count(res, ledger.Recorded)
+	if r.job.Mode == ModeFull {
+		// A row this scan advanced has recorded_at after the scan began, which already keeps
+		// it from the deletes; only the rows the ledger held at this version or newer must be
+		// remembered. A first backfill so writes (almost) no seen ids at all.
+		for i, x := range res {
+			if x != ledger.Recorded {
+				prog.seen = append(prog.seen, changes[i].RowID)
+			}
+		}
+	}
+	if first && p.Total >= 0 && p.Total < appwriteTotalCap {
+		prog.total = p.Total
+	}
+	return prog, nil
+}
+
+// deletes records a delete for each live ledger row the scan did not see and nothing changed
+// since the scan began. Each delete carries the row's stored version: a delete orders after
+// an upsert of the same instant, and a newer version (a webhook that re-created the row)
+// still wins under the version guard.
+func (r *run) deletes(ctx context.Context, key connector.TableKey) error {
+	after := ""
+	for {
+		cands, err := r.m.store.unseen(ctx, r.job, after, deleteBatch)
+		if err != nil {
+			return fmt.Errorf("finding rows gone from the source: %w", err)
+		}
+		if len(cands) == 0 {
+			return nil
+		}
+		changes := make([]connector.Change, len(cands))
+		for i, c := range cands {
+			changes[i] = connector.Change{Key: key, RowID: c.rowID, Op: connector.OpDelete, UpdatedAt: c.updatedAt,
+				Action: ActionBackfill, Row: json.RawMessage(c.row)}
+			if c.sequence != nil {
+				changes[i].Sequence = *c.sequence
+			}
+		}
+		res, err := r.m.opts.Recorder.RecordBatch(ctx, changes)
+		if err != nil {
+			return fmt.Errorf("recording deletes of rows gone from the source: %w", err)
+		}
+		deleted := count(res, ledger.Recorded)
+		if err := r.advance(ctx, progress{deleted: deleted, total: -1}); err != nil {
+			return err
+		}
+		if deleted > 0 {
+			r.log.WithField("rows", deleted).Info("rows gone from the source recorded as deletes")
+			if m := r.m.opts.Metrics; m != nil {
+				m.BackfillRows.WithLabelValues(r.job.Table, "deleted").Add(float64(deleted))
+			}
+		}
+		after = cands[len(cands)-1].rowID
+	}
+}
+
+// advance stores progress; when the job is no longer this process's (cancelled, taken over)
+// it ends the job with that reason.
+func (r *run) advance(ctx context.Context, p progress) error {
+	ok, err := r.m.store.advance(ctx, r.job.ID, r.m.opts.Owner, r.m.opts.Lease, p)
+	if err != nil {
+		return fmt.Errorf("saving the job's checkpoint: %w: %w", ledger.ErrUnavailable, err)
+	}
+	if ok {
+		return nil
+	}
+	if cause := r.m.checkHeld(ctx, r.job.ID, r.cancel); cause != nil {
+		return cause
+	}
+	return errLeaseLost
+}
+
+func count(res []ledger.Result, want ledger.Result) int {
+	n := 0
+	for _, x := range res {
+		if x == want {
+			n++
+		}
+	}
+	return n
+}
+
+// relationSelect returns the select of a list request that also loads the relationship
+// columns the mapping reads through (a source path such as author.name): Appwrite leaves
+// relationships out of list results unless selected, and a row recorded without them would
+// both lose the mapped values and hash differently from the webhook of the same version.
+// nil when the mapping reads no nested path.
+func relationSelect(t *mapping.Table) []string {
+	if t == nil || t.PG == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var sel []string
+	for _, c := range t.PG.Columns {
+		first, _, nested := strings.Cut(c.From, ".")
+		if !nested || first == "" || strings.HasPrefix(first, "$") || seen[first] {
+			continue
+		}
+		seen[first] = true
+		sel = append(sel, first+".*")
+	}
+	if len(sel) == 0 {
+		return nil
+	}
+	sort.Strings(sel)
+	return append([]string{"*"}, sel...)
+}
