@@ -54,3 +54,25 @@ func BenchmarkClaimComplete5000(b *testing.B) {
 	b.ReportMetric(float64(completeT.Milliseconds())/float64(b.N), "complete-ms/op")
 	b.ReportMetric(float64(5000*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkRecordBatch1000: record pages of 1,000 new 1 KiB rows routed to two sinks.
+func BenchmarkRecordBatch1000(b *testing.B) {
+	ctx := context.Background()
+	bb := setupB(b)
+	rec := NewRecorder(bb.pool, RecorderOptions{Routes: func(connector.TableKey) []string { return []string{"postgres", "meilisearch"} }})
+	defer rec.Close()
+	pad := strings.Repeat("x", 900)
+	page := make([]connector.Change, 1000)
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		b.StopTimer()
+		for i := range page {
+			page[i] = ch(fmt.Sprintf("p%d-%d", n, i), t0, connector.OpUpsert, pad)
+		}
+		b.StartTimer()
+		if _, err := rec.RecordBatch(ctx, page); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(1000*b.N)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -51,7 +51,9 @@ WITH c AS (
     RETURNING p.table_key, p.row_id, p.attempts
 )
 SELECT u.table_key, u.row_id, l.seq, l.updated_at, l.op, l.hash, l.row::text, u.attempts
-FROM u JOIN appwrite_sync.ledger l USING (table_key, row_id)`
+FROM u CROSS JOIN LATERAL (
+    SELECT seq, updated_at, op, hash, row FROM appwrite_sync.ledger l
+    WHERE l.table_key = u.table_key AND l.row_id = u.row_id) l`
 
 // Claim leases up to limit ready rows of a sink.
 func (q *Queue) Claim(ctx context.Context, sinkName string, limit int, lease time.Duration) (*Claim, error) {
@@ -117,35 +119,41 @@ func (q *Queue) Complete(ctx context.Context, c *Claim, outs []Outcome) error {
 	return pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		if len(okK) > 0 {
-			b.Queue(`DELETE FROM appwrite_sync.pending p USING unnest($2::text[], $3::text[], $4::bigint[]) AS d(k, id, seq)
-                WHERE p.sink = $1 AND p.table_key = d.k AND p.row_id = d.id AND p.lease_owner = $5 AND p.seq = d.seq`,
+			b.Queue(`DELETE FROM appwrite_sync.pending p WHERE p.ctid = ANY (ARRAY(`+owned+` AND x.seq = d.seq))`,
 				c.Sink, okK, okID, okSeq, c.Token)
+			// Still owned after that: a newer version arrived in flight; release it for the next claim.
 			b.Queue(`UPDATE appwrite_sync.pending p SET available_at = now(), lease_owner = NULL, attempts = 0, last_error = NULL
-                FROM unnest($2::text[], $3::text[]) AS d(k, id)
-                WHERE p.sink = $1 AND p.table_key = d.k AND p.row_id = d.id AND p.lease_owner = $4`,
-				c.Sink, okK, okID, c.Token)
+                WHERE p.ctid = ANY (ARRAY(`+owned+`))`, c.Sink, okK, okID, okSeq, c.Token)
 		}
 		if len(deadK) > 0 {
 			// A newer version that arrived meanwhile gets its own chance instead of the dead letter.
 			b.Queue(`UPDATE appwrite_sync.pending p
-                SET lease_owner = NULL, available_at = now(), last_error = d.why,
-                    dead_at = CASE WHEN p.seq = d.seq THEN now() END,
-                    dead_seq = CASE WHEN p.seq = d.seq THEN d.seq END
-                FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) AS d(k, id, seq, why)
-                WHERE p.sink = $1 AND p.table_key = d.k AND p.row_id = d.id AND p.lease_owner = $6`,
-				c.Sink, deadK, deadID, deadSeq, deadWhy, c.Token)
+                SET lease_owner = NULL, available_at = now(), last_error = w.why,
+                    dead_at = CASE WHEN p.seq = w.seq THEN now() END,
+                    dead_seq = CASE WHEN p.seq = w.seq THEN w.seq END
+                FROM (SELECT unnest($6::text[]) AS why, unnest($4::bigint[]) AS seq, unnest($2::text[]) AS k, unnest($3::text[]) AS id) w
+                WHERE p.ctid = ANY (ARRAY(`+owned+`)) AND p.table_key = w.k AND p.row_id = w.id`,
+				c.Sink, deadK, deadID, deadSeq, c.Token, deadWhy)
 		}
 		if len(retryK) > 0 {
 			b.Queue(`UPDATE appwrite_sync.pending p
-                SET lease_owner = NULL, attempts = p.attempts + 1, last_error = d.why,
-                    available_at = now() + d.after
-                FROM unnest($2::text[], $3::text[], $4::text[], $5::interval[]) AS d(k, id, why, after)
-                WHERE p.sink = $1 AND p.table_key = d.k AND p.row_id = d.id AND p.lease_owner = $6`,
-				c.Sink, retryK, retryID, retryWhy, retryAfter, c.Token)
+                SET lease_owner = NULL, attempts = p.attempts + 1, last_error = w.why, available_at = now() + w.after
+                FROM (SELECT unnest($6::text[]) AS why, unnest($7::interval[]) AS after, unnest($2::text[]) AS k, unnest($3::text[]) AS id) w
+                WHERE p.ctid = ANY (ARRAY(`+owned+`)) AND p.table_key = w.k AND p.row_id = w.id`,
+				c.Sink, retryK, retryID, make([]int64, len(retryK)), c.Token, retryWhy, retryAfter)
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
 }
+
+// owned selects the ctids of the batch's rows still held by the claim ($1 sink, $2 table
+// keys, $3 row ids, $4 seqs, $5 token), one primary-key lookup per row. Driving from the batch
+// matters: the planner believes "lease_owner = token" matches one row and would otherwise
+// compare every owned row with every batch item (quadratic), or hash the whole table.
+const owned = `SELECT x.ctid FROM unnest($2::text[], $3::text[], $4::bigint[]) AS d(k, id, seq)
+    CROSS JOIN LATERAL (SELECT ctid, seq FROM appwrite_sync.pending x
+        WHERE x.sink = $1 AND x.table_key = d.k AND x.row_id = d.id AND x.lease_owner = $5) x
+    WHERE true`
 
 // Release returns a whole claim to the queue after delay without counting an attempt (the
 // sink was unavailable: not the rows' fault).

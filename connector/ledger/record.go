@@ -203,8 +203,12 @@ WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::jsonb[], $9::text[])
         AS t(table_key, row_id, updated_at, op, hash, sequence, action, row, sinks)
 ), prev AS (
+    -- LATERAL forces a primary-key lookup per input row: a hash join would scan the whole
+    -- ledger on every group (and a cached generic plan made at a small ledger keeps doing so)
     SELECT i.table_key, i.row_id, l.updated_at, l.op, l.hash
-    FROM input i LEFT JOIN appwrite_sync.ledger l USING (table_key, row_id)
+    FROM input i LEFT JOIN LATERAL (
+        SELECT updated_at, op, hash FROM appwrite_sync.ledger l
+        WHERE l.table_key = i.table_key AND l.row_id = i.row_id) l ON true
 ), up AS (
     INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, updated_at, op, hash, sequence, action, row)
     SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), updated_at, op, hash, sequence, action, row FROM input
