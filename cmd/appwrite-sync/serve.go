@@ -132,7 +132,7 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		if s.Name() != pgsink.Name {
 			bs = cfg.Meili.BatchSize
 		}
-		sinkCfgs = append(sinkCfgs, ledger.SinkConfig{Sink: s, BatchSize: bs, Workers: sinkWorkers(s)})
+		sinkCfgs = append(sinkCfgs, ledger.SinkConfig{Sink: s, BatchSize: bs})
 	}
 	a.engine = ledger.NewEngine(ledger.NewQueue(a.state), sinkCfgs, ledger.EngineOptions{
 		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff,

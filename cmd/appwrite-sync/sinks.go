@@ -12,12 +12,6 @@ import (
 	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
 )
 
-// meiliWorkers is how many batches the Meilisearch sink has in flight. Meilisearch runs one
-// task at a time, so more workers do not write faster; they keep the next batch claimed,
-// projected and enqueued while the previous task runs, and the sink polls all their tasks
-// with one request per round.
-const meiliWorkers = 3
-
 // buildSinks creates a sink for each destination some table is mapped to.
 func buildSinks(cfg *config.Config, wh *pgxpool.Pool, log *logrus.Entry) ([]sink.Sink, error) {
 	var out []sink.Sink
@@ -38,12 +32,4 @@ func buildSinks(cfg *config.Config, wh *pgxpool.Pool, log *logrus.Entry) ([]sink
 		out = append(out, ms)
 	}
 	return out, nil
-}
-
-// sinkWorkers is the number of delivery workers for a sink (0: the engine's default).
-func sinkWorkers(s sink.Sink) int {
-	if s.Name() == meilisink.Name {
-		return meiliWorkers
-	}
-	return 0
 }
