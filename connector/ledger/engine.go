@@ -218,8 +218,9 @@ func (e *Engine) work(ctx context.Context, sc SinkConfig) {
 		if m != nil {
 			m.ApplyLatency.WithLabelValues(name).Observe(time.Since(t1).Seconds())
 		}
-		// Settle the claim even while shutting down, so applied rows are not re-sent.
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Settle the claim even while shutting down, so applied rows are not re-sent. Past the
+		// lease settling is pointless (the rows are claimable again), so the lease bounds it.
+		sctx, scancel := context.WithTimeout(context.Background(), e.opts.Lease)
 		pause := e.settle(sctx, sc, claim, err, bo, log)
 		scancel()
 		if pause > 0 {
