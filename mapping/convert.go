@@ -121,12 +121,12 @@ func convert(typ pgType, v any) (any, error) {
 func numText(v any) (string, error) {
 	switch x := v.(type) {
 	case json.Number:
-		if !isJSONNumber(string(x)) {
+		if !IsJSONNumber(string(x)) {
 			return "", errNotNumber
 		}
 		return string(x), nil
 	case string:
-		if !isJSONNumber(x) {
+		if !IsJSONNumber(x) {
 			return "", errNotNumber
 		}
 		return x, nil
@@ -143,9 +143,9 @@ func numText(v any) (string, error) {
 	return "", errNotNumber
 }
 
-// isJSONNumber reports whether s follows the JSON number grammar
+// IsJSONNumber reports whether s follows the JSON number grammar
 // (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), which Postgres also accepts.
-func isJSONNumber(s string) bool {
+func IsJSONNumber(s string) bool {
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		i++

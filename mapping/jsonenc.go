@@ -22,7 +22,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		if x == "" {
 			return append(b, '0'), nil
 		}
-		if !isJSONNumber(string(x)) {
+		if !IsJSONNumber(string(x)) {
 			return nil, errNotNumber
 		}
 		return append(b, x...), nil

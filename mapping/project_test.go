@@ -206,7 +206,7 @@ tables:
 func TestConvertEdges(t *testing.T) {
 	for s, ok := range map[string]bool{"0": true, "-0": true, "1.5e-3": true, "1E+2": true, "01": false, "1.": false,
 		".5": false, "+1": false, "1e": false, "": false, "-": false, "NaN": false, "Infinity": false, "0x1F": false, "1_000": false} {
-		require.Equal(t, ok, isJSONNumber(s), s)
+		require.Equal(t, ok, IsJSONNumber(s), s)
 	}
 	for s, want := range map[string]any{"1e3": int64(1000), "0.5e1": int64(5), "-0": int64(0), "5.000": int64(5),
 		"1e-1": errNotWhole, "1e30": errOutOfRange, "1e999999999": errOutOfRange, "-9223372036854775809": errOutOfRange} {
