@@ -101,7 +101,7 @@ func TestBenchBackfill(t *testing.T) {
 		}
 		var inWarehouse, pending int
 		// wh.posts appears when the warehouse sink has started.
-		_ = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM wh.posts), (SELECT count(*) FROM appwrite_sync.pending)`).Scan(&inWarehouse, &pending)
+		_ = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM wh.posts), (`+unsettledSQL+`)`).Scan(&inWarehouse, &pending)
 		if job.State == "succeeded" && inWarehouse == rows && pending == 0 && meili.DocumentCount("posts") == rows {
 			break
 		}

@@ -106,7 +106,7 @@ tables:
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	var pending int64
-	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.pending`).Scan(&pending))
+	require.NoError(t, conn.QueryRow(ctx, unsettledSQL).Scan(&pending))
 
 	require.NoError(t, whCluster.Restart())
 	t1 := time.Now()

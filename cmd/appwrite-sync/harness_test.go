@@ -169,6 +169,13 @@ func adminGet(t testing.TB, in *instance, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// unsettledSQL counts what the sinks still have to deliver: log entries after each sink's
+// cursor plus due or backed-off retry rows (not dead letters). -1 before any sink registered.
+const unsettledSQL = `SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM appwrite_sync.sink_cursor) THEN -1 ELSE
+    (SELECT count(*) FROM appwrite_sync.sink_cursor c
+        CROSS JOIN LATERAL (SELECT 1 FROM appwrite_sync.ledger l WHERE (l.tx, l.seq) > (c.tx, c.seq)) x)
+    + (SELECT count(*) FROM appwrite_sync.sink_retry WHERE dead_at IS NULL) END`
+
 // waitDrained waits until no sink has pending rows.
 func waitDrained(t *testing.T, stateURL string, timeout time.Duration) {
 	t.Helper()
@@ -178,7 +185,7 @@ func waitDrained(t *testing.T, stateURL string, timeout time.Duration) {
 	defer conn.Close(ctx)
 	require.Eventually(t, func() bool {
 		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.pending WHERE dead_at IS NULL`).Scan(&n); err != nil {
+		if err := conn.QueryRow(ctx, unsettledSQL).Scan(&n); err != nil {
 			return false
 		}
 		return n == 0

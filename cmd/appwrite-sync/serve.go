@@ -138,7 +138,7 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff,
 		Metrics: a.metrics, Log: log})
 	a.recorder = ledger.NewRecorder(a.state, ledger.RecorderOptions{
-		Routes: a.routes, MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
+		MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
 		Metrics: a.metrics, Log: log, Notify: a.engine.Notify})
 	if err := a.buildBackfill(); err != nil {
 		return nil, err
@@ -159,17 +159,6 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		return nil, err
 	}
 	return a, nil
-}
-
-// routes lists the sinks receiving a table's changes.
-func (a *app) routes(k connector.TableKey) []string {
-	var out []string
-	for _, s := range a.sinks {
-		if s.Handles(k) {
-			out = append(out, s.Name())
-		}
-	}
-	return out
 }
 
 func (a *app) observe(r webhook.Result) {

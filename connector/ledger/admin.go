@@ -39,11 +39,17 @@ func (a *Admin) Counts(ctx context.Context, sinks []string) (map[string]SinkCoun
 	for _, s := range sinks {
 		out[s] = SinkCounts{}
 	}
-	rows, err := a.pool.Query(ctx, `SELECT sink,
-            count(*) FILTER (WHERE dead_at IS NULL),
-            count(*) FILTER (WHERE dead_at IS NOT NULL),
-            COALESCE(EXTRACT(EPOCH FROM now() - min(enqueued_at) FILTER (WHERE dead_at IS NULL)), 0)::float8
-        FROM appwrite_sync.pending GROUP BY sink`)
+	// pending: log entries after the sink's cursor plus rows waiting in its retry table; lag:
+	// age of the oldest of them. A sink without a cursor has not started: everything is pending.
+	rows, err := a.pool.Query(ctx, `SELECT s.sink,
+            (SELECT count(*) FROM appwrite_sync.ledger l WHERE (l.tx, l.seq) > (COALESCE(c.tx, '0'), COALESCE(c.seq, 0)))
+              + (SELECT count(*) FROM appwrite_sync.sink_retry r WHERE r.sink = s.sink AND r.dead_at IS NULL),
+            (SELECT count(*) FROM appwrite_sync.sink_retry r WHERE r.sink = s.sink AND r.dead_at IS NOT NULL),
+            COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
+                (SELECT l.recorded_at FROM appwrite_sync.ledger l WHERE (l.tx, l.seq) > (COALESCE(c.tx, '0'), COALESCE(c.seq, 0))
+                    ORDER BY l.tx, l.seq LIMIT 1),
+                (SELECT min(r.enqueued_at) FROM appwrite_sync.sink_retry r WHERE r.sink = s.sink AND r.dead_at IS NULL))), 0)::float8
+        FROM unnest($1::text[]) AS s(sink) LEFT JOIN appwrite_sync.sink_cursor c USING (sink)`, sinks)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -95,8 +101,8 @@ type DeadLetter struct {
 
 // DeadLetters lists dead-lettered rows, oldest first, optionally for one sink and/or table.
 func (a *Admin) DeadLetters(ctx context.Context, sinkName, table string, limit int) ([]DeadLetter, error) {
-	rows, err := a.pool.Query(ctx, `SELECT sink, table_key, row_id, COALESCE(dead_seq, seq), COALESCE(last_error, ''), attempts, dead_at
-        FROM appwrite_sync.pending
+	rows, err := a.pool.Query(ctx, `SELECT sink, table_key, row_id, seq, COALESCE(last_error, ''), attempts, dead_at
+        FROM appwrite_sync.sink_retry
         WHERE dead_at IS NOT NULL AND ($1 = '' OR sink = $1) AND ($2 = '' OR table_key = $2)
         ORDER BY dead_at, sink, table_key, row_id LIMIT $3`, sinkName, table, limit)
 	if err != nil {
@@ -112,8 +118,8 @@ func (a *Admin) DeadLetters(ctx context.Context, sinkName, table string, limit i
 // ReplayDeadLetters makes dead-lettered rows pending again (all, or of one sink/table/row).
 // They are applied with the current mapping: fix the mapping or the sink first.
 func (a *Admin) ReplayDeadLetters(ctx context.Context, sinkName, table, rowID string) (int64, error) {
-	tag, err := a.pool.Exec(ctx, `UPDATE appwrite_sync.pending
-        SET dead_at = NULL, dead_seq = NULL, attempts = 0, available_at = now(), enqueued_at = now()
+	tag, err := a.pool.Exec(ctx, `UPDATE appwrite_sync.sink_retry
+        SET dead_at = NULL, attempts = 0, available_at = now(), enqueued_at = now()
         WHERE dead_at IS NOT NULL AND ($1 = '' OR sink = $1) AND ($2 = '' OR table_key = $2) AND ($3 = '' OR row_id = $3)`,
 		sinkName, table, rowID)
 	if err != nil {
@@ -175,12 +181,14 @@ func (a *Admin) MarkReplayed(ctx context.Context, id int64, ok bool, result stri
 	return err
 }
 
-// SweepTombstones removes delete tombstones recorded before now-retention that no sink still
-// has pending. Returns how many were removed.
+// SweepTombstones removes delete tombstones recorded before now-retention that every sink's
+// cursor has passed and that no sink holds for a retry. Returns how many were removed.
 func (a *Admin) SweepTombstones(ctx context.Context, retention time.Duration) (int64, error) {
 	tag, err := a.pool.Exec(ctx, `DELETE FROM appwrite_sync.ledger l
         WHERE l.op = 2 AND l.recorded_at < now() - $1::interval
-          AND NOT EXISTS (SELECT 1 FROM appwrite_sync.pending p WHERE p.table_key = l.table_key AND p.row_id = l.row_id)`, retention)
+          AND NOT EXISTS (SELECT 1 FROM appwrite_sync.sink_cursor c WHERE (l.tx, l.seq) > (c.tx, c.seq))
+          AND NOT EXISTS (SELECT 1 FROM appwrite_sync.sink_cursor c JOIN appwrite_sync.sink_retry r
+              ON r.sink = c.sink AND r.table_key = l.table_key AND r.row_id = l.row_id)`, retention)
 	if err != nil {
 		return 0, err
 	}
@@ -190,9 +198,15 @@ func (a *Admin) SweepTombstones(ctx context.Context, retention time.Duration) (i
 // Reproject compares each (sink, table) mapping fingerprint with the one last applied and,
 // when it changed (or the sink is new for the table), queues the table's live rows for that
 // sink from the stored source rows: no call to Appwrite. tables are the ledger's table keys
-// the sink handles, with their current fingerprints. Returns rows queued per table.
+// the sink handles, with their current fingerprints. Returns rows queued per table. A sink
+// that has never delivered gets the whole log from its start anyway: nothing is queued for it.
 func (a *Admin) Reproject(ctx context.Context, sinkName string, fingerprints map[string]string) (map[string]int64, error) {
 	out := map[string]int64{}
+	tag, err := a.pool.Exec(ctx, `INSERT INTO appwrite_sync.sink_cursor (sink) VALUES ($1) ON CONFLICT DO NOTHING`, sinkName)
+	if err != nil {
+		return out, fmt.Errorf("re-projecting for %s: %w", sinkName, err)
+	}
+	fresh := tag.RowsAffected() == 1
 	for table, fp := range fingerprints {
 		err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
 			var old string
@@ -203,15 +217,17 @@ func (a *Admin) Reproject(ctx context.Context, sinkName string, fingerprints map
 			if err == nil && old == fp {
 				return nil
 			}
-			tag, err := tx.Exec(ctx, `INSERT INTO appwrite_sync.pending (sink, table_key, row_id, seq)
-                SELECT $1, table_key, row_id, seq FROM appwrite_sync.ledger WHERE table_key = $2 AND op = 1
-                ON CONFLICT (sink, table_key, row_id) DO UPDATE SET dead_at = NULL, dead_seq = NULL, attempts = 0,
-                    available_at = CASE WHEN pending.lease_owner IS NOT NULL AND pending.available_at > now() THEN pending.available_at ELSE now() END`,
-				sinkName, table)
-			if err != nil {
-				return err
+			if !fresh {
+				tag, err := tx.Exec(ctx, `INSERT INTO appwrite_sync.sink_retry AS r (sink, table_key, row_id, seq, last_error)
+                    SELECT $1, table_key, row_id, seq, 'mapping changed: re-projecting' FROM appwrite_sync.ledger WHERE table_key = $2 AND op = 1
+                    ON CONFLICT (sink, table_key, row_id) DO UPDATE SET seq = GREATEST(r.seq, excluded.seq), dead_at = NULL,
+                        attempts = 0, available_at = now(), last_error = excluded.last_error`,
+					sinkName, table)
+				if err != nil {
+					return err
+				}
+				out[table] = tag.RowsAffected()
 			}
-			out[table] = tag.RowsAffected()
 			_, err = tx.Exec(ctx, `INSERT INTO appwrite_sync.sink_tables (sink, table_key, fingerprint) VALUES ($1, $2, $3)
                 ON CONFLICT (sink, table_key) DO UPDATE SET fingerprint = excluded.fingerprint, updated_at = now()`, sinkName, table, fp)
 			return err

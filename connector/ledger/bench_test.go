@@ -10,8 +10,8 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector"
 )
 
-// BenchmarkClaimComplete5000: claim and settle batches of 5,000 pending 1 KiB rows.
-func BenchmarkClaimComplete5000(b *testing.B) {
+// BenchmarkReadSettle5000: read and settle batches of 5,000 log entries of 1 KiB rows.
+func BenchmarkReadSettle5000(b *testing.B) {
 	ctx := context.Background()
 	bb := setupB(b)
 	pad := strings.Repeat("x", 900)
@@ -31,36 +31,40 @@ func BenchmarkClaimComplete5000(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var claimT, completeT time.Duration
+	if _, _, _, err := bb.q.Acquire(ctx, "s", "bench", time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	var readT, settleT time.Duration
+	var pos Pos
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		t1 := time.Now()
-		c, err := bb.q.Claim(ctx, "s", 5000, time.Minute)
+		es, err := bb.q.ReadLog(ctx, pos, 5000)
 		if err != nil {
 			b.Fatal(err)
 		}
-		claimT += time.Since(t1)
-		outs := make([]Outcome, len(c.Items))
-		for i, it := range c.Items {
-			outs[i] = Outcome{Item: it}
+		readT += time.Since(t1)
+		pos = es[len(es)-1].Pos
+		outs := make([]Outcome, len(es))
+		for i, e := range es {
+			outs[i] = Outcome{Item: e.Item}
 		}
 		t2 := time.Now()
-		if err := bb.q.Complete(ctx, c, outs); err != nil {
+		if _, err := bb.q.Settle(ctx, "s", "bench", time.Hour, outs, &pos); err != nil {
 			b.Fatal(err)
 		}
-		completeT += time.Since(t2)
+		settleT += time.Since(t2)
 	}
-	b.ReportMetric(float64(claimT.Milliseconds())/float64(b.N), "claim-ms/op")
-	b.ReportMetric(float64(completeT.Milliseconds())/float64(b.N), "complete-ms/op")
+	b.ReportMetric(float64(readT.Milliseconds())/float64(b.N), "read-ms/op")
+	b.ReportMetric(float64(settleT.Milliseconds())/float64(b.N), "settle-ms/op")
 	b.ReportMetric(float64(5000*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
-// BenchmarkRecordBatch1000: record pages of 1,000 new 1 KiB rows routed to two sinks.
+// BenchmarkRecordBatch1000: record pages of 1,000 new 1 KiB rows.
 func BenchmarkRecordBatch1000(b *testing.B) {
 	ctx := context.Background()
 	bb := setupB(b)
-	rec := NewRecorder(bb.pool, RecorderOptions{Routes: func(connector.TableKey) []string { return []string{"postgres", "meilisearch"} }})
-	defer rec.Close()
+	rec := bb.rec
 	pad := strings.Repeat("x", 900)
 	page := make([]connector.Change, 1000)
 	b.ResetTimer()

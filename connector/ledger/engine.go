@@ -2,7 +2,11 @@ package ledger
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -16,7 +20,8 @@ import (
 
 // Engine defaults.
 const (
-	BatchSizeDefault    = 1000
+	BatchSizeDefault = 1000
+	// WorkersDefault is the number of batches of one sink in flight at once.
 	WorkersDefault      = 2
 	LeaseDefault        = 60 * time.Second
 	PollIntervalDefault = 100 * time.Millisecond
@@ -48,6 +53,7 @@ type Engine struct {
 	sinks []SinkConfig
 	opts  EngineOptions
 	wake  map[string]chan struct{}
+	owner string // this process's lease identity
 
 	mu     sync.Mutex
 	status map[string]*SinkStatus
@@ -55,7 +61,7 @@ type Engine struct {
 
 // SinkStatus is the engine's live view of one sink.
 type SinkStatus struct {
-	State  string    `json:"state"` // starting, running, paused
+	State  string    `json:"state"` // starting, running, paused, standby (another replica delivers)
 	Reason string    `json:"reason,omitempty"`
 	Since  time.Time `json:"since"`
 }
@@ -74,7 +80,11 @@ func NewEngine(q *Queue, sinks []SinkConfig, opts EngineOptions) *Engine {
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	e := &Engine{q: q, sinks: sinks, opts: opts, wake: map[string]chan struct{}{}, status: map[string]*SinkStatus{}}
+	host, _ := os.Hostname()
+	tok := make([]byte, 6)
+	_, _ = rand.Read(tok)
+	e := &Engine{q: q, sinks: sinks, opts: opts, wake: map[string]chan struct{}{}, status: map[string]*SinkStatus{},
+		owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(tok))}
 	for i := range e.sinks {
 		s := &e.sinks[i]
 		if s.BatchSize <= 0 {
@@ -127,7 +137,7 @@ func (e *Engine) setStatus(name, state, reason string) {
 }
 
 // Run starts each sink (retrying its Start with backoff while it is unavailable) and its
-// workers; it returns when ctx is done and every worker has settled its claim.
+// deliverer; it returns when ctx is done and every batch in flight has settled.
 func (e *Engine) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for i := range e.sinks {
@@ -138,12 +148,7 @@ func (e *Engine) Run(ctx context.Context) {
 			if !e.start(ctx, sc.Sink) {
 				return
 			}
-			var ww sync.WaitGroup
-			for w := 0; w < sc.Workers; w++ {
-				ww.Add(1)
-				go func() { defer ww.Done(); e.work(ctx, sc) }()
-			}
-			ww.Wait()
+			newDeliverer(e, sc).run(ctx)
 		}()
 	}
 	wg.Wait()
@@ -179,115 +184,394 @@ func (e *Engine) start(ctx context.Context, s sink.Sink) bool {
 	}
 }
 
-func (e *Engine) work(ctx context.Context, sc SinkConfig) {
+// A deliverer moves one sink's log to the sink while this process holds the sink's lease.
+// It reads batches in log order and keeps up to Workers of them in flight; a row is never in
+// two in-flight batches (a newer version read while an older one is in flight is deferred to
+// the retry table), and the cursor only moves past a batch once it and every batch before it
+// are settled, so a crash re-delivers at most the batches in flight (applies are idempotent).
+type deliverer struct {
+	e    *Engine
+	sc   SinkConfig
+	name string
+	log  *logrus.Entry
+	m    *metrics.Metrics
+
+	slots    chan struct{} // one per batch in flight
+	inflight sync.WaitGroup
+	settleMu sync.Mutex // settles run one at a time, so the cursor only moves forward
+
+	mu          sync.Mutex
+	bo          *backoff.ExponentialBackOff
+	leader      bool
+	epoch       int       // bumped when the lease is lost: older batches must not settle
+	ectx        context.Context
+	ecancel     context.CancelFunc // cancels the batches of the current epoch
+	leaseEnd    time.Time // local clock
+	readPos     Pos
+	batches     []*batch // unsettled, in read order
+	busy        map[rowKey]struct{}
+	pausedUntil time.Time
+}
+
+type rowKey struct{ table, id string }
+
+type batch struct {
+	entries  []Entry // to send
+	deferred []Entry // newer versions of rows in flight: back to the retry table
+	end      Pos     // read position after this batch: the cursor once it and its elders settle
+	epoch    int
+	ctx      context.Context // cancelled when the lease is lost or on shutdown
+	done     bool
+}
+
+func newDeliverer(e *Engine, sc SinkConfig) *deliverer {
 	name := sc.Sink.Name()
-	log := e.opts.Log.WithField("sink", name)
-	bo := e.newBackoff()
-	m := e.opts.Metrics
+	return &deliverer{e: e, sc: sc, name: name, log: e.opts.Log.WithField("sink", name), m: e.opts.Metrics,
+		slots: make(chan struct{}, sc.Workers), bo: e.newBackoff(), busy: map[rowKey]struct{}{}}
+}
+
+func (d *deliverer) run(ctx context.Context) {
+	lease := d.e.opts.Lease
+	defer func() {
+		d.inflight.Wait()
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := d.e.q.Resign(rctx, d.name, d.e.owner); err != nil {
+			d.log.WithError(err).Debug("giving up the delivery lease failed; it will lapse")
+		}
+	}()
 	for ctx.Err() == nil {
-		t0 := time.Now()
-		claim, err := e.q.Claim(ctx, name, sc.BatchSize, e.opts.Lease)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
+		d.mu.Lock()
+		leader, leaseLeft, paused := d.leader, time.Until(d.leaseEnd), time.Until(d.pausedUntil)
+		d.mu.Unlock()
+		if !leader {
+			d.inflight.Wait() // batches of a lost lease finish (bounded by their deadline) first
+			if !d.acquire(ctx) {
+				sleep(ctx, lease/3)
 			}
-			d := bo.NextBackOff()
-			log.WithError(err).Warn("claiming from the state store failed")
-			sleep(ctx, d)
 			continue
 		}
-		if m != nil {
-			m.ClaimLatency.WithLabelValues(name).Observe(time.Since(t0).Seconds())
+		if leaseLeft < lease*2/3 {
+			d.renew(ctx)
+			continue
 		}
-		if len(claim.Items) == 0 {
+		if paused > 0 {
+			sleep(ctx, min(paused, lease/3))
+			continue
+		}
+		select {
+		case d.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		case <-time.After(lease / 3):
+			continue
+		}
+		b, err := d.next(ctx)
+		if err != nil || b == nil {
+			<-d.slots
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				d.log.WithError(err).Warn("reading the delivery log failed")
+				sleep(ctx, d.nextBackoff())
+				continue
+			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-e.wake[name]:
-			case <-time.After(e.opts.PollInterval):
+			case <-d.e.wake[d.name]:
+			case <-time.After(d.e.opts.PollInterval):
+			}
+			continue
+		}
+		d.inflight.Add(1)
+		go func() {
+			defer d.inflight.Done()
+			defer func() { <-d.slots }()
+			d.deliver(b)
+		}()
+	}
+}
+
+func (d *deliverer) acquire(ctx context.Context) bool {
+	held, cur, left, err := d.e.q.Acquire(ctx, d.name, d.e.owner, d.e.opts.Lease)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.WithError(err).Warn("taking the delivery lease failed")
+		}
+		return false
+	}
+	if !held {
+		d.e.setStatus(d.name, "standby", "another replica holds the delivery lease")
+		return false
+	}
+	d.mu.Lock()
+	d.leader, d.leaseEnd, d.readPos = true, time.Now().Add(left), cur
+	d.batches, d.busy = nil, map[rowKey]struct{}{}
+	d.ectx, d.ecancel = context.WithCancel(ctx)
+	d.mu.Unlock()
+	d.e.setStatus(d.name, "running", "")
+	d.log.WithFields(logrus.Fields{"tx": cur.Tx, "seq": cur.Seq}).Info("delivering from the settled cursor")
+	return true
+}
+
+func (d *deliverer) renew(ctx context.Context) {
+	held, _, left, err := d.e.q.Acquire(ctx, d.name, d.e.owner, d.e.opts.Lease)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			d.log.WithError(err).Warn("renewing the delivery lease failed")
+			sleep(ctx, time.Second)
+		}
+	case !held:
+		d.lose("another replica took the delivery lease")
+	default:
+		d.mu.Lock()
+		d.leaseEnd = time.Now().Add(left)
+		d.mu.Unlock()
+	}
+}
+
+// lose drops the lease's in-memory state; batches in flight finish without settling and the
+// next holder re-delivers them from the settled cursor.
+func (d *deliverer) lose(why string) {
+	d.mu.Lock()
+	if d.leader {
+		d.leader = false
+		d.epoch++
+		d.ecancel()
+		d.log.WithField("reason", why).Warn("stopped delivering: it resumes from the settled cursor")
+	}
+	d.mu.Unlock()
+}
+
+func (d *deliverer) nextBackoff() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.bo.NextBackOff()
+}
+
+// next reads the next batch: due retries first (up to half a batch), then the log.
+func (d *deliverer) next(ctx context.Context) (*batch, error) {
+	t0 := time.Now()
+	limit := d.sc.BatchSize
+	retries, err := d.e.q.ReadRetries(ctx, d.name, max(1, limit/2))
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	from, epoch := d.readPos, d.epoch
+	d.mu.Unlock()
+	entries, err := d.e.q.ReadLog(ctx, from, limit-len(retries))
+	if err != nil {
+		return nil, err
+	}
+	if m := d.m; m != nil {
+		m.ClaimLatency.WithLabelValues(d.name).Observe(time.Since(t0).Seconds())
+	}
+	if len(retries) == 0 && len(entries) == 0 {
+		return nil, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if epoch != d.epoch || !d.leader || d.readPos != from {
+		return nil, nil // the lease changed hands while reading
+	}
+	b := &batch{end: from, epoch: epoch, ctx: d.ectx}
+	if len(entries) > 0 {
+		b.end = entries[len(entries)-1].Pos
+	}
+	picked := make(map[rowKey]int, len(retries)+len(entries))
+	for _, e := range retries {
+		k := rowKey{e.Item.Key.String(), e.Item.RowID}
+		if _, ok := d.busy[k]; ok {
+			continue // stays due in the table; taken once the older version settles
+		}
+		picked[k] = len(b.entries)
+		b.entries = append(b.entries, e)
+	}
+	for _, e := range entries {
+		if !d.sc.Sink.Handles(e.Item.Key) {
+			continue
+		}
+		k := rowKey{e.Item.Key.String(), e.Item.RowID}
+		if _, ok := d.busy[k]; ok {
+			b.deferred = append(b.deferred, e)
+			continue
+		}
+		if i, ok := picked[k]; ok {
+			if b.entries[i].Item.Seq < e.Item.Seq {
+				e.Attempts = b.entries[i].Attempts
+				b.entries[i] = e
+			}
+			continue
+		}
+		picked[k] = len(b.entries)
+		b.entries = append(b.entries, e)
+	}
+	if len(b.entries) == 0 && len(b.deferred) == 0 && len(entries) == 0 {
+		return nil, nil // only retries of rows still in flight: nothing to do yet
+	}
+	for k := range picked {
+		d.busy[k] = struct{}{}
+	}
+	d.readPos = b.end
+	d.batches = append(d.batches, b)
+	return b, nil
+}
+
+// unavailable reports errors that pause the sink instead of counting against the rows.
+func unavailable(err error) bool {
+	return errors.Is(err, connector.ErrSinkUnavailable) || errors.Is(err, connector.ErrUnauthorized) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// deliver applies a batch (retrying it while the sink is unavailable) and settles it.
+func (d *deliverer) deliver(b *batch) {
+	ctx := b.ctx
+	items := make([]sink.Item, len(b.entries))
+	for i, e := range b.entries {
+		items[i] = e.Item
+	}
+	m := d.m
+	var err error
+	for len(items) > 0 {
+		d.mu.Lock()
+		current, leaseLeft := d.epoch == b.epoch && d.leader, time.Until(d.leaseEnd)
+		d.mu.Unlock()
+		if !current {
+			return
+		}
+		// The apply must end before the lease could lapse, or another replica could send the
+		// same rows concurrently.
+		budget := min(time.Duration(float64(d.e.opts.Lease)*applyShare), leaseLeft-d.e.opts.Lease/10)
+		if budget <= 0 {
+			sleep(ctx, d.e.opts.Lease/20) // the lease is being renewed (or lost)
+			if ctx.Err() != nil {
+				return
 			}
 			continue
 		}
 		if m != nil {
-			m.BatchSize.WithLabelValues(name).Observe(float64(len(claim.Items)))
+			m.BatchSize.WithLabelValues(d.name).Observe(float64(len(items)))
 		}
-		actx, cancel := context.WithTimeout(ctx, time.Duration(float64(e.opts.Lease)*applyShare))
+		actx, cancel := context.WithTimeout(ctx, budget)
 		t1 := time.Now()
-		err = sc.Sink.Apply(actx, claim.Items)
+		err = d.sc.Sink.Apply(actx, items)
 		cancel()
 		if m != nil {
-			m.ApplyLatency.WithLabelValues(name).Observe(time.Since(t1).Seconds())
+			m.ApplyLatency.WithLabelValues(d.name).Observe(time.Since(t1).Seconds())
 		}
-		// Settle the claim even while shutting down, so applied rows are not re-sent. Past the
-		// lease settling is pointless (the rows are claimable again), so the lease bounds it.
-		sctx, scancel := context.WithTimeout(context.Background(), e.opts.Lease)
-		pause := e.settle(sctx, sc, claim, err, bo, log)
-		scancel()
-		if pause > 0 {
-			sleep(ctx, pause) // the sink is failing: pause this worker's delivery too
+		if err == nil || !unavailable(err) || ctx.Err() != nil {
+			break
 		}
+		wait := d.nextBackoff()
+		d.mu.Lock()
+		d.pausedUntil = time.Now().Add(wait)
+		d.mu.Unlock()
+		d.e.setStatus(d.name, "paused", err.Error())
+		d.log.WithError(err).WithField("retry_in", wait.String()).Warn("sink unavailable; delivery paused")
+		if m != nil {
+			m.Failed.WithLabelValues(d.name, "unavailable").Add(float64(len(items)))
+		}
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+	if err != nil && ctx.Err() != nil {
+		return // shutting down mid-apply: not settled, re-delivered on the next start
+	}
+	outs, applied, dead, retry := d.outcomes(b, err)
+	d.settle(b, outs)
+	if m != nil {
+		m.Applied.WithLabelValues(d.name).Add(float64(applied))
+		m.Failed.WithLabelValues(d.name, "dead_letter").Add(float64(dead))
+		m.Failed.WithLabelValues(d.name, "retry").Add(float64(retry))
 	}
 }
 
-// settle records a batch's outcome and returns how long the worker should pause.
-func (e *Engine) settle(ctx context.Context, sc SinkConfig, claim *Claim, applyErr error, bo *backoff.ExponentialBackOff, log *logrus.Entry) time.Duration {
-	name := sc.Sink.Name()
-	m := e.opts.Metrics
+// outcomes turns an apply's result into per-item outcomes.
+func (d *deliverer) outcomes(b *batch, applyErr error) (outs []Outcome, applied, dead, retry int) {
+	outs = make([]Outcome, 0, len(b.entries)+len(b.deferred))
 	var batchErr *connector.BatchError
 	switch {
 	case applyErr == nil || errors.As(applyErr, &batchErr):
-		outs := make([]Outcome, len(claim.Items))
-		applied, dead := 0, 0
-		for i, it := range claim.Items {
-			outs[i] = Outcome{Item: it}
+		for i, e := range b.entries {
+			o := Outcome{Item: e.Item}
 			if batchErr != nil {
 				if err, bad := batchErr.Failed[i]; bad {
 					if !connector.IsPermanent(err) {
-						err = connector.Permanent("rejected by "+name, err)
+						err = connector.Permanent("rejected by "+d.name, err)
 					}
-					outs[i].Err = err
+					o.Err, o.Attempts = err, e.Attempts+1
 					dead++
-					log.WithFields(logrus.Fields{"table": it.Key.String(), "row_id": it.RowID}).WithError(err).Warn("row dead-lettered")
+					d.log.WithFields(logrus.Fields{"table": e.Item.Key.String(), "row_id": e.Item.RowID}).WithError(err).Warn("row dead-lettered")
+					outs = append(outs, o)
 					continue
 				}
 			}
 			applied++
+			outs = append(outs, o)
 		}
-		if err := e.q.Complete(ctx, claim, outs); err != nil {
-			log.WithError(err).Warn("marking batch applied failed; its lease will lapse and it will be re-applied (idempotent)")
-		}
-		bo.Reset()
-		e.setStatus(name, "running", "")
-		if m != nil {
-			m.Applied.WithLabelValues(name).Add(float64(applied))
-			m.Failed.WithLabelValues(name, "dead_letter").Add(float64(dead))
-		}
-		return 0
-	case errors.Is(applyErr, connector.ErrSinkUnavailable) || errors.Is(applyErr, connector.ErrUnauthorized) || errors.Is(applyErr, context.DeadlineExceeded):
-		d := bo.NextBackOff()
-		e.setStatus(name, "paused", applyErr.Error())
-		log.WithError(applyErr).WithField("retry_in", d.String()).Warn("sink unavailable; delivery paused")
-		if err := e.q.Release(ctx, claim, d, applyErr.Error()); err != nil {
-			log.WithError(err).Warn("releasing batch failed; its lease will lapse")
-		}
-		if m != nil {
-			m.Failed.WithLabelValues(name, "unavailable").Add(float64(len(claim.Items)))
-		}
-		return d
+		d.mu.Lock()
+		d.bo.Reset()
+		d.mu.Unlock()
+		d.e.setStatus(d.name, "running", "")
 	default:
-		d := bo.NextBackOff()
-		outs := make([]Outcome, len(claim.Items))
-		for i, it := range claim.Items {
-			outs[i] = Outcome{Item: it, Err: applyErr, Backoff: d}
+		wait := d.nextBackoff()
+		d.mu.Lock()
+		d.pausedUntil = time.Now().Add(wait)
+		d.mu.Unlock()
+		d.log.WithError(applyErr).WithField("retry_in", wait.String()).Warn("batch failed; will retry")
+		for _, e := range b.entries {
+			outs = append(outs, Outcome{Item: e.Item, Err: applyErr, Backoff: wait, Attempts: e.Attempts + 1})
 		}
-		log.WithError(applyErr).WithField("retry_in", d.String()).Warn("batch failed; will retry")
-		if err := e.q.Complete(ctx, claim, outs); err != nil {
-			log.WithError(err).Warn("recording retry failed; its lease will lapse")
-		}
-		if m != nil {
-			m.Failed.WithLabelValues(name, "retry").Add(float64(len(claim.Items)))
-		}
-		return d
+		retry = len(b.entries)
+	}
+	for _, e := range b.deferred {
+		outs = append(outs, Outcome{Item: e.Item, Deferred: true, Attempts: e.Attempts})
+	}
+	return outs, applied, dead, retry
+}
+
+// settle records the outcomes and moves the cursor past every settled batch at the head.
+func (d *deliverer) settle(b *batch, outs []Outcome) {
+	d.settleMu.Lock()
+	defer d.settleMu.Unlock()
+	d.mu.Lock()
+	if b.epoch != d.epoch || !d.leader {
+		d.mu.Unlock()
+		return
+	}
+	b.done = true
+	var cursor *Pos
+	n := 0
+	for n < len(d.batches) && d.batches[n].done {
+		end := d.batches[n].end
+		cursor = &end
+		n++
+	}
+	d.batches = d.batches[n:]
+	d.mu.Unlock()
+
+	// Settle even while shutting down, so applied rows are not re-sent; the lease bounds it.
+	ctx, cancel := context.WithTimeout(context.Background(), d.e.opts.Lease)
+	left, err := d.e.q.Settle(ctx, d.name, d.e.owner, d.e.opts.Lease, outs, cursor)
+	cancel()
+	d.mu.Lock()
+	for _, e := range b.entries {
+		delete(d.busy, rowKey{e.Item.Key.String(), e.Item.RowID})
+	}
+	if err == nil {
+		d.leaseEnd = time.Now().Add(left)
+	}
+	d.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrLeaseLost):
+		d.lose(err.Error())
+	case err != nil:
+		d.log.WithError(err).Warn("settling a batch failed; delivery resumes from the settled cursor (re-applying is idempotent)")
+		d.lose("settling failed")
 	}
 }
 

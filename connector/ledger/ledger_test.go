@@ -37,7 +37,7 @@ func setupB(t testing.TB) bundle {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	m := metrics.New()
-	rec := NewRecorder(pool, RecorderOptions{Routes: func(connector.TableKey) []string { return []string{"s"} }, Metrics: m})
+	rec := NewRecorder(pool, RecorderOptions{Metrics: m})
 	t.Cleanup(rec.Close)
 	return bundle{pool: pool, rec: rec, q: NewQueue(pool), m: m}
 }
@@ -106,92 +106,175 @@ func TestGroupCommitBatchKeepsNewestPerRow(t *testing.T) {
 	require.Equal(t, "new", title)
 }
 
-func TestClaimLeaseNewerVersionAndExpiry(t *testing.T) {
-	b := setup(t)
-	ctx := context.Background()
-	for i := 0; i < 5; i++ {
-		require.NoError(t, b.rec.Record(ctx, ch(fmt.Sprint("r", i), t0, connector.OpUpsert, "v1")))
-	}
-	c1, err := b.q.Claim(ctx, "s", 3, time.Minute)
+// readAll reads the whole log after pos.
+func readAll(t *testing.T, q *Queue, after Pos) []Entry {
+	t.Helper()
+	es, err := q.ReadLog(context.Background(), after, 1000)
 	require.NoError(t, err)
-	require.Len(t, c1.Items, 3)
-	// Claimed rows are not claimable again while leased: a row is never in two in-flight batches.
-	c2, err := b.q.Claim(ctx, "s", 10, time.Minute)
-	require.NoError(t, err)
-	require.Len(t, c2.Items, 2)
-	c3, err := b.q.Claim(ctx, "s", 10, time.Minute)
-	require.NoError(t, err)
-	require.Empty(t, c3.Items)
-
-	// A newer version of a claimed row arrives in flight: completing the old one keeps it pending.
-	inflight := c1.Items[0]
-	require.NoError(t, b.rec.Record(ctx, ch(inflight.RowID, t0.Add(time.Second), connector.OpUpsert, "v2")))
-	outs := make([]Outcome, len(c1.Items))
-	for i, it := range c1.Items {
-		outs[i] = Outcome{Item: it}
-	}
-	require.NoError(t, b.q.Complete(ctx, c1, outs))
-	c4, err := b.q.Claim(ctx, "s", 10, time.Minute)
-	require.NoError(t, err)
-	require.Len(t, c4.Items, 1)
-	require.Equal(t, inflight.RowID, c4.Items[0].RowID)
-	require.Greater(t, c4.Items[0].Seq, inflight.Seq)
-	require.Contains(t, string(c4.Items[0].Row), "v2")
-
-	// c2's lease lapses (its worker died): the rows come back; the dead worker's late
-	// completion changes nothing.
-	_, err = b.pool.Exec(ctx, `UPDATE appwrite_sync.pending SET available_at = now() - interval '1s' WHERE lease_owner = $1`, c2.Token)
-	require.NoError(t, err)
-	c5, err := b.q.Claim(ctx, "s", 10, time.Minute)
-	require.NoError(t, err)
-	require.Len(t, c5.Items, 2)
-	stale := make([]Outcome, len(c2.Items))
-	for i, it := range c2.Items {
-		stale[i] = Outcome{Item: it}
-	}
-	require.NoError(t, b.q.Complete(ctx, c2, stale))
-	var n int
-	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.pending WHERE lease_owner = $1`, c5.Token).Scan(&n))
-	require.Equal(t, 2, n, "a lapsed claim must not settle rows another worker holds")
+	return es
 }
 
-func TestDeadLetterRetryAndSweep(t *testing.T) {
+func rowIDs(es []Entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Item.RowID)
+	}
+	return out
+}
+
+func applied(es []Entry) []Outcome {
+	outs := make([]Outcome, len(es))
+	for i, e := range es {
+		outs[i] = Outcome{Item: e.Item}
+	}
+	return outs
+}
+
+func TestLogCollapsesUpdatesAndMovesNewVersionsToTheEnd(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		require.NoError(t, b.rec.Record(ctx, ch(fmt.Sprint("r", i), t0, connector.OpUpsert, "v1")))
+	}
+	for i := 1; i <= 20; i++ { // many updates to one row: one log entry
+		require.NoError(t, b.rec.Record(ctx, ch("r0", t0.Add(time.Duration(i)*time.Millisecond), connector.OpUpsert, fmt.Sprint("v", i))))
+	}
+	es := readAll(t, b.q, Pos{})
+	require.Equal(t, []string{"r1", "r2", "r0"}, rowIDs(es))
+	require.Contains(t, string(es[2].Item.Row), `"v20"`)
+	// A newer version arriving after a read appears again after the read position.
+	require.NoError(t, b.rec.Record(ctx, ch("r1", t0.Add(time.Second), connector.OpDelete, "gone")))
+	later := readAll(t, b.q, es[len(es)-1].Pos)
+	require.Equal(t, []string{"r1"}, rowIDs(later))
+	require.Equal(t, connector.OpDelete, later[0].Item.Version.Op)
+	require.Greater(t, later[0].Item.Seq, es[0].Item.Seq)
+	// Stale and duplicate changes do not move a row.
+	require.NoError(t, b.rec.Record(ctx, ch("r2", t0, connector.OpUpsert, "v1")))
+	require.NoError(t, b.rec.Record(ctx, ch("r0", t0, connector.OpUpsert, "old")))
+	require.Empty(t, readAll(t, b.q, later[0].Pos))
+}
+
+// The hazard of reading a log by position: a transaction that took its position earlier can
+// commit after a later one. The reader must not move past the later entry before the earlier
+// one is visible, or the earlier one would be skipped for good.
+func TestLogWaitsForOlderTransactions(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	slow, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = slow.Rollback(ctx) }()
+	_, err = slow.Exec(ctx, `INSERT INTO appwrite_sync.ledger (table_key, row_id, seq, updated_at, op, hash, action, row)
+        VALUES ('main/posts', 'early', nextval('appwrite_sync.version_seq'), now(), 1, '\x00', 'create', '{}')`)
+	require.NoError(t, err)
+	require.NoError(t, b.rec.Record(ctx, ch("late", t0, connector.OpUpsert, "v1")))
+	require.Empty(t, readAll(t, b.q, Pos{}), "a committed entry behind a running older transaction must wait")
+	require.NoError(t, slow.Commit(ctx))
+	require.Equal(t, []string{"early", "late"}, rowIDs(readAll(t, b.q, Pos{})))
+}
+
+func TestLeaseIsExclusiveAndSettleMovesTheCursor(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		require.NoError(t, b.rec.Record(ctx, ch(fmt.Sprint("r", i), t0, connector.OpUpsert, "v1")))
+	}
+	held, cur, left, err := b.q.Acquire(ctx, "s", "A", time.Minute)
+	require.NoError(t, err)
+	require.True(t, held)
+	require.Equal(t, Pos{}, cur)
+	require.InDelta(t, time.Minute.Seconds(), left.Seconds(), 5)
+	held, _, _, err = b.q.Acquire(ctx, "s", "B", time.Minute)
+	require.NoError(t, err)
+	require.False(t, held, "a valid lease is exclusive")
+
+	es := readAll(t, b.q, Pos{})
+	require.Len(t, es, 4)
+	end := es[1].Pos
+	_, err = b.q.Settle(ctx, "s", "B", time.Minute, applied(es[:2]), &end)
+	require.ErrorIs(t, err, ErrLeaseLost, "only the holder settles")
+	_, err = b.q.Settle(ctx, "s", "A", time.Minute, applied(es[:2]), &end)
+	require.NoError(t, err)
+
+	// A's lease lapses (A died): B takes over from the settled cursor.
+	_, err = b.pool.Exec(ctx, `UPDATE appwrite_sync.sink_cursor SET lease_until = now() - interval '1s'`)
+	require.NoError(t, err)
+	held, cur, _, err = b.q.Acquire(ctx, "s", "B", time.Minute)
+	require.NoError(t, err)
+	require.True(t, held)
+	require.Equal(t, end, cur)
+	require.Equal(t, []string{"r2", "r3"}, rowIDs(readAll(t, b.q, cur)))
+	_, err = b.q.Settle(ctx, "s", "A", time.Minute, applied(es[2:]), &es[3].Pos)
+	require.ErrorIs(t, err, ErrLeaseLost, "a lapsed holder's late settle changes nothing")
+	require.NoError(t, b.q.Resign(ctx, "s", "B"))
+	held, _, _, err = b.q.Acquire(ctx, "s", "C", time.Minute)
+	require.NoError(t, err)
+	require.True(t, held, "a resigned lease is free at once")
+}
+
+func TestDeadLetterRetryDeferAndSweep(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	admin := NewAdmin(b.pool)
+	_, _, _, err := b.q.Acquire(ctx, "s", "A", time.Minute)
+	require.NoError(t, err)
 	require.NoError(t, b.rec.Record(ctx, ch("d", t0, connector.OpUpsert, "v1")))
 	require.NoError(t, b.rec.Record(ctx, ch("r", t0, connector.OpUpsert, "v1")))
-	c, err := b.q.Claim(ctx, "s", 10, time.Minute)
-	require.NoError(t, err)
+	es := readAll(t, b.q, Pos{})
 	outs := []Outcome{}
-	for _, it := range c.Items {
-		if it.RowID == "d" {
-			outs = append(outs, Outcome{Item: it, Err: connector.Permanent("bad value", nil)})
+	for _, e := range es {
+		if e.Item.RowID == "d" {
+			outs = append(outs, Outcome{Item: e.Item, Err: connector.Permanent("bad value", nil), Attempts: 1})
 		} else {
-			outs = append(outs, Outcome{Item: it, Err: fmt.Errorf("timeout"), Backoff: time.Hour})
+			outs = append(outs, Outcome{Item: e.Item, Err: fmt.Errorf("timeout"), Backoff: time.Hour, Attempts: 1})
 		}
 	}
-	require.NoError(t, b.q.Complete(ctx, c, outs))
+	_, err = b.q.Settle(ctx, "s", "A", time.Minute, outs, &es[1].Pos)
+	require.NoError(t, err)
 	ds, err := admin.DeadLetters(ctx, "s", "", 10)
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
 	require.Equal(t, "d", ds[0].RowID)
 	require.Equal(t, "bad value", ds[0].Reason)
-	empty, err := b.q.Claim(ctx, "s", 10, time.Minute)
+	due, err := b.q.ReadRetries(ctx, "s", 10)
 	require.NoError(t, err)
-	require.Empty(t, empty.Items, "dead letters and backed-off rows are not claimable")
+	require.Empty(t, due, "dead letters and backed-off rows are not due")
+	counts, _, _, err := admin.Counts(ctx, []string{"s"})
+	require.NoError(t, err)
+	require.Equal(t, SinkCounts{Pending: 1, DeadLetter: 1, LagSeconds: counts["s"].LagSeconds}, counts["s"])
+
 	n, err := admin.ReplayDeadLetters(ctx, "s", "", "")
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n)
-	again, err := b.q.Claim(ctx, "s", 10, time.Minute)
+	due, err = b.q.ReadRetries(ctx, "s", 10)
 	require.NoError(t, err)
-	require.Len(t, again.Items, 1)
+	require.Equal(t, []string{"d"}, rowIDs(due))
+	// Applying it clears the row; a newer deferred version is not overwritten by an older failure.
+	_, err = b.q.Settle(ctx, "s", "A", time.Minute, applied(due), nil)
+	require.NoError(t, err)
+	require.NoError(t, b.rec.Record(ctx, ch("d", t0.Add(time.Second), connector.OpUpsert, "v2")))
+	newer := readAll(t, b.q, es[1].Pos)
+	require.Len(t, newer, 1)
+	_, err = b.q.Settle(ctx, "s", "A", time.Minute, []Outcome{{Item: newer[0].Item, Deferred: true}}, nil)
+	require.NoError(t, err)
+	_, err = b.q.Settle(ctx, "s", "A", time.Minute, []Outcome{{Item: es[0].Item, Err: connector.Permanent("old failure", nil)}}, nil)
+	require.NoError(t, err)
+	due, err = b.q.ReadRetries(ctx, "s", 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"d"}, rowIDs(due), "the deferred newer version stays due")
+	require.Equal(t, newer[0].Item.Seq, due[0].Item.Seq)
 
-	// Tombstones older than the retention and not pending anywhere are swept.
+	// Tombstones older than the retention are swept only once every cursor passed them.
 	require.NoError(t, b.rec.Record(ctx, ch("gone", t0, connector.OpDelete, "x")))
-	_, err = b.pool.Exec(ctx, `DELETE FROM appwrite_sync.pending WHERE row_id = 'gone'; UPDATE appwrite_sync.ledger SET recorded_at = now() - interval '31 days' WHERE row_id = 'gone'`)
+	_, err = b.pool.Exec(ctx, `UPDATE appwrite_sync.ledger SET recorded_at = now() - interval '31 days' WHERE row_id = 'gone'`)
 	require.NoError(t, err)
 	swept, err := admin.SweepTombstones(ctx, 30*24*time.Hour)
+	require.NoError(t, err)
+	require.Zero(t, swept, "not delivered yet")
+	tail := readAll(t, b.q, newer[0].Pos)
+	require.Equal(t, []string{"gone"}, rowIDs(tail))
+	_, err = b.q.Settle(ctx, "s", "A", time.Minute, applied(tail), &tail[0].Pos)
+	require.NoError(t, err)
+	swept, err = admin.SweepTombstones(ctx, 30*24*time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), swept)
 }
@@ -202,18 +285,18 @@ func TestReprojectQueuesLiveRowsOnFingerprintChange(t *testing.T) {
 	admin := NewAdmin(b.pool)
 	require.NoError(t, b.rec.Record(ctx, ch("p1", t0, connector.OpUpsert, "v")))
 	require.NoError(t, b.rec.Record(ctx, ch("p2", t0, connector.OpDelete, "v")))
-	_, err := b.pool.Exec(ctx, `DELETE FROM appwrite_sync.pending`)
-	require.NoError(t, err)
 	n, err := admin.Reproject(ctx, "s", map[string]string{"main/posts": "fp1"})
 	require.NoError(t, err)
-	require.Equal(t, int64(1), n["main/posts"], "first sight of a table queues its live rows")
-	_, _ = b.pool.Exec(ctx, `DELETE FROM appwrite_sync.pending`)
-	n, err = admin.Reproject(ctx, "s", map[string]string{"main/posts": "fp1"})
+	require.Zero(t, n["main/posts"], "a sink that never delivered reads the whole log anyway")
+	n, err = admin.Reproject(ctx, "s", map[string]string{"main/posts": "fp1", "main/other": "fp1"})
 	require.NoError(t, err)
 	require.Zero(t, n["main/posts"], "unchanged fingerprint queues nothing")
 	n, err = admin.Reproject(ctx, "s", map[string]string{"main/posts": "fp2"})
 	require.NoError(t, err)
-	require.Equal(t, int64(1), n["main/posts"])
+	require.Equal(t, int64(1), n["main/posts"], "live rows are queued again, tombstones not")
+	due, err := b.q.ReadRetries(ctx, "s", 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"p1"}, rowIDs(due))
 }
 
 func TestStateStoreDownIsUnavailable(t *testing.T) {

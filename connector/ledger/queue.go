@@ -2,9 +2,8 @@ package ledger
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,152 +14,224 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
 )
 
-// Queue is the per-sink view of pending rows.
+// Pos is a position in the delivery log: the ledger ordered by (writing transaction, seq).
+type Pos struct {
+	Tx  uint64
+	Seq int64
+}
+
+// Less orders positions.
+func (p Pos) Less(o Pos) bool { return p.Tx < o.Tx || (p.Tx == o.Tx && p.Seq < o.Seq) }
+
+// ErrLeaseLost means another replica holds the sink's delivery lease: the caller must stop
+// delivering that sink and drop what it has in flight (the new holder re-delivers it).
+var ErrLeaseLost = errors.New("delivery lease lost to another replica")
+
+// Queue is the per-sink view of the delivery log, its cursors, leases and retry rows.
 type Queue struct {
 	pool *pgxpool.Pool
 }
 
-// NewQueue wraps the state store's pending table.
+// NewQueue wraps the state store.
 func NewQueue(pool *pgxpool.Pool) *Queue { return &Queue{pool: pool} }
 
-// Claim is one claimed batch: the items (newest ledger versions) and the lease token that
-// completing it requires.
-type Claim struct {
-	Sink     string
-	Token    string
-	Items    []sink.Item
-	Attempts []int // per item: failed attempts so far
+// Entry is one row to deliver: its newest ledger version, and for rows taken from the
+// retry table the failed attempts so far.
+type Entry struct {
+	Item     sink.Item
+	Pos      Pos
+	Attempts int
 }
 
-// A claim moves available_at to the lease's expiry and stamps the owner: the row is not
-// claimable again until the lease lapses, so it is never in two in-flight batches of one sink
-// (the engine bounds each apply by a deadline shorter than the lease).
-const claimSQL = `
-WITH c AS (
-    SELECT ctid FROM appwrite_sync.pending
-    WHERE sink = $1 AND dead_at IS NULL AND available_at <= now()
-    ORDER BY enqueued_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-), u AS (
-    -- by ctid: the rows are locked, so their ctids are stable; a join on the key would
-    -- hash the whole pending table on every claim
-    UPDATE appwrite_sync.pending p
-    SET available_at = now() + $3::interval, lease_owner = $4
-    WHERE p.ctid = ANY (ARRAY(SELECT ctid FROM c))
-    RETURNING p.table_key, p.row_id, p.attempts
-)
-SELECT u.table_key, u.row_id, l.seq, l.updated_at, l.op, l.hash, l.row::text, u.attempts
-FROM u CROSS JOIN LATERAL (
-    SELECT seq, updated_at, op, hash, row FROM appwrite_sync.ledger l
-    WHERE l.table_key = u.table_key AND l.row_id = u.row_id) l`
-
-// Claim leases up to limit ready rows of a sink.
-func (q *Queue) Claim(ctx context.Context, sinkName string, limit int, lease time.Duration) (*Claim, error) {
-	tok := make([]byte, 8)
-	_, _ = rand.Read(tok)
-	c := &Claim{Sink: sinkName, Token: hex.EncodeToString(tok)}
-	rows, err := q.pool.Query(ctx, claimSQL, sinkName, limit, lease, c.Token)
-	if err != nil {
-		return nil, fmt.Errorf("claiming %s batch: %w", sinkName, err)
+// Acquire takes the sink's delivery lease for owner, or renews it when owner holds it. held
+// is false while another replica's lease is valid. It returns the settled cursor and how
+// long the lease lasts from now (as the state store's clock sees it).
+func (q *Queue) Acquire(ctx context.Context, sinkName, owner string, lease time.Duration) (held bool, cursor Pos, left time.Duration, err error) {
+	var secs float64
+	err = q.pool.QueryRow(ctx, `INSERT INTO appwrite_sync.sink_cursor AS c (sink, owner, lease_until) VALUES ($1, $2, now() + $3::interval)
+        ON CONFLICT (sink) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
+        WHERE c.owner = excluded.owner OR c.owner IS NULL OR c.lease_until < now()
+        RETURNING c.tx, c.seq, EXTRACT(EPOCH FROM c.lease_until - now())::float8`, sinkName, owner, lease).
+		Scan(&cursor.Tx, &cursor.Seq, &secs)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, Pos{}, 0, nil
 	}
-	defer rows.Close()
+	if err != nil {
+		return false, Pos{}, 0, fmt.Errorf("taking the %s delivery lease: %w", sinkName, err)
+	}
+	return true, cursor, time.Duration(secs * float64(time.Second)), nil
+}
+
+// Resign gives the lease up (shutdown), so another replica takes over at once.
+func (q *Queue) Resign(ctx context.Context, sinkName, owner string) error {
+	_, err := q.pool.Exec(ctx, `UPDATE appwrite_sync.sink_cursor SET owner = NULL, lease_until = '-infinity'
+        WHERE sink = $1 AND owner = $2`, sinkName, owner)
+	return err
+}
+
+// readLogSQL reads entries after a position whose writing transaction is older than every
+// transaction still running: those can no longer be joined by an entry with a smaller
+// position, so a cursor moving past them never skips one.
+const readLogSQL = `SELECT tx, seq, table_key, row_id, updated_at, op, hash, row::text
+    FROM appwrite_sync.ledger
+    WHERE (tx, seq) > ($1::xid8, $2::bigint) AND tx < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+    ORDER BY tx, seq LIMIT $3`
+
+// ReadLog returns up to limit log entries after pos, in log order.
+func (q *Queue) ReadLog(ctx context.Context, after Pos, limit int) ([]Entry, error) {
+	rows, err := q.pool.Query(ctx, readLogSQL, after.Tx, after.Seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading the delivery log: %w", err)
+	}
+	out := make([]Entry, 0, limit)
 	for rows.Next() {
-		var it sink.Item
+		var e Entry
 		var tk, row string
 		var op int16
-		var attempts int
-		if err := rows.Scan(&tk, &it.RowID, &it.Seq, &it.Version.UpdatedAt, &op, &it.Version.Hash, &row, &attempts); err != nil {
+		if err := rows.Scan(&e.Pos.Tx, &e.Pos.Seq, &tk, &e.Item.RowID, &e.Item.Version.UpdatedAt, &op, &e.Item.Version.Hash, &row); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		key, err := connector.ParseTableKey(tk)
-		if err != nil {
+		if e.Item.Key, err = connector.ParseTableKey(tk); err != nil {
+			rows.Close()
 			return nil, err
 		}
-		it.Key, it.Version.Op, it.Row = key, connector.Op(op), json.RawMessage(row)
-		c.Items = append(c.Items, it)
-		c.Attempts = append(c.Attempts, attempts)
+		e.Item.Seq, e.Item.Version.Op, e.Item.Row = e.Pos.Seq, connector.Op(op), json.RawMessage(row)
+		out = append(out, e)
 	}
-	return c, rows.Err()
+	rows.Close()
+	return out, rows.Err()
 }
 
-// Outcome of one claimed item.
+// ReadRetries returns up to limit retry rows of the sink that are due, with their rows'
+// current ledger versions, oldest due first.
+func (q *Queue) ReadRetries(ctx context.Context, sinkName string, limit int) ([]Entry, error) {
+	rows, err := q.pool.Query(ctx, `SELECT r.table_key, r.row_id, r.attempts, l.tx, l.seq, l.updated_at, l.op, l.hash, l.row::text
+        FROM appwrite_sync.sink_retry r CROSS JOIN LATERAL (
+            SELECT tx, seq, updated_at, op, hash, row FROM appwrite_sync.ledger l
+            WHERE l.table_key = r.table_key AND l.row_id = r.row_id) l
+        WHERE r.sink = $1 AND r.dead_at IS NULL AND r.available_at <= now()
+        ORDER BY r.available_at LIMIT $2`, sinkName, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s retries: %w", sinkName, err)
+	}
+	var out []Entry
+	for rows.Next() {
+		var e Entry
+		var tk, row string
+		var op int16
+		if err := rows.Scan(&tk, &e.Item.RowID, &e.Attempts, &e.Pos.Tx, &e.Pos.Seq, &e.Item.Version.UpdatedAt, &op, &e.Item.Version.Hash, &row); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if e.Item.Key, err = connector.ParseTableKey(tk); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		e.Item.Seq, e.Item.Version.Op, e.Item.Row = e.Pos.Seq, connector.Op(op), json.RawMessage(row)
+		out = append(out, e)
+	}
+	rows.Close()
+	return out, rows.Err()
+}
+
+// Outcome of one delivered item.
 type Outcome struct {
 	Item sink.Item
 	// Err nil: applied. Permanent: dead-letter. Other: retry after Backoff.
 	Err     error
 	Backoff time.Duration
+	// Attempts is the number of failed attempts including this one (retries only).
+	Attempts int
+	// Deferred: not sent because an older version of the row was in flight; take it again
+	// at once, without counting an attempt.
+	Deferred bool
 }
 
-// Complete settles a claim in one transaction: applied items leave the queue unless a newer
-// version arrived meanwhile (then they stay pending, released for the next claim); permanent
-// failures are dead-lettered; the rest are retried after their backoff. Only rows still held
-// by this claim's token are touched, so a worker whose lease lapsed changes nothing.
-func (q *Queue) Complete(ctx context.Context, c *Claim, outs []Outcome) error {
+// Settle records a batch's outcomes in one transaction, renews the lease and, when cursor
+// is not nil, moves the sink's cursor there. Applied items drop their retry or dead-letter
+// row unless it holds a newer version; failures write one (never over a newer version).
+// It fails with ErrLeaseLost, changing nothing, when owner no longer holds the lease.
+func (q *Queue) Settle(ctx context.Context, sinkName, owner string, lease time.Duration, outs []Outcome, cursor *Pos) (left time.Duration, err error) {
 	var (
-		okK, okID                 []string
-		okSeq                     []int64
-		deadK, deadID, deadWhy    []string
-		deadSeq                   []int64
-		retryK, retryID, retryWhy []string
-		retryAfter                []time.Duration
+		okK, okID     []string
+		okSeq         []int64
+		rK, rID, rWhy []string
+		rSeq          []int64
+		rAttempts     []int32
+		rAfter        []time.Duration
+		rDead         []bool
+		hasCursor     = cursor != nil
+		cur           Pos
 	)
+	if hasCursor {
+		cur = *cursor
+	}
 	for _, o := range outs {
 		k := o.Item.Key.String()
-		switch {
-		case o.Err == nil:
+		if o.Err == nil && !o.Deferred {
 			okK, okID, okSeq = append(okK, k), append(okID, o.Item.RowID), append(okSeq, o.Item.Seq)
-		case connector.IsPermanent(o.Err):
-			deadK, deadID, deadSeq, deadWhy = append(deadK, k), append(deadID, o.Item.RowID), append(deadSeq, o.Item.Seq), append(deadWhy, truncate(o.Err.Error(), 2000))
-		default:
-			retryK, retryID, retryWhy, retryAfter = append(retryK, k), append(retryID, o.Item.RowID), append(retryWhy, truncate(o.Err.Error(), 2000)), append(retryAfter, o.Backoff)
+			continue
 		}
+		why, dead, after, attempts := "", false, o.Backoff, int32(o.Attempts)
+		switch {
+		case o.Deferred:
+			why, after = "deferred: an older version of the row was in flight", 0
+		case connector.IsPermanent(o.Err):
+			why, dead = truncate(o.Err.Error(), 2000), true
+		default:
+			why = truncate(o.Err.Error(), 2000)
+		}
+		rK, rID, rSeq, rWhy = append(rK, k), append(rID, o.Item.RowID), append(rSeq, o.Item.Seq), append(rWhy, why)
+		rAttempts, rAfter, rDead = append(rAttempts, attempts), append(rAfter, after), append(rDead, dead)
 	}
-	return pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+	var secs float64
+	err = pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE appwrite_sync.sink_cursor
+            SET lease_until = now() + $3::interval,
+                tx = CASE WHEN $4 THEN $5::xid8 ELSE tx END, seq = CASE WHEN $4 THEN $6::bigint ELSE seq END,
+                moved_at = CASE WHEN $4 THEN now() ELSE moved_at END
+            WHERE sink = $1 AND owner = $2
+            RETURNING EXTRACT(EPOCH FROM lease_until - now())::float8`, sinkName, owner, lease, hasCursor, cur.Tx, cur.Seq).Scan(&secs)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
 		b := &pgx.Batch{}
 		if len(okK) > 0 {
-			b.Queue(`DELETE FROM appwrite_sync.pending p WHERE p.ctid = ANY (ARRAY(`+owned+` AND x.seq = d.seq))`,
-				c.Sink, okK, okID, okSeq, c.Token)
-			// Still owned after that: a newer version arrived in flight; release it for the next claim.
-			b.Queue(`UPDATE appwrite_sync.pending p SET available_at = now(), lease_owner = NULL, attempts = 0, last_error = NULL
-                WHERE p.ctid = ANY (ARRAY(`+owned+`))`, c.Sink, okK, okID, okSeq, c.Token)
+			// One primary-key probe per applied item (the table is usually empty or small).
+			b.Queue(`DELETE FROM appwrite_sync.sink_retry r WHERE r.ctid = ANY (ARRAY(
+                SELECT x.ctid FROM unnest($2::text[], $3::text[], $4::bigint[]) AS d(k, id, seq)
+                CROSS JOIN LATERAL (SELECT ctid FROM appwrite_sync.sink_retry x
+                    WHERE x.sink = $1 AND x.table_key = d.k AND x.row_id = d.id AND x.seq <= d.seq) x))`,
+				sinkName, okK, okID, okSeq)
 		}
-		if len(deadK) > 0 {
-			// A newer version that arrived meanwhile gets its own chance instead of the dead letter.
-			b.Queue(`UPDATE appwrite_sync.pending p
-                SET lease_owner = NULL, available_at = now(), last_error = w.why,
-                    dead_at = CASE WHEN p.seq = w.seq THEN now() END,
-                    dead_seq = CASE WHEN p.seq = w.seq THEN w.seq END
-                FROM (SELECT unnest($6::text[]) AS why, unnest($4::bigint[]) AS seq, unnest($2::text[]) AS k, unnest($3::text[]) AS id) w
-                WHERE p.ctid = ANY (ARRAY(`+owned+`)) AND p.table_key = w.k AND p.row_id = w.id`,
-				c.Sink, deadK, deadID, deadSeq, c.Token, deadWhy)
+		if len(rK) > 0 {
+			b.Queue(`INSERT INTO appwrite_sync.sink_retry AS r (sink, table_key, row_id, seq, attempts, last_error, available_at, dead_at)
+                SELECT $1, k, id, seq, attempts, why, now() + after, CASE WHEN dead THEN now() END
+                FROM unnest($2::text[], $3::text[], $4::bigint[], $5::int[], $6::text[], $7::interval[], $8::bool[])
+                    AS d(k, id, seq, attempts, why, after, dead)
+                ON CONFLICT (sink, table_key, row_id) DO UPDATE
+                    SET seq = excluded.seq, attempts = excluded.attempts, last_error = excluded.last_error,
+                        available_at = excluded.available_at, dead_at = excluded.dead_at,
+                        enqueued_at = CASE WHEN r.dead_at IS NOT NULL THEN now() ELSE r.enqueued_at END
+                    WHERE r.seq <= excluded.seq`,
+				sinkName, rK, rID, rSeq, rAttempts, rWhy, rAfter, rDead)
 		}
-		if len(retryK) > 0 {
-			b.Queue(`UPDATE appwrite_sync.pending p
-                SET lease_owner = NULL, attempts = p.attempts + 1, last_error = w.why, available_at = now() + w.after
-                FROM (SELECT unnest($6::text[]) AS why, unnest($7::interval[]) AS after, unnest($2::text[]) AS k, unnest($3::text[]) AS id) w
-                WHERE p.ctid = ANY (ARRAY(`+owned+`)) AND p.table_key = w.k AND p.row_id = w.id`,
-				c.Sink, retryK, retryID, make([]int64, len(retryK)), c.Token, retryWhy, retryAfter)
+		if b.Len() == 0 {
+			return nil
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
-}
-
-// owned selects the ctids of the batch's rows still held by the claim ($1 sink, $2 table
-// keys, $3 row ids, $4 seqs, $5 token), one primary-key lookup per row. Driving from the batch
-// matters: the planner believes "lease_owner = token" matches one row and would otherwise
-// compare every owned row with every batch item (quadratic), or hash the whole table.
-const owned = `SELECT x.ctid FROM unnest($2::text[], $3::text[], $4::bigint[]) AS d(k, id, seq)
-    CROSS JOIN LATERAL (SELECT ctid, seq FROM appwrite_sync.pending x
-        WHERE x.sink = $1 AND x.table_key = d.k AND x.row_id = d.id AND x.lease_owner = $5) x
-    WHERE true`
-
-// Release returns a whole claim to the queue after delay without counting an attempt (the
-// sink was unavailable: not the rows' fault).
-func (q *Queue) Release(ctx context.Context, c *Claim, delay time.Duration, why string) error {
-	_, err := q.pool.Exec(ctx, `UPDATE appwrite_sync.pending SET lease_owner = NULL, available_at = now() + $3::interval, last_error = $4
-        WHERE sink = $1 AND lease_owner = $2`, c.Sink, c.Token, delay, truncate(why, 2000))
-	return err
+	if err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("settling %s batch: %w", sinkName, err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }
 
 func truncate(s string, n int) string {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,8 +33,6 @@ func (r Result) String() string { return [...]string{"recorded", "stale", "dupli
 
 // RecorderOptions configures group commit.
 type RecorderOptions struct {
-	// Routes returns the sinks that receive a table's changes.
-	Routes func(connector.TableKey) []string
 	// MaxWait bounds how long the first change of a group waits for company (default 2ms).
 	MaxWait time.Duration
 	// MaxBatch bounds a group (default 512).
@@ -200,8 +197,8 @@ func (r *Recorder) drain() {
 
 const recordSQL = `
 WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::jsonb[], $9::text[])
-        AS t(table_key, row_id, updated_at, op, hash, sequence, action, row, sinks)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::json[])
+        AS t(table_key, row_id, updated_at, op, hash, sequence, action, row)
 ), prev AS (
     -- LATERAL forces a primary-key lookup per input row: a hash join would scan the whole
     -- ledger on every group (and a cached generic plan made at a small ledger keeps doing so)
@@ -210,24 +207,14 @@ WITH input AS (
         SELECT updated_at, op, hash FROM appwrite_sync.ledger l
         WHERE l.table_key = i.table_key AND l.row_id = i.row_id) l ON true
 ), up AS (
-    INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, updated_at, op, hash, sequence, action, row)
-    SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), updated_at, op, hash, sequence, action, row FROM input
+    -- a new version gets a new (tx, seq): it moves to the end of the delivery log
+    INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, tx, updated_at, op, hash, sequence, action, row)
+    SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), pg_current_xact_id(), updated_at, op, hash, sequence, action, row FROM input
     ON CONFLICT (table_key, row_id) DO UPDATE
-        SET seq = excluded.seq, updated_at = excluded.updated_at, op = excluded.op, hash = excluded.hash,
+        SET seq = excluded.seq, tx = excluded.tx, updated_at = excluded.updated_at, op = excluded.op, hash = excluded.hash,
             sequence = excluded.sequence, action = excluded.action, row = excluded.row, recorded_at = now()
         WHERE (l.updated_at, l.op, l.hash) < (excluded.updated_at, excluded.op, excluded.hash)
     RETURNING l.table_key, l.row_id, l.seq
-), pend AS (
-    INSERT INTO appwrite_sync.pending AS p (sink, table_key, row_id, seq)
-    SELECT s, up.table_key, up.row_id, up.seq
-    FROM up JOIN input i USING (table_key, row_id)
-    CROSS JOIN LATERAL unnest(string_to_array(i.sinks, ',')) AS s
-    WHERE s <> ''
-    ON CONFLICT (sink, table_key, row_id) DO UPDATE
-        SET seq = excluded.seq, attempts = 0, last_error = NULL, dead_at = NULL, dead_seq = NULL,
-            -- a row in flight keeps its lease; the worker releases it when it sees the newer seq
-            available_at = CASE WHEN p.lease_owner IS NOT NULL AND p.available_at > now() THEN p.available_at ELSE now() END,
-            enqueued_at = CASE WHEN p.dead_at IS NOT NULL THEN now() ELSE p.enqueued_at END
 )
 SELECT p.table_key, p.row_id, p.updated_at, p.op, p.hash, up.seq IS NOT NULL
 FROM prev p LEFT JOIN up USING (table_key, row_id)`
@@ -266,7 +253,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		return a.ch.RowID < b.ch.RowID
 	})
 	n := len(winners)
-	tk, ids, acts, seqs, sinks := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]string, n)
+	tk, ids, acts, seqs := make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
 	uas, ops, hashes, rows := make([]time.Time, n), make([]int16, n), make([][]byte, n), make([]string, n)
 	idx := make(map[key]int, n)
 	queued := false
@@ -277,15 +264,12 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 			seqs[i] = &s
 		}
 		rows[i] = string(q.ch.Row)
-		if r.opts.Routes != nil {
-			sinks[i] = strings.Join(r.opts.Routes(q.ch.Key), ",")
-		}
 		idx[key{tk[i], ids[i]}] = i
 	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			rs, err := tx.Query(ctx, recordSQL, tk, ids, uas, ops, hashes, seqs, acts, rows, sinks)
+			rs, err := tx.Query(ctx, recordSQL, tk, ids, uas, ops, hashes, seqs, acts, rows)
 			if err != nil {
 				return err
 			}

@@ -224,7 +224,7 @@ func runEngine(t *testing.T, h Harness, m *mapping.Mapping) {
 	log.SetLevel(logrus.ErrorLevel)
 	eng := ledger.NewEngine(ledger.NewQueue(pool), []ledger.SinkConfig{{Sink: s, BatchSize: 50}},
 		ledger.EngineOptions{Lease: 10 * time.Second, PollInterval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: logrus.NewEntry(log)})
-	rec := ledger.NewRecorder(pool, ledger.RecorderOptions{Routes: func(connector.TableKey) []string { return []string{s.Name()} }, Notify: eng.Notify})
+	rec := ledger.NewRecorder(pool, ledger.RecorderOptions{Notify: eng.Notify})
 	defer rec.Close()
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()
