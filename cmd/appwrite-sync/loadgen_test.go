@@ -77,38 +77,44 @@ func pct(d []time.Duration, p float64) time.Duration {
 	return d[int(float64(len(d)-1)*p)]
 }
 
-// load sends for dur with conc workers; rate > 0 paces a steady total rate.
+// load sends for dur with conc workers; rate > 0 paces a steady total rate on an open-loop
+// schedule: request i is due at start + i/rate whatever happened before (a ticker drops
+// ticks whenever the machine is busy, which under-delivers the rate), and its latency is
+// measured from when it was due, so a slow server cannot hide its queueing delay by slowing
+// the generator down (coordinated omission).
 func load(base string, conc int, dur time.Duration, rate int, idPrefix string, track bool) loadResult {
 	tr := &http.Transport{MaxIdleConnsPerHost: conc * 2}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var n, errs, seq atomic.Int64
 	var mu sync.Mutex
 	res := loadResult{acked: map[string]time.Time{}}
-	deadline := time.Now().Add(dur)
-	var tick <-chan time.Time
-	if rate > 0 {
-		tk := time.NewTicker(time.Second / time.Duration(rate))
-		defer tk.Stop()
-		tick = tk.C
-	}
-	var wg sync.WaitGroup
 	start := time.Now()
+	deadline := start.Add(dur)
+	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var lat []time.Duration
 			for time.Now().Before(deadline) {
-				if tick != nil {
-					<-tick
-				}
 				i := int(seq.Add(1))
+				t0 := time.Now()
+				if rate > 0 {
+					due := start.Add(time.Duration(i-1) * time.Second / time.Duration(rate))
+					if !due.Before(deadline) {
+						break
+					}
+					time.Sleep(time.Until(due))
+					t0 = due
+				}
 				id := fmt.Sprintf("%s%d", idPrefix, i)
 				body := kibRow(id, i)
 				req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/appwrite", strings.NewReader(string(body)))
 				req.Header.Set("X-Appwrite-Webhook-Events", "databases.main.tables.posts.rows."+id+".create")
 				req.Header.Set("X-Appwrite-Webhook-Signature", sign(webhookURL, body))
-				t0 := time.Now()
+				if rate == 0 {
+					t0 = time.Now()
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					errs.Add(1)
@@ -150,6 +156,7 @@ func TestBenchIngest(t *testing.T) {
 	in := startInstance(t, testConfig(t, state, state, ""))
 	baseline := load(baselineServer(t), 64, dur, 0, "b", false)
 	durable := load(in.base, 64, dur, 0, "d", false)
+	waitDrained(t, state, 5*time.Minute) // the steady phase starts from an idle engine
 	steady := load(in.base, 64, dur, 2000, "s", true)
 	waitDrained(t, state, 5*time.Minute)
 
