@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -102,20 +103,16 @@ var volatileKeys = map[string]bool{
 // volatile routing keys removed, canonicalised (sorted keys, numbers kept verbatim). It is the
 // final tie-break of Version.
 func ContentHash(row json.RawMessage) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(row))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil || m == nil {
+	c := canonPool.Get().(*canonicalizer)
+	defer canonPool.Put(c)
+	c.buf, c.pairs = c.buf[:0], c.pairs[:0]
+	s := skipWS(row)
+	if len(s) == 0 || s[0] != '{' {
+		return nil, errors.New("row is not a JSON object")
+	}
+	if _, err := c.value(s, true); err != nil {
 		return nil, fmt.Errorf("row is not a JSON object: %v", err)
 	}
-	for k := range volatileKeys {
-		delete(m, k)
-	}
-	// encoding/json sorts map keys and writes json.Number verbatim: a canonical form.
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("canonicalising row: %w", err)
-	}
-	sum := sha256.Sum256(b)
+	sum := sha256.Sum256(c.buf)
 	return sum[:16], nil
 }

@@ -149,3 +149,37 @@ tables:
 		f.Close()
 	}
 }
+
+// cpuTicks sums user+system CPU (clock ticks) of this process and of every process named
+// "postgres": where a benchmark's CPU goes on a machine the service shares with its database.
+func cpuTicks() (self, postgres int64) {
+	read := func(path string) (string, int64) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", 0
+		}
+		s := string(b)
+		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || close < open {
+			return "", 0
+		}
+		f := strings.Fields(s[close+1:])
+		if len(f) < 13 {
+			return "", 0
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		return s[open+1 : close], u + st
+	}
+	_, self = read("/proc/self/stat")
+	ds, _ := os.ReadDir("/proc")
+	for _, d := range ds {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		if name, t := read("/proc/" + d.Name() + "/stat"); name == "postgres" {
+			postgres += t
+		}
+	}
+	return self, postgres
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -155,7 +156,15 @@ func TestBenchIngest(t *testing.T) {
 	state := pgtest.NewDatabase(t)
 	in := startInstance(t, testConfig(t, state, state, ""))
 	baseline := load(baselineServer(t), 64, dur, 0, "b", false)
+	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" { // generator + service, durable phase
+		f, err := os.Create(p)
+		require.NoError(t, err)
+		require.NoError(t, pprof.StartCPUProfile(f))
+	}
+	self0, pg0 := cpuTicks()
 	durable := load(in.base, 64, dur, 0, "d", false)
+	self1, pg1 := cpuTicks()
+	pprof.StopCPUProfile()
 	waitDrained(t, state, 5*time.Minute) // the steady phase starts from an idle engine
 	steady := load(in.base, 64, dur, 2000, "s", true)
 	waitDrained(t, state, 5*time.Minute)
@@ -185,9 +194,11 @@ func TestBenchIngest(t *testing.T) {
 | steady 2,000 req/s: achieved | %.0f req/s |
 | steady 2,000 req/s: ack latency p50 / p99 | %s / %s (goal p99 ≤ 10 ms) |
 | freshness to warehouse p50 / p99 (%d rows) | %s / %s (goal p99 ≤ 250 ms) |
+| CPU per durable request: generator + service / Postgres | %.0f µs / %.0f µs |
 `, dur, baseline.rps(), pct(baseline.lat, .99), durable.rps(), pct(durable.lat, .99), durable.errs,
 		durable.rps()/baseline.rps(), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .99),
-		len(fresh), pct(fresh, .5), pct(fresh, .99))
+		len(fresh), pct(fresh, .5), pct(fresh, .99),
+		float64(self1-self0)*1e4/float64(durable.n), float64(pg1-pg0)*1e4/float64(durable.n))
 	t.Log("\n" + report)
 	if p := os.Getenv("BENCH_REPORT"); p != "" {
 		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
@@ -268,8 +267,9 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		err = pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			rs, err := tx.Query(ctx, recordSQL, tk, ids, uas, ops, hashes, seqs, acts, rows)
+		// One statement is its own transaction: no BEGIN/COMMIT round trips.
+		err = func() error {
+			rs, err := r.pool.Query(ctx, recordSQL, tk, ids, uas, ops, hashes, seqs, acts, rows)
 			if err != nil {
 				return err
 			}
@@ -297,8 +297,9 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 					r.opts.Metrics.Ties.WithLabelValues(t).Inc()
 				}
 			}
+			rs.Close() // reads through the implicit commit: an error there is reported by Err
 			return rs.Err()
-		})
+		}()
 		var pgErr *pgconn.PgError
 		if err != nil && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
 			continue // deadlock or serialization failure between replicas: retry the group

@@ -1,0 +1,290 @@
+package connector
+
+import (
+	"encoding/json"
+	"errors"
+	"sort"
+	"sync"
+	"unicode/utf8"
+)
+
+// canonical writes the canonical form of one JSON value from src to dst and returns the rest
+// of src. The canonical form is exactly what encoding/json produces when it re-marshals the
+// value decoded into `any` with UseNumber: no insignificant whitespace, object keys sorted
+// (the last of duplicate keys wins), numbers verbatim, strings re-escaped with
+// encoding/json's rules. It exists because decoding every row into maps and re-marshalling
+// it cost about 45 µs per 1 KiB row on the ingest path; this costs a few. A fuzz test holds
+// it to the encoding/json result.
+type canonicalizer struct {
+	pairs []pair // scratch, reused across objects
+	buf   []byte
+}
+
+type pair struct {
+	key        string
+	start, end int // the value's canonical bytes in buf
+}
+
+var errCanon = errors.New("invalid JSON")
+
+var canonPool = sync.Pool{New: func() any { return &canonicalizer{} }}
+
+func skipWS(s []byte) []byte {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\r') {
+		s = s[1:]
+	}
+	return s
+}
+
+// value appends the canonical form of the value at the start of s to c.buf. top: the
+// outermost object, whose volatile keys are dropped.
+func (c *canonicalizer) value(s []byte, top bool) ([]byte, error) {
+	s = skipWS(s)
+	if len(s) == 0 {
+		return nil, errCanon
+	}
+	switch s[0] {
+	case '{':
+		return c.object(s[1:], top)
+	case '[':
+		c.buf = append(c.buf, '[')
+		s = skipWS(s[1:])
+		if len(s) > 0 && s[0] == ']' {
+			c.buf = append(c.buf, ']')
+			return s[1:], nil
+		}
+		for {
+			var err error
+			if s, err = c.value(s, false); err != nil {
+				return nil, err
+			}
+			s = skipWS(s)
+			if len(s) == 0 {
+				return nil, errCanon
+			}
+			if s[0] == ']' {
+				c.buf = append(c.buf, ']')
+				return s[1:], nil
+			}
+			if s[0] != ',' {
+				return nil, errCanon
+			}
+			c.buf = append(c.buf, ',')
+			s = s[1:]
+		}
+	case '"':
+		str, rest, err := scanString(s)
+		if err != nil {
+			return nil, err
+		}
+		c.buf, err = appendCanonString(c.buf, str)
+		return rest, err
+	case 't':
+		return c.literal(s, "true")
+	case 'f':
+		return c.literal(s, "false")
+	case 'n':
+		return c.literal(s, "null")
+	default:
+		n := scanNumber(s)
+		if n == 0 {
+			return nil, errCanon
+		}
+		c.buf = append(c.buf, s[:n]...)
+		return s[n:], nil
+	}
+}
+
+func (c *canonicalizer) literal(s []byte, lit string) ([]byte, error) {
+	if len(s) < len(lit) || string(s[:len(lit)]) != lit {
+		return nil, errCanon
+	}
+	c.buf = append(c.buf, lit...)
+	return s[len(lit):], nil
+}
+
+func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
+	base := len(c.pairs)
+	defer func() { c.pairs = c.pairs[:base] }()
+	// Members are canonicalised into buf after a mark, then copied back in key order.
+	mark := len(c.buf)
+	s = skipWS(s)
+	if len(s) > 0 && s[0] == '}' {
+		c.buf = append(c.buf, '{', '}')
+		return s[1:], nil
+	}
+	for {
+		s = skipWS(s)
+		if len(s) == 0 || s[0] != '"' {
+			return nil, errCanon
+		}
+		raw, rest, err := scanString(s)
+		if err != nil {
+			return nil, err
+		}
+		key, err := decodeString(raw)
+		if err != nil {
+			return nil, err
+		}
+		s = skipWS(rest)
+		if len(s) == 0 || s[0] != ':' {
+			return nil, errCanon
+		}
+		start := len(c.buf)
+		if s, err = c.value(s[1:], false); err != nil {
+			return nil, err
+		}
+		if !(top && volatileKeys[key]) {
+			c.pairs = append(c.pairs, pair{key: key, start: start, end: len(c.buf)})
+		}
+		s = skipWS(s)
+		if len(s) == 0 {
+			return nil, errCanon
+		}
+		if s[0] == '}' {
+			s = s[1:]
+			break
+		}
+		if s[0] != ',' {
+			return nil, errCanon
+		}
+		s = s[1:]
+	}
+	ps := c.pairs[base:]
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].key < ps[j].key })
+	out := make([]byte, 0, len(c.buf)-mark+len(ps)*8+2)
+	out = append(out, '{')
+	first := true
+	for i, p := range ps {
+		if i+1 < len(ps) && ps[i+1].key == p.key {
+			continue // a later duplicate wins, as in a map
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		if plain([]byte(p.key)) {
+			out = append(append(append(out, '"'), p.key...), '"')
+		} else {
+			b, err := json.Marshal(p.key)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, b...)
+		}
+		out = append(out, ':')
+		out = append(out, c.buf[p.start:p.end]...)
+	}
+	out = append(out, '}')
+	c.buf = append(c.buf[:mark], out...)
+	return s, nil
+}
+
+// scanString returns the raw contents of the string literal at the start of s (without
+// quotes, escapes undecoded) and the rest.
+func scanString(s []byte) ([]byte, []byte, error) {
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return s[1:i], s[i+1:], nil
+		}
+	}
+	return nil, nil, errCanon
+}
+
+// plain reports whether raw string contents need no unescaping and encoding/json would write
+// them back unchanged.
+func plain(raw []byte) bool {
+	for i := 0; i < len(raw); {
+		b := raw[i]
+		if b < utf8.RuneSelf {
+			if b < 0x20 || b == '\\' || b == '"' || b == '<' || b == '>' || b == '&' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(raw[i:])
+		if r == utf8.RuneError || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+func decodeString(raw []byte) (string, error) {
+	if plain(raw) {
+		return string(raw), nil
+	}
+	var out string
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	if err := json.Unmarshal(q, &out); err != nil {
+		return "", errCanon
+	}
+	return out, nil
+}
+
+// appendCanonString appends raw (undecoded string contents) as encoding/json would write the
+// decoded string.
+func appendCanonString(dst []byte, raw []byte) ([]byte, error) {
+	if plain(raw) {
+		dst = append(dst, '"')
+		dst = append(dst, raw...)
+		return append(dst, '"'), nil
+	}
+	s, err := decodeString(raw)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, b...), nil
+}
+
+// scanNumber returns the length of the JSON number at the start of s, 0 if there is none.
+func scanNumber(s []byte) int {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return 0
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return 0
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return 0
+		}
+	}
+	return i
+}
