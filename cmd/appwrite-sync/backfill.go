@@ -38,16 +38,20 @@ func (j jobView) done() bool {
 	return j.State == "succeeded" || j.State == "failed" || j.State == "canceled"
 }
 
-// adminBase turns admin.listen into a URL this machine can call.
-func adminBase(listen string) string {
+// adminBase turns admin.listen into a URL this machine can call (https when admin.tls is set).
+func adminBase(listen string, tls bool) string {
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return "http://" + listen
+		return scheme + listen
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
 }
 
 func backfillCommand(ctx context.Context, _ *string, load func() (*config.Config, error), stdout, stderr io.Writer) *cobra.Command {
@@ -74,9 +78,21 @@ func backfillCommand(ctx context.Context, _ *string, load func() (*config.Config
 			}
 			base := adminURL
 			if base == "" {
-				base = adminBase(cfg.Admin.Listen)
+				base = adminBase(cfg.Admin.Listen, cfg.Admin.TLS.Enabled())
 			}
-			c := adminClient{base: base, token: cfg.Admin.Token, http: &http.Client{Timeout: 30 * time.Second}}
+			hc := &http.Client{Timeout: 30 * time.Second}
+			if cfg.Admin.TLS.Enabled() {
+				// Trust exactly the configured certificate: the call goes to this deployment's
+				// admin listener, usually by an address the certificate does not name.
+				tc, err := pinnedTLS(cfg.Admin.TLS.CertFile)
+				if err != nil {
+					return fmt.Errorf("admin.tls.cert_file: %w", err)
+				}
+				tr := http.DefaultTransport.(*http.Transport).Clone()
+				tr.TLSClientConfig = tc
+				hc.Transport = tr
+			}
+			c := adminClient{base: base, token: cfg.Admin.Token, http: hc}
 			body, _ := json.Marshal(map[string]string{"table": table, "mode": mode})
 			var started struct {
 				ID    string `json:"id"`

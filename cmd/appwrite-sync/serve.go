@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -72,6 +74,8 @@ type app struct {
 	admin    *ledger.Admin
 	sinks    []sink.Sink
 	handler  *webhook.Handler
+	// pubTLS and adminTLS are nil for plain HTTP listeners.
+	pubTLS, adminTLS *tls.Config
 	// backfill, schedule and probe exist only when the Appwrite API is configured.
 	backfill *backfill.Manager
 	schedule *backfill.Scheduler
@@ -81,6 +85,7 @@ type app struct {
 func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.Writer) error {
 	log := newLogger(cfg, logOut)
 	log.WithFields(logrus.Fields{"version": version, "listen": cfg.Listen, "admin": cfg.Admin.Listen,
+		"tls": cfg.TLS.Enabled(), "admin_tls": cfg.Admin.TLS.Enabled(), "rate_per_source": cfg.Limits.RatePerSource,
 		"tables": len(cfg.Mapping.Tables), "state": config.Redact(cfg.State.DatabaseURL)}).Info("starting appwrite-sync")
 
 	if migrate {
@@ -113,6 +118,17 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 	gin.SetMode(gin.ReleaseMode)
 	a := &app{cfg: cfg, log: log, metrics: metrics.New()}
 	var err error
+	// Certificates first: a broken pair must stop the start before anything else is opened.
+	if cfg.TLS.Enabled() {
+		if a.pubTLS, err = serverTLS(cfg.TLS, log); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+	}
+	if cfg.Admin.TLS.Enabled() {
+		if a.adminTLS, err = serverTLS(cfg.Admin.TLS, log); err != nil {
+			return nil, fmt.Errorf("admin.tls: %w", err)
+		}
+	}
 	if a.state, err = ledger.OpenPool(ctx, cfg.State.DatabaseURL, 20); err != nil {
 		return nil, fmt.Errorf("state store: %w", err)
 	}
@@ -154,7 +170,8 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 	a.handler, err = webhook.NewHandler(webhook.Options{
 		Endpoints: eps, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Recorder: storeRecorder{a},
 		Mapped: func(k connector.TableKey) bool { return cfg.Mapping.Lookup(k) != nil },
-		Log:    log, Observe: a.observe})
+		Log:    log, Observe: a.observe,
+		RateLimit: webhook.RateLimit{PerSecond: cfg.Limits.RatePerSource, Burst: cfg.Limits.Burst}})
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +180,9 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 
 func (a *app) observe(r webhook.Result) {
 	a.metrics.WebhookRequests.WithLabelValues(r.Webhook, r.Outcome).Inc()
+	if r.Outcome == webhook.OutcomeRateLimited {
+		a.metrics.RateLimited.WithLabelValues(r.Webhook).Inc()
+	}
 	a.metrics.IngestLatency.WithLabelValues(r.Outcome).Observe(r.Latency.Seconds())
 	if r.Outcome == webhook.OutcomeQuarantined {
 		a.metrics.Quarantined.Inc()
@@ -266,24 +286,11 @@ func (a *app) run(ctx context.Context) error {
 	if err := a.reproject(ctx); err != nil {
 		a.log.WithError(err).Warn("re-projection check failed; will not re-sync changed mappings this run")
 	}
-	pub := gin.New()
-	// A redirect (< 400) counts as delivered for Appwrite, which never follows it: never redirect.
-	pub.RedirectTrailingSlash = false
-	pub.RedirectFixedPath = false
-	pub.Use(gin.Recovery())
-	pub.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	pub.GET("/readyz", func(c *gin.Context) {
-		if err := a.ready(c.Request.Context()); err != nil {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"ready": false, "reason": err.Error()})
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"ready": true})
-	})
-	a.handler.Routes(pub)
-	pub.NoRoute(func(c *gin.Context) {
-		c.JSON(http.StatusNotFound, gin.H{"error": "no webhook is configured at this path", "path": c.Request.URL.Path})
-	})
-	servers := []*http.Server{a.server(a.cfg.Listen, pub)}
+	pub, err := a.publicRouter()
+	if err != nil {
+		return err
+	}
+	servers := []*http.Server{a.server(a.cfg.Listen, pub, a.pubTLS)}
 	if a.cfg.Admin.Listen != "" {
 		var bf admin.Backfill // nil unless configured: the routes then answer 501
 		var extra func() map[string]any
@@ -295,7 +302,7 @@ func (a *app) run(ctx context.Context) error {
 		}
 		ar := admin.Router(admin.Options{Token: a.cfg.Admin.Token, Ledger: a.admin, Status: a.engine.Status,
 			Sinks: a.sinkNames(), Metrics: a.metrics, Replay: a.replay, Backfill: bf, Extra: extra, Log: a.log})
-		servers = append(servers, a.server(a.cfg.Admin.Listen, ar))
+		servers = append(servers, a.server(a.cfg.Admin.Listen, ar, a.adminTLS))
 	}
 
 	engineCtx, stopEngine := context.WithCancel(context.Background())
@@ -323,9 +330,15 @@ func (a *app) run(ctx context.Context) error {
 			bg.Wait()
 			return fmt.Errorf("listening on %s: %w", s.Addr, err)
 		}
-		a.log.WithField("addr", ln.Addr().String()).Info("listening")
+		a.log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "tls": s.TLSConfig != nil}).Info("listening")
 		go func(s *http.Server) {
-			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if s.TLSConfig != nil {
+				err = s.ServeTLS(ln, "", "") // the certificate comes from TLSConfig.GetCertificate
+			} else {
+				err = s.Serve(ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}(s)
@@ -351,11 +364,52 @@ func (a *app) run(ctx context.Context) error {
 	return runErr
 }
 
-func (a *app) server(addr string, h http.Handler) *http.Server {
-	return &http.Server{Addr: addr, Handler: h,
+// publicRouter is the webhook listener's router: health, readiness and the webhook routes.
+func (a *app) publicRouter() (*gin.Engine, error) {
+	pub := gin.New()
+	// A redirect (< 400) counts as delivered for Appwrite, which never follows it: never redirect.
+	pub.RedirectTrailingSlash = false
+	pub.RedirectFixedPath = false
+	// The client IP (the rate limit's key) is the TCP peer unless the peer is one of
+	// limits.trusted_proxies: gin would otherwise believe X-Forwarded-For from anyone.
+	if err := pub.SetTrustedProxies(a.cfg.Limits.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("limits.trusted_proxies: %w", err)
+	}
+	pub.Use(gin.Recovery())
+	pub.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	pub.GET("/readyz", func(c *gin.Context) {
+		if err := a.ready(c.Request.Context()); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"ready": false, "reason": err.Error()})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"ready": true})
+	})
+	a.handler.Routes(pub)
+	pub.NoRoute(func(c *gin.Context) {
+		c.JSON(http.StatusNotFound, gin.H{"error": "no webhook is configured at this path", "path": c.Request.URL.Path})
+	})
+	return pub, nil
+}
+
+func (a *app) server(addr string, h http.Handler, tlsCfg *tls.Config) *http.Server {
+	return &http.Server{Addr: addr, Handler: h, TLSConfig: tlsCfg, ErrorLog: stdlog.New(serverErrorLog{a.log}, "", 0),
 		ReadHeaderTimeout: a.cfg.Server.ReadHeaderTimeout, ReadTimeout: a.cfg.Server.ReadTimeout,
 		WriteTimeout: a.cfg.Server.WriteTimeout, IdleTimeout: a.cfg.Server.IdleTimeout,
 		MaxHeaderBytes: a.cfg.Limits.MaxHeaderBytes}
+}
+
+// serverErrorLog puts net/http's own messages in the service log. TLS handshake failures
+// (scanners, plain HTTP on an HTTPS port) are routine on a public listener: debug level.
+type serverErrorLog struct{ log *logrus.Entry }
+
+func (w serverErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if strings.Contains(msg, "TLS handshake error") {
+		w.log.Debug(msg)
+	} else {
+		w.log.Warn(msg)
+	}
+	return len(p), nil
 }
 
 func (a *app) sweep(ctx context.Context) {

@@ -5,13 +5,17 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,10 +62,22 @@ const (
 	ReconcileLeaseDefault = 30 * time.Second
 )
 
+// Rate limit of the webhook routes.
+const (
+	// RatePerSourceDefault is limits.rate_per_source: 0, no rate limit. Appwrite counts a 429
+	// as a failed delivery and disables a webhook after 10 consecutive failures, so the limit
+	// is opt-in.
+	RatePerSourceDefault = 0
+	// RateBurstDefault is limits.burst: requests one source may send at once above its
+	// sustained rate. Generous, because a bulk operation in Appwrite fires its webhooks at once.
+	RateBurstDefault = 200
+)
+
 // Config is the whole file, defaults applied.
 type Config struct {
 	File      string
 	Listen    string
+	TLS       TLS // when set, the webhook listener (listen) serves HTTPS
 	Admin     Admin
 	Webhooks  []Webhook
 	Limits    Limits
@@ -82,7 +98,19 @@ type Config struct {
 type Admin struct {
 	Listen string // "" disables the admin listener
 	Token  string // bearer token for /admin/*; secret
+	TLS    TLS    // when set, the admin listener serves HTTPS
 }
+
+// TLS is the certificate of a listener. Both files empty (default) means plain HTTP; both
+// set means HTTPS with TLS 1.2 or newer. Relative paths are resolved against the directory of
+// the config file. Validation loads the pair, so a listener never starts with a broken one.
+type TLS struct {
+	CertFile string // PEM certificate, optionally followed by its intermediates
+	KeyFile  string // PEM private key of the certificate
+}
+
+// Enabled reports whether the listener serves HTTPS.
+func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
 
 // Webhook is one Appwrite webhook pointing here.
 type Webhook struct {
@@ -98,6 +126,14 @@ type Webhook struct {
 type Limits struct {
 	MaxBodyBytes   int64
 	MaxHeaderBytes int
+	// RatePerSource is the sustained number of requests per second one client IP may send to
+	// the webhook routes; 0 (default) turns the limit off. Over it the answer is 429.
+	RatePerSource float64
+	// Burst is how many requests a client IP may send at once. Default RateBurstDefault.
+	Burst int
+	// TrustedProxies are the IPs and CIDRs whose X-Forwarded-For / X-Real-IP headers name
+	// the client IP. Empty (default): the TCP peer is the client, the headers are ignored.
+	TrustedProxies []string
 }
 
 // Server holds the HTTP timeouts of both listeners.
@@ -184,7 +220,7 @@ func LoadWith(path string, lookup connector.LookupEnv) (*Config, error) {
 	return Parse(path, data, lookup)
 }
 
-var knownTop = []string{"listen", "admin", "webhooks", "limits", "server", "log", "state", "delivery",
+var knownTop = []string{"listen", "tls", "admin", "webhooks", "limits", "server", "log", "state", "delivery",
 	"meilisearch", "warehouse", "appwrite", "reconcile", "tables", "mapping_file"}
 
 // Parse decodes and validates config text; file names it in messages.
@@ -207,29 +243,23 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 		switch f.Key {
 		case "listen":
 			c.Listen = d.String(f.Value, f.Path)
+		case "tls":
+			c.TLS = parseTLS(d, f, file)
 		case "admin":
-			for _, g := range d.Fields(f.Value, f.Path, "listen", "token") {
+			for _, g := range d.Fields(f.Value, f.Path, "listen", "token", "tls") {
 				switch g.Key {
 				case "listen":
 					c.Admin.Listen = d.String(g.Value, g.Path)
 				case "token":
 					c.Admin.Token = d.String(g.Value, g.Path)
+				case "tls":
+					c.Admin.TLS = parseTLS(d, g, file)
 				}
 			}
 		case "webhooks":
 			c.Webhooks = parseWebhooks(d, f)
 		case "limits":
-			for _, g := range d.Fields(f.Value, f.Path, "max_body_bytes", "max_header_bytes") {
-				if v, ok := d.Int(g.Value, g.Path); ok {
-					if v <= 0 {
-						d.Errorf(g.Value, g.Path, "use a positive number of bytes", "must be positive")
-					} else if g.Key == "max_body_bytes" {
-						c.Limits.MaxBodyBytes = v
-					} else {
-						c.Limits.MaxHeaderBytes = int(v)
-					}
-				}
-			}
+			c.parseLimits(d, f)
 		case "server":
 			durations(d, f, map[string]*time.Duration{"read_header_timeout": &c.Server.ReadHeaderTimeout,
 				"read_timeout": &c.Server.ReadTimeout, "write_timeout": &c.Server.WriteTimeout,
@@ -370,7 +400,8 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 func (c *Config) setDefaults() {
 	c.Listen = ListenDefault
 	c.Admin.Listen = AdminListenDefault
-	c.Limits = Limits{MaxBodyBytes: MaxBodyBytesDefault, MaxHeaderBytes: MaxHeaderBytesDefault}
+	c.Limits = Limits{MaxBodyBytes: MaxBodyBytesDefault, MaxHeaderBytes: MaxHeaderBytesDefault,
+		RatePerSource: RatePerSourceDefault, Burst: RateBurstDefault}
 	c.Server = Server{ReadHeaderTimeout: ReadHeaderTimeoutDefault, ReadTimeout: ReadTimeoutDefault,
 		WriteTimeout: WriteTimeoutDefault, IdleTimeout: IdleTimeoutDefault, ShutdownTimeout: ShutdownTimeoutDefault}
 	c.Log = Log{Level: "info", Format: "auto"}
@@ -381,6 +412,112 @@ func (c *Config) setDefaults() {
 	c.Warehouse = Warehouse{Schema: WarehouseSchemaDefault, BatchSize: WarehouseBatchSizeDefault}
 	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: AppwritePageSizeDefault}
 	c.Reconcile = Reconcile{Skew: ReconcileSkewDefault, ProbeEvery: ReconcileProbeEveryDefault, Lease: ReconcileLeaseDefault}
+}
+
+func (c *Config) parseLimits(d *connector.Node, f connector.Field) {
+	for _, g := range d.Fields(f.Value, f.Path, "max_body_bytes", "max_header_bytes", "rate_per_source", "burst", "trusted_proxies") {
+		switch g.Key {
+		case "max_body_bytes", "max_header_bytes":
+			if v, ok := d.Int(g.Value, g.Path); ok {
+				if v <= 0 {
+					d.Errorf(g.Value, g.Path, "use a positive number of bytes", "must be positive")
+				} else if g.Key == "max_body_bytes" {
+					c.Limits.MaxBodyBytes = v
+				} else {
+					c.Limits.MaxHeaderBytes = int(v)
+				}
+			}
+		case "rate_per_source":
+			var v float64
+			var err error
+			if g.Value.Kind == yaml.ScalarNode {
+				v, err = strconv.ParseFloat(strings.ReplaceAll(g.Value.Value, "_", ""), 64)
+			}
+			if g.Value.Kind != yaml.ScalarNode || err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+				d.Errorf(g.Value, g.Path, "write requests per second per client IP, e.g. 50 or 0.5; 0 turns the limit off", "must be a non-negative number")
+				continue
+			}
+			c.Limits.RatePerSource = v
+		case "burst":
+			if v := positiveInt(d, g); v > 0 {
+				c.Limits.Burst = v
+			}
+		case "trusted_proxies":
+			c.Limits.TrustedProxies = d.StringList(g.Value, g.Path)
+			for i, p := range c.Limits.TrustedProxies {
+				if _, err := netip.ParsePrefix(p); err == nil {
+					continue
+				}
+				if _, err := netip.ParseAddr(p); err == nil {
+					continue
+				}
+				at := g.Value
+				if g.Value.Kind == yaml.SequenceNode && i < len(g.Value.Content) {
+					at = g.Value.Content[i]
+				}
+				d.Errorf(at, fmt.Sprintf("%s[%d]", g.Path, i), "write the IP or CIDR of your reverse proxy or load balancer, e.g. 10.0.0.0/8 or 192.0.2.10", "not an IP address or CIDR")
+			}
+		}
+	}
+}
+
+// parseTLS reads a `{cert_file, key_file}` mapping and checks, at config time, that both are
+// set and load as a key pair. Messages never echo file contents.
+func parseTLS(d *connector.Node, f connector.Field, file string) TLS {
+	var t TLS
+	var certN, keyN *yaml.Node
+	for _, g := range d.Fields(f.Value, f.Path, "cert_file", "key_file") {
+		v := d.String(g.Value, g.Path)
+		if v != "" && !filepath.IsAbs(v) {
+			v = filepath.Join(filepath.Dir(file), v)
+		}
+		if g.Key == "cert_file" {
+			t.CertFile, certN = v, g.Value
+		} else {
+			t.KeyFile, keyN = v, g.Value
+		}
+	}
+	if t.CertFile == "" && t.KeyFile == "" {
+		return TLS{}
+	}
+	if t.CertFile == "" || t.KeyFile == "" {
+		missing := "cert_file"
+		if t.KeyFile == "" {
+			missing = "key_file"
+		}
+		errAt(d, f.Value, f.Path, "set both cert_file and key_file (PEM files), or remove "+f.Path+" to serve plain HTTP",
+			missing+" is missing: TLS needs both cert_file and key_file")
+		return TLS{}
+	}
+	read := func(name, path string, n *yaml.Node, what string) []byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is the value already shown (or redacted)
+			}
+			d.Errorf(n, f.Path+"."+name, "point "+name+" at a readable PEM file holding "+what+" (relative paths are relative to the config file)",
+				"cannot read %s: %v", name, err)
+			return nil
+		}
+		return b
+	}
+	certPEM := read("cert_file", t.CertFile, certN, "the certificate (and its intermediates)")
+	keyPEM := read("key_file", t.KeyFile, keyN, "the certificate's private key")
+	if certPEM == nil || keyPEM == nil {
+		return TLS{}
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		errAt(d, f.Value, f.Path, "cert_file must hold the PEM certificate and key_file its PEM private key (e.g. fullchain.pem and privkey.pem of Let's Encrypt)",
+			"cert_file and key_file are not a usable key pair: "+strings.TrimPrefix(err.Error(), "tls: "))
+		return TLS{}
+	}
+	return t
+}
+
+// errAt records a problem about a whole mapping (no single value to show).
+func errAt(d *connector.Node, n *yaml.Node, path, fix, problem string) {
+	d.Errs = append(d.Errs, connector.ConfigError{File: d.File, Line: n.Line, Path: path, Problem: problem, Fix: fix})
 }
 
 func (c *Config) parseReconcile(d *connector.Node, f connector.Field) {

@@ -203,10 +203,10 @@ type deliverer struct {
 	mu          sync.Mutex
 	bo          *backoff.ExponentialBackOff
 	leader      bool
-	epoch       int       // bumped when the lease is lost: older batches must not settle
+	epoch       int // bumped when the lease is lost: older batches must not settle
 	ectx        context.Context
 	ecancel     context.CancelFunc // cancels the batches of the current epoch
-	leaseEnd    time.Time // local clock
+	leaseEnd    time.Time          // local clock
 	readPos     Pos
 	batches     []*batch // unsettled, in read order
 	busy        map[rowKey]struct{}

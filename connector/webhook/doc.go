@@ -6,8 +6,9 @@
 // failures, so the answers are chosen with care: anything that is valid but not ours (another
 // resource's event, an unmapped table) is acknowledged with 200 so the webhook stays enabled;
 // a validly signed request we cannot understand is kept in quarantine (202) rather than
-// refused; only what must not be stored (bad signature, oversized body) or cannot be stored
-// right now (state store down) gets an error status.
+// refused; only what must not be stored (bad signature, oversized body), cannot be stored
+// right now (state store down) or, when a rate limit is configured, comes from a client over
+// it gets an error status.
 //
 // The package has three layers, each testable on its own: Verifier (signature), Decode (event
 // and payload to Change) and Handler (the ordered ingest pipeline, with a thin gin adapter).

@@ -57,6 +57,10 @@ func toggleSlash(path string) string {
 func (h *Handler) ginHandler(ep *Endpoint) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := h.now()
+		// Before reading anything: a flood costs a map lookup per request.
+		if h.limited(c, ep, start) {
+			return
+		}
 		req := c.Request
 		if req.Body == nil { // only in hand-built requests; the server always sets one
 			req.Body = http.NoBody

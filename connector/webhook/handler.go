@@ -75,6 +75,9 @@ type Options struct {
 	Observe func(Result)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// RateLimit bounds the requests per client IP (gin's ClientIP) on the webhook routes.
+	// Default: off.
+	RateLimit RateLimit
 }
 
 // Handler runs the ingest pipeline. The order fails closed: cap the body, check basic auth,
@@ -87,6 +90,7 @@ type Handler struct {
 	log       *logrus.Entry
 	observe   func(Result)
 	now       func() time.Time
+	limiter   *limiter // nil: no rate limit
 }
 
 // NewHandler validates opts, fills defaults and returns a Handler.
@@ -111,6 +115,10 @@ func NewHandler(opts Options) (*Handler, error) {
 	}
 	if h.maxBody == 0 {
 		h.maxBody = MaxBodyBytesDefault
+	}
+	var err error
+	if h.limiter, err = newLimiter(opts.RateLimit); err != nil {
+		errs = append(errs, err)
 	}
 	if h.mapped == nil {
 		h.mapped = func(connector.TableKey) bool { return true }

@@ -18,6 +18,7 @@ const (
 	OutcomeUnavailable  = "unavailable"  // 503: state store failed; nothing acknowledged
 	OutcomeBadRequest   = "bad_request"  // 400: the body could not be read
 	OutcomeNotFound     = "not_found"    // 404: no endpoint
+	OutcomeRateLimited  = "rate_limited" // 429: the client IP is over limits.rate_per_source
 )
 
 // Result describes one handled request, for the log line and the Observe hook. It never holds
@@ -81,7 +82,7 @@ func (h *Handler) report(res Result) {
 		} else {
 			entry.Error("webhook request")
 		}
-	case OutcomeUnauthorized, OutcomeTooLarge, OutcomeQuarantined, OutcomeBadRequest:
+	case OutcomeUnauthorized, OutcomeTooLarge, OutcomeQuarantined, OutcomeBadRequest, OutcomeRateLimited:
 		entry.Warn("webhook request")
 	default:
 		entry.Info("webhook request")
