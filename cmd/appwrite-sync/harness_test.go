@@ -169,12 +169,23 @@ func adminGet(t testing.TB, in *instance, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+func init() { gaugeEvery = time.Second }
+
 // unsettledSQL counts what the sinks still have to deliver: log entries after each sink's
 // cursor plus due or backed-off retry rows (not dead letters). -1 before any sink registered.
 const unsettledSQL = `SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM appwrite_sync.sink_cursor) THEN -1 ELSE
     (SELECT count(*) FROM appwrite_sync.sink_cursor c
         CROSS JOIN LATERAL (SELECT 1 FROM appwrite_sync.ledger l WHERE (l.tx, l.seq) > (c.tx, c.seq)) x)
     + (SELECT count(*) FROM appwrite_sync.sink_retry WHERE dead_at IS NULL) END`
+
+// drainedSQL is 0 once every sink's cursor is at the end of the log and no retry is waiting,
+// 1 before, -1 before any sink registered: index probes only, so polling it does not load the
+// database a benchmark measures (counting a million entries takes a core's 200 ms).
+const drainedSQL = `SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM appwrite_sync.sink_cursor) THEN -1
+    WHEN EXISTS (SELECT 1 FROM appwrite_sync.sink_cursor c
+            WHERE EXISTS (SELECT 1 FROM appwrite_sync.ledger l WHERE (l.tx, l.seq) > (c.tx, c.seq)))
+        OR EXISTS (SELECT 1 FROM appwrite_sync.sink_retry WHERE dead_at IS NULL) THEN 1
+    ELSE 0 END`
 
 // waitDrained waits until no sink has pending rows.
 func waitDrained(t *testing.T, stateURL string, timeout time.Duration) {
@@ -185,7 +196,7 @@ func waitDrained(t *testing.T, stateURL string, timeout time.Duration) {
 	defer conn.Close(ctx)
 	require.Eventually(t, func() bool {
 		var n int
-		if err := conn.QueryRow(ctx, unsettledSQL).Scan(&n); err != nil {
+		if err := conn.QueryRow(ctx, drainedSQL).Scan(&n); err != nil {
 			return false
 		}
 		return n == 0

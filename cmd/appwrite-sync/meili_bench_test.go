@@ -135,7 +135,7 @@ func TestBenchMeiliBacklog(t *testing.T) {
 	require.Eventually(t, func() bool { return d.srv.DocumentCount("posts") >= n }, 30*time.Minute, 5*time.Millisecond)
 	require.Eventually(t, func() bool {
 		var left int64
-		return conn.QueryRow(ctx, unsettledSQL).Scan(&left) == nil && left == 0
+		return conn.QueryRow(ctx, drainedSQL).Scan(&left) == nil && left == 0
 	}, 5*time.Minute, 10*time.Millisecond)
 	drain := time.Since(t1)
 	claimS, claims := engineMetric(t, in, "claim_latency_seconds")

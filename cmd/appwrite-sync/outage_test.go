@@ -34,6 +34,11 @@ func TestWarehouseOutageOnlyDelays(t *testing.T) {
 		require.Equal(t, 200, post(t, in.base, id, event{"create", rowBody(id, base.Add(time.Second), "during", int64(i), "a")}))
 	}
 	require.Equal(t, 200, post(t, in.base, "r0", event{"update", rowBody("r0", base.Add(2*time.Second), "after", 2, "b")}))
+	// The backlog shows on /metrics by itself (no /admin/status call refreshes it).
+	require.Eventually(t, func() bool {
+		code, body := adminGet(t, in, "/metrics")
+		return code == 200 && strings.Contains(body, `appwrite_sync_sink_pending_rows{sink="postgres"} 51`)
+	}, 20*time.Second, 50*time.Millisecond, "the pending gauge must follow the backlog")
 	require.Eventually(t, func() bool {
 		code, body := adminGet(t, in, "/admin/status")
 		return code == 200 && strings.Contains(body, `"state":"paused"`)

@@ -39,6 +39,10 @@ const startupWait = 60 * time.Second
 // sweepEvery is how often delete tombstones older than the retention are removed.
 const sweepEvery = time.Hour
 
+// gaugeEvery is how often the queue gauges on /metrics are refreshed from the state store
+// (a variable for tests).
+var gaugeEvery = 15 * time.Second
+
 func newLogger(cfg *config.Config, w io.Writer) *logrus.Entry {
 	l := logrus.New()
 	l.SetOutput(w)
@@ -307,9 +311,10 @@ func (a *app) run(ctx context.Context) error {
 
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); a.engine.Run(engineCtx) }()
 	go func() { defer bg.Done(); a.sweep(engineCtx) }()
+	go func() { defer bg.Done(); a.gauges(engineCtx) }()
 	if a.backfill != nil {
 		bg.Add(3)
 		go func() { defer bg.Done(); a.backfill.Run(engineCtx) }()
@@ -410,6 +415,33 @@ func (w serverErrorLog) Write(p []byte) (int, error) {
 		w.log.Warn(msg)
 	}
 	return len(p), nil
+}
+
+// gauges keeps the pending, lag, dead-letter and quarantine gauges current between
+// /admin/status calls, so alerts on /metrics see a stuck sink without anyone asking.
+func (a *app) gauges(ctx context.Context) {
+	t := time.NewTicker(gaugeEvery)
+	defer t.Stop()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, gaugeEvery)
+		counts, quarantined, err := a.admin.SinkCounts(qctx, a.sinkNames())
+		cancel()
+		if err == nil {
+			for name, n := range counts {
+				a.metrics.Pending.WithLabelValues(name).Set(float64(n.Pending))
+				a.metrics.DeadLetter.WithLabelValues(name).Set(float64(n.DeadLetter))
+				a.metrics.Lag.WithLabelValues(name).Set(n.LagSeconds)
+			}
+			a.metrics.Quarantine.Set(float64(quarantined))
+		} else if ctx.Err() == nil {
+			a.log.WithError(err).Debug("refreshing queue gauges failed")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (a *app) sweep(ctx context.Context) {

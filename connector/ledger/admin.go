@@ -33,8 +33,34 @@ type TableCounts struct {
 }
 
 // Counts returns pending/dead-letter/lag per sink (for the given sinks, zero when empty),
-// the quarantine size and per-table ledger counts.
+// the quarantine size and per-table ledger counts (a scan of the ledger: for status, not for
+// every metrics scrape).
 func (a *Admin) Counts(ctx context.Context, sinks []string) (map[string]SinkCounts, int64, map[string]TableCounts, error) {
+	out, q, err := a.SinkCounts(ctx, sinks)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	tables := map[string]TableCounts{}
+	rows, err := a.pool.Query(ctx, `SELECT table_key, count(*) FILTER (WHERE op = 1), count(*) FILTER (WHERE op = 2)
+        FROM appwrite_sync.ledger GROUP BY table_key`)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var c TableCounts
+		if err := rows.Scan(&k, &c.Rows, &c.Tombstones); err != nil {
+			return nil, 0, nil, err
+		}
+		tables[k] = c
+	}
+	return out, q, tables, rows.Err()
+}
+
+// SinkCounts returns pending/dead-letter/lag per sink and the quarantine size: index range
+// counts only, cheap enough for a periodic metrics refresh.
+func (a *Admin) SinkCounts(ctx context.Context, sinks []string) (map[string]SinkCounts, int64, error) {
 	out := make(map[string]SinkCounts, len(sinks))
 	for _, s := range sinks {
 		out[s] = SinkCounts{}
@@ -51,41 +77,26 @@ func (a *Admin) Counts(ctx context.Context, sinks []string) (map[string]SinkCoun
                 (SELECT min(r.enqueued_at) FROM appwrite_sync.sink_retry r WHERE r.sink = s.sink AND r.dead_at IS NULL))), 0)::float8
         FROM unnest($1::text[]) AS s(sink) LEFT JOIN appwrite_sync.sink_cursor c USING (sink)`, sinks)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, err
 	}
 	for rows.Next() {
 		var s string
 		var c SinkCounts
 		if err := rows.Scan(&s, &c.Pending, &c.DeadLetter, &c.LagSeconds); err != nil {
 			rows.Close()
-			return nil, 0, nil, err
+			return nil, 0, err
 		}
 		out[s] = c
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, 0, nil, err
+		return nil, 0, err
 	}
 	var q int64
 	if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.quarantine WHERE replayed_at IS NULL`).Scan(&q); err != nil {
-		return nil, 0, nil, err
+		return nil, 0, err
 	}
-	tables := map[string]TableCounts{}
-	rows, err = a.pool.Query(ctx, `SELECT table_key, count(*) FILTER (WHERE op = 1), count(*) FILTER (WHERE op = 2)
-        FROM appwrite_sync.ledger GROUP BY table_key`)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var c TableCounts
-		if err := rows.Scan(&k, &c.Rows, &c.Tombstones); err != nil {
-			return nil, 0, nil, err
-		}
-		tables[k] = c
-	}
-	return out, q, tables, rows.Err()
+	return out, q, nil
 }
 
 // DeadLetter is one dead-lettered row.
