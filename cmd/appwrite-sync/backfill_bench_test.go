@@ -73,6 +73,7 @@ func TestBenchBackfill(t *testing.T) {
 	conn, err := pgx.Connect(ctx, state)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
+	self0, pg0, serve0 := cpuTicksOf(cmd.Process.Pid)
 	start := time.Now()
 	id := startJob(t, adminBase, "main/posts", "full")
 	if out := os.Getenv("BENCH_CPUPROFILE"); out != "" {
@@ -113,6 +114,7 @@ func TestBenchBackfill(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	self1, pg1, serve1 := cpuTicksOf(cmd.Process.Pid)
 	peakKiB := procKiB(cmd.Process.Pid, "VmHWM")
 	if out := os.Getenv("BENCH_HEAPPROFILE"); out != "" {
 		req, _ := http.NewRequest(http.MethodGet, adminBase+"/debug/pprof/heap", nil)
@@ -178,10 +180,12 @@ func TestBenchBackfill(t *testing.T) {
 | appwrite-sync peak RSS (VmHWM of the serve process) | %.1f MiB (goal ≤ 200 MiB) |
 | baseline: "sync-with-meilisearch" template (cursorAfter pages of 100, one add-documents per page, no task wait, Meilisearch only) | %.0f rows/s (%s; index complete after %s) |
 | ratio appwrite-sync / baseline | %.2f× (goal ≥ 10×) |
+| CPU per row during the backfill: serve / Postgres / the two doubles (test process) | %.0f µs / %.0f µs / %.0f µs |
 
 Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_ROWS=%d BENCH_APPWRITE_LATENCY=%s BENCH_SERVE_ENV=%q go test -count=1 -run TestBenchBackfill -timeout 2h ./cmd/appwrite-sync/`"+`
 `, rows, latency, runtime.NumCPU(), envNote, rate, elapsed.Round(time.Second), scanned.Round(time.Second), job.RatePerS,
-		float64(peakKiB)/1024, brate, belapsed.Round(time.Second), bindexed.Round(time.Second), rate/brate, rows, latency, strings.Join(serveEnv, " "))
+		float64(peakKiB)/1024, brate, belapsed.Round(time.Second), bindexed.Round(time.Second), rate/brate,
+		float64(serve1-serve0)*1e4/float64(rows), float64(pg1-pg0)*1e4/float64(rows), float64(self1-self0)*1e4/float64(rows), rows, latency, strings.Join(serveEnv, " "))
 	t.Log("\n" + report)
 	if p := os.Getenv("BENCH_REPORT"); p != "" {
 		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)

@@ -153,6 +153,12 @@ tables:
 // cpuTicks sums user+system CPU (clock ticks) of this process and of every process named
 // "postgres": where a benchmark's CPU goes on a machine the service shares with its database.
 func cpuTicks() (self, postgres int64) {
+	self, postgres, _ = cpuTicksOf(0)
+	return self, postgres
+}
+
+// cpuTicksOf is cpuTicks plus the ticks of process pid (0: none).
+func cpuTicksOf(pid int) (self, postgres, other int64) {
 	read := func(path string) (string, int64) {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -172,6 +178,9 @@ func cpuTicks() (self, postgres int64) {
 		return s[open+1 : close], u + st
 	}
 	_, self = read("/proc/self/stat")
+	if pid > 0 {
+		_, other = read(fmt.Sprintf("/proc/%d/stat", pid))
+	}
 	ds, _ := os.ReadDir("/proc")
 	for _, d := range ds {
 		if _, err := strconv.Atoi(d.Name()); err != nil {
@@ -181,5 +190,5 @@ func cpuTicks() (self, postgres int64) {
 			postgres += t
 		}
 	}
-	return self, postgres
+	return self, postgres, other
 }
