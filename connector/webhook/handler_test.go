@@ -184,7 +184,7 @@ func TestHandlerRecords(t *testing.T) {
 
 	require.Len(t, b.logs.AllEntries(), 1, "one log line per request")
 	e := b.logs.LastEntry()
-	assert.Equal(t, logrus.InfoLevel, e.Level)
+	assert.Equal(t, logrus.DebugLevel, e.Level)
 	for k, want := range map[string]any{"status": 200, "webhook": "webhooks[0]", "event": rowEvent,
 		"table": "main/posts", "row_id": "post.2026.03.26", "outcome": "recorded"} {
 		assert.Equal(t, want, e.Data[k], k)
@@ -552,3 +552,17 @@ func TestHandlerBodyReadError(t *testing.T) {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// At info level an accepted request writes no log line (it is counted), a refused one does.
+func TestHandlerLogsOnlyProblemsAtInfo(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *Options) { o.Log.Logger.SetLevel(logrus.InfoLevel) })
+	w, _ := b.post(t, testPath, testHeader, b.rowSig, b.row, nil)
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Empty(t, b.logs.AllEntries())
+	w, _ = b.post(t, testPath, testHeader, "bad-signature", b.row, nil)
+	require.Equal(t, http.StatusUnauthorized, w.Code)
+	require.Len(t, b.logs.AllEntries(), 1)
+	assert.Equal(t, logrus.WarnLevel, b.logs.LastEntry().Level)
+	require.Len(t, b.observed(), 2, "both are observed (metrics)")
+}

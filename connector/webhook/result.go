@@ -58,6 +58,14 @@ const (
 
 // report writes the request's single log line and feeds the Observe hook.
 func (h *Handler) report(res Result) {
+	if h.observe != nil {
+		defer h.observe(res)
+	}
+	quiet := res.Outcome != OutcomeUnavailable && res.Outcome != OutcomeUnauthorized && res.Outcome != OutcomeTooLarge &&
+		res.Outcome != OutcomeQuarantined && res.Outcome != OutcomeBadRequest && res.Outcome != OutcomeRateLimited
+	if quiet && !h.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		return // skip building the fields of a line nobody will see
+	}
 	fields := logrus.Fields{
 		logStatus:  res.Status,
 		logLatency: float64(res.Latency.Microseconds()) / 1000,
@@ -85,9 +93,8 @@ func (h *Handler) report(res Result) {
 	case OutcomeUnauthorized, OutcomeTooLarge, OutcomeQuarantined, OutcomeBadRequest, OutcomeRateLimited:
 		entry.Warn("webhook request")
 	default:
-		entry.Info("webhook request")
-	}
-	if h.observe != nil {
-		h.observe(res)
+		// Accepted and ignored requests are the steady stream (thousands per second at peak):
+		// metrics count them; the line is for debugging.
+		entry.Debug("webhook request")
 	}
 }
