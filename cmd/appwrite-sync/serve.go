@@ -155,7 +155,7 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		sinkCfgs = append(sinkCfgs, ledger.SinkConfig{Sink: s, BatchSize: bs})
 	}
 	a.engine = ledger.NewEngine(ledger.NewQueue(a.state), sinkCfgs, ledger.EngineOptions{
-		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff,
+		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff, Linger: cfg.Delivery.Linger,
 		Metrics: a.metrics, Log: log})
 	a.recorder = ledger.NewRecorder(a.state, ledger.RecorderOptions{
 		MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,

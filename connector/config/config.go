@@ -49,8 +49,11 @@ const (
 	GroupCommitMaxDefault     = 512
 	LeaseDefault              = 60 * time.Second
 	PollIntervalDefault       = 100 * time.Millisecond
-	MaxBackoffDefault         = 5 * time.Minute
-	MinAdminTokenLen          = 16
+	// LingerDefault is how long delivery waits to fill a batch when changes trickle in: a few
+	// milliseconds of freshness buy batches of tens instead of ones and twos.
+	LingerDefault     = 20 * time.Millisecond
+	MaxBackoffDefault = 5 * time.Minute
+	MinAdminTokenLen  = 16
 	// ReconcileSkewDefault is how far before the watermark an incremental reconcile looks
 	// again: $updatedAt has millisecond precision, may be set by hand, and the clocks of
 	// Appwrite and the state store differ.
@@ -160,6 +163,7 @@ type Delivery struct {
 	Lease        time.Duration
 	PollInterval time.Duration
 	MaxBackoff   time.Duration
+	Linger       time.Duration
 }
 
 // Meili is the Meilisearch sink.
@@ -298,7 +302,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 			}
 		case "delivery":
 			durations(d, f, map[string]*time.Duration{"lease": &c.Delivery.Lease,
-				"poll_interval": &c.Delivery.PollInterval, "max_backoff": &c.Delivery.MaxBackoff})
+				"poll_interval": &c.Delivery.PollInterval, "max_backoff": &c.Delivery.MaxBackoff, "linger": &c.Delivery.Linger})
 		case "meilisearch":
 			for _, g := range d.Fields(f.Value, f.Path, "url", "api_key", "batch_size", "batch_bytes", "timeout") {
 				switch g.Key {
@@ -407,7 +411,7 @@ func (c *Config) setDefaults() {
 	c.Log = Log{Level: "info", Format: "auto"}
 	c.State = State{TombstoneRetention: TombstoneRetentionDefault, GroupCommitWait: GroupCommitWaitDefault,
 		GroupCommitMax: GroupCommitMaxDefault}
-	c.Delivery = Delivery{Lease: LeaseDefault, PollInterval: PollIntervalDefault, MaxBackoff: MaxBackoffDefault}
+	c.Delivery = Delivery{Lease: LeaseDefault, PollInterval: PollIntervalDefault, MaxBackoff: MaxBackoffDefault, Linger: LingerDefault}
 	c.Meili = Meili{URL: MeiliURLDefault, BatchSize: MeiliBatchSizeDefault, BatchBytes: MeiliBatchBytesDefault, Timeout: MeiliTimeoutDefault}
 	c.Warehouse = Warehouse{Schema: WarehouseSchemaDefault, BatchSize: WarehouseBatchSizeDefault}
 	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: AppwritePageSizeDefault}

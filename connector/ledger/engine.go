@@ -26,6 +26,9 @@ const (
 	LeaseDefault        = 60 * time.Second
 	PollIntervalDefault = 100 * time.Millisecond
 	MaxBackoffDefault   = 5 * time.Minute
+	// retryCheckEvery bounds how long a due retry row (or a replayed dead letter) waits when
+	// this process wrote nothing to the retry table.
+	retryCheckEvery = time.Second
 	// applyShare is the part of the lease an apply may take: it must finish (or be cancelled)
 	// before the lease lapses, or another worker could claim the same rows.
 	applyShare = 0.8
@@ -43,8 +46,11 @@ type EngineOptions struct {
 	Lease        time.Duration
 	PollInterval time.Duration
 	MaxBackoff   time.Duration
-	Metrics      *metrics.Metrics
-	Log          *logrus.Entry
+	// Linger: after reading a batch less than a quarter full, wait this long before the next
+	// read, so a trickle of changes is delivered in batches rather than one by one.
+	Linger  time.Duration
+	Metrics *metrics.Metrics
+	Log     *logrus.Entry
 }
 
 // Engine moves pending rows from the ledger to the sinks.
@@ -211,6 +217,8 @@ type deliverer struct {
 	batches     []*batch // unsettled, in read order
 	busy        map[rowKey]struct{}
 	pausedUntil time.Time
+	retryCheck  time.Time // when the retry table was last read
+	retryHint   bool      // this process wrote retry rows since
 }
 
 type rowKey struct{ table, id string }
@@ -291,6 +299,9 @@ func (d *deliverer) run(ctx context.Context) {
 			defer func() { <-d.slots }()
 			d.deliver(b)
 		}()
+		if linger := d.e.opts.Linger; linger > 0 && len(b.entries)+len(b.deferred) < d.sc.BatchSize/4 {
+			sleep(ctx, linger)
+		}
 	}
 }
 
@@ -356,9 +367,20 @@ func (d *deliverer) nextBackoff() time.Duration {
 func (d *deliverer) next(ctx context.Context) (*batch, error) {
 	t0 := time.Now()
 	limit := d.sc.BatchSize
-	retries, err := d.e.q.ReadRetries(ctx, d.name, max(1, limit/2))
-	if err != nil {
-		return nil, err
+	// The retry table is read when this process wrote to it, and otherwise once a second (for
+	// backoffs coming due, replays and re-projections, perhaps by another replica).
+	var retries []Entry
+	d.mu.Lock()
+	checkRetries := d.retryHint || time.Since(d.retryCheck) >= retryCheckEvery
+	d.mu.Unlock()
+	if checkRetries {
+		var err error
+		if retries, err = d.e.q.ReadRetries(ctx, d.name, max(1, limit/2)); err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		d.retryCheck, d.retryHint = time.Now(), len(retries) > 0
+		d.mu.Unlock()
 	}
 	d.mu.Lock()
 	from, epoch := d.readPos, d.epoch
@@ -564,6 +586,12 @@ func (d *deliverer) settle(b *batch, outs []Outcome) {
 	}
 	if err == nil {
 		d.leaseEnd = time.Now().Add(left)
+	}
+	for _, o := range outs {
+		if o.Err != nil || o.Deferred {
+			d.retryHint = true // a deferred row is due at once; backoffs come due later
+			break
+		}
 	}
 	d.mu.Unlock()
 	switch {
