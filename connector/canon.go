@@ -86,7 +86,7 @@ func (c *canonicalizer) value(s []byte, top bool) ([]byte, error) {
 	case 'n':
 		return c.literal(s, "null")
 	default:
-		n := scanNumber(s)
+		n := JSONNumberLen(s)
 		if n == 0 {
 			return nil, errCanon
 		}
@@ -247,8 +247,9 @@ func appendCanonString(dst []byte, raw []byte) ([]byte, error) {
 	return append(dst, b...), nil
 }
 
-// scanNumber returns the length of the JSON number at the start of s, 0 if there is none.
-func scanNumber(s []byte) int {
+// JSONNumberLen returns the length of the JSON number at the start of s
+// (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), 0 if there is none.
+func JSONNumberLen[T ~string | ~[]byte](s T) int {
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		i++

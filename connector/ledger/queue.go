@@ -72,7 +72,7 @@ func (q *Queue) Resign(ctx context.Context, sinkName, owner string) error {
 // readLogSQL reads entries after a position whose writing transaction is older than every
 // transaction still running: those can no longer be joined by an entry with a smaller
 // position, so a cursor moving past them never skips one.
-const readLogSQL = `SELECT tx, seq, table_key, row_id, updated_at, op, hash, row::text
+const readLogSQL = `SELECT table_key, row_id, 0, tx, seq, updated_at, op, hash, row::text
     FROM appwrite_sync.ledger
     WHERE (tx, seq) > ($1::xid8, $2::bigint) AND tx < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
     ORDER BY tx, seq LIMIT $3`
@@ -83,24 +83,7 @@ func (q *Queue) ReadLog(ctx context.Context, after Pos, limit int) ([]Entry, err
 	if err != nil {
 		return nil, fmt.Errorf("reading the delivery log: %w", err)
 	}
-	out := make([]Entry, 0, limit)
-	for rows.Next() {
-		var e Entry
-		var tk, row string
-		var op int16
-		if err := rows.Scan(&e.Pos.Tx, &e.Pos.Seq, &tk, &e.Item.RowID, &e.Item.Version.UpdatedAt, &op, &e.Item.Version.Hash, &row); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if e.Item.Key, err = connector.ParseTableKey(tk); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		e.Item.Seq, e.Item.Version.Op, e.Item.Row = e.Pos.Seq, connector.Op(op), json.RawMessage(row)
-		out = append(out, e)
-	}
-	rows.Close()
-	return out, rows.Err()
+	return collectEntries(rows)
 }
 
 // ReadRetries returns up to limit retry rows of the sink that are due, with their rows'
@@ -115,23 +98,28 @@ func (q *Queue) ReadRetries(ctx context.Context, sinkName string, limit int) ([]
 	if err != nil {
 		return nil, fmt.Errorf("reading %s retries: %w", sinkName, err)
 	}
+	return collectEntries(rows)
+}
+
+// collectEntries reads rows of (table_key, row_id, attempts, tx, seq, updated_at, op, hash,
+// row text).
+func collectEntries(rows pgx.Rows) ([]Entry, error) {
+	defer rows.Close()
 	var out []Entry
 	for rows.Next() {
 		var e Entry
 		var tk, row string
 		var op int16
 		if err := rows.Scan(&tk, &e.Item.RowID, &e.Attempts, &e.Pos.Tx, &e.Pos.Seq, &e.Item.Version.UpdatedAt, &op, &e.Item.Version.Hash, &row); err != nil {
-			rows.Close()
 			return nil, err
 		}
-		if e.Item.Key, err = connector.ParseTableKey(tk); err != nil {
-			rows.Close()
+		key, err := connector.ParseTableKey(tk)
+		if err != nil {
 			return nil, err
 		}
-		e.Item.Seq, e.Item.Version.Op, e.Item.Row = e.Pos.Seq, connector.Op(op), json.RawMessage(row)
+		e.Item.Key, e.Item.Seq, e.Item.Version.Op, e.Item.Row = key, e.Pos.Seq, connector.Op(op), json.RawMessage(row)
 		out = append(out, e)
 	}
-	rows.Close()
 	return out, rows.Err()
 }
 
