@@ -220,19 +220,25 @@ func (s *Sink) upsert(ctx context.Context, t *mapping.Table, rows []upsertRow, b
 	for _, c := range t.PG.Columns {
 		cols = append(cols, c.Name)
 	}
-	per := maxParams / len(cols)
+	// Full chunks of preparedRows rows use one prepared statement per table (planned once per
+	// connection); the rest goes in one statement planned for its size. A 5,000-row statement
+	// planned every time cost Postgres a quarter of the apply.
+	per := min(preparedRows, maxParams/len(cols))
 	for start := 0; start < len(rows); start += per {
 		end := min(start+per, len(rows))
-		if err := s.upsertChunk(ctx, t, cols, soft, rows[start:end], be); err != nil {
+		if err := s.upsertChunk(ctx, t, cols, soft, rows[start:end], be, end-start == per); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// preparedRows is the size of the upsert chunks sent as a prepared statement.
+const preparedRows = 256
+
 // upsertChunk writes rows in one statement; a data error (a value the column rejects) is
 // narrowed down by bisection to the rows at fault, which fail permanently, while the rest land.
-func (s *Sink) upsertChunk(ctx context.Context, t *mapping.Table, cols []string, soft bool, rows []upsertRow, be *connector.BatchError) error {
+func (s *Sink) upsertChunk(ctx context.Context, t *mapping.Table, cols []string, soft bool, rows []upsertRow, be *connector.BatchError, prepared bool) error {
 	var b strings.Builder
 	qcols := make([]string, len(cols))
 	for i, c := range cols {
@@ -267,7 +273,11 @@ func (s *Sink) upsertChunk(ctx context.Context, t *mapping.Table, cols []string,
 	} else {
 		b.WriteString(`(t."updated_at", t."version_hash") <= (excluded."updated_at", excluded."version_hash")`)
 	}
-	_, err := s.pool.Exec(ctx, b.String(), append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
+	mode := pgx.QueryExecModeDescribeExec
+	if prepared {
+		mode = pgx.QueryExecModeCacheStatement
+	}
+	_, err := s.pool.Exec(ctx, b.String(), append([]any{mode}, args...)...)
 	if err == nil {
 		return nil
 	}
@@ -279,10 +289,10 @@ func (s *Sink) upsertChunk(ctx context.Context, t *mapping.Table, cols []string,
 		return nil
 	}
 	mid := len(rows) / 2
-	if err := s.upsertChunk(ctx, t, cols, soft, rows[:mid], be); err != nil {
+	if err := s.upsertChunk(ctx, t, cols, soft, rows[:mid], be, false); err != nil {
 		return err
 	}
-	return s.upsertChunk(ctx, t, cols, soft, rows[mid:], be)
+	return s.upsertChunk(ctx, t, cols, soft, rows[mid:], be, false)
 }
 
 func (s *Sink) delete(ctx context.Context, t *mapping.Table, rows []delRow, be *connector.BatchError) error {

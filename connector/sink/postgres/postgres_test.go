@@ -2,12 +2,15 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
@@ -58,4 +61,43 @@ func TestStartAddsColumnsAndRefusesTypeChanges(t *testing.T) {
 	err = New(pool, sinktest.Mapping(t), nil).Start(ctx)
 	require.ErrorContains(t, err, `column "sinktest"."posts".views is text in the warehouse but the mapping says bigint`)
 	require.ErrorContains(t, err, "ALTER TABLE")
+}
+
+// A batch larger than the prepared chunk, with bad values in a prepared chunk and in the
+// remainder: exactly those rows fail, every other row lands.
+func TestLargeBatchIsolatesBadRows(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	defer pool.Close()
+	s := New(pool, sinktest.Mapping(t), nil)
+	require.NoError(t, s.Start(ctx))
+	_, err = pool.Exec(ctx, `ALTER TABLE sinktest.posts ADD CONSTRAINT views_small CHECK (views < 1000000)`)
+	require.NoError(t, err)
+	at := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
+	n := preparedRows*2 + 37
+	items := make([]sink.Item, n)
+	bad := map[int]bool{10: true, preparedRows + 3: true, n - 2: true}
+	for i := range items {
+		var poison func(map[string]any)
+		if bad[i] {
+			poison = func(row map[string]any) { row["views"] = 5_000_000 } // passes the mapping, the CHECK rejects it
+		}
+		items[i] = sinktest.Row(fmt.Sprintf("r%d", i), at, connector.OpUpsert, "t", int64(i), poison)
+	}
+	err = s.Apply(ctx, items)
+	var be *connector.BatchError
+	require.ErrorAs(t, err, &be)
+	require.Len(t, be.Failed, len(bad))
+	for i := range bad {
+		require.Contains(t, be.Failed, i)
+		require.ErrorContains(t, be.Failed[i], "warehouse rejected", "isolated by bisection in SQL, not by the mapping")
+	}
+	var landed int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM sinktest.posts`).Scan(&landed))
+	require.Equal(t, n-len(bad), landed)
+	// Again, now every chunk's statement is prepared on this connection: same outcome.
+	err = s.Apply(ctx, items)
+	require.ErrorAs(t, err, &be)
+	require.Len(t, be.Failed, len(bad))
 }
