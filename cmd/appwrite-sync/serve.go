@@ -491,7 +491,7 @@ func (a *app) buildBackfill() error {
 	if skew == 0 {
 		skew = -1 // an explicit 0s: no window (backfill reads 0 as its default)
 	}
-	a.backfill, err = backfill.New(a.state, backfill.Options{Client: client, Recorder: a.recorder, Mapping: c.Mapping,
+	a.backfill, err = backfill.New(a.state, backfill.Options{Client: client, Recorder: a.recorder, Mapping: c.Mapping, ParallelPages: c.Appwrite.ParallelPages,
 		Lease: c.Reconcile.Lease, Skew: skew, Metrics: a.metrics, Log: a.log})
 	if err != nil {
 		return err

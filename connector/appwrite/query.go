@@ -23,6 +23,11 @@ type ListQuery struct {
 	AfterSequence string
 	// OrderBySequence orders by $sequence ascending.
 	OrderBySequence bool
+	// ThroughSequence keeps rows with $sequence at most it (a window's upper bound, numeric
+	// sequences only). Empty: no bound.
+	ThroughSequence string
+	// Descending orders by $sequence descending (finding the highest).
+	Descending bool
 	// UpdatedSince keeps rows with $updatedAt >= it; zero keeps all.
 	UpdatedSince time.Time
 	// OrderByUpdatedAt orders by $updatedAt, then $sequence, both ascending.
@@ -64,7 +69,12 @@ func (q ListQuery) values(pageSize int) (url.Values, error) {
 	if q.AfterSequence != "" {
 		qs = append(qs, query{Method: "greaterThan", Attribute: "$sequence", Values: []any{q.AfterSequence}})
 	}
-	if q.OrderByUpdatedAt {
+	if q.ThroughSequence != "" {
+		qs = append(qs, query{Method: "lessThanEqual", Attribute: "$sequence", Values: []any{q.ThroughSequence}})
+	}
+	if q.Descending {
+		qs = append(qs, query{Method: "orderDesc", Attribute: "$sequence"})
+	} else if q.OrderByUpdatedAt {
 		qs = append(qs,
 			query{Method: "orderAsc", Attribute: "$updatedAt"},
 			query{Method: "orderAsc", Attribute: "$sequence"})

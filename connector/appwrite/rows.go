@@ -22,6 +22,9 @@ type Page struct {
 	// Total is Appwrite's count of matching rows (capped at 5000 by Appwrite), or -1 when the
 	// query did not ask for it (ListQuery.WithTotal false).
 	Total int64
+	// Through is the $sequence this page covers up to: a scan resumed after it misses
+	// nothing before it. Set by Scan and ScanParallel (a window page may hold no rows).
+	Through string
 }
 
 // LastSequence returns the $sequence of the page's last row: the keyset of the next page.
@@ -102,6 +105,7 @@ func (c *Client) Scan(ctx context.Context, key connector.TableKey, q ListQuery, 
 		if last == q.AfterSequence {
 			return fmt.Errorf("appwrite: scan %s: keyset did not advance past $sequence %s", key, last)
 		}
+		p.Through = last
 		if err := fn(p); err != nil {
 			if errors.Is(err, ErrStopScan) {
 				return nil
@@ -111,6 +115,106 @@ func (c *Client) Scan(ctx context.Context, key connector.TableKey, q ListQuery, 
 		q.AfterSequence = last
 		q.WithTotal = false
 	}
+}
+
+// ScanParallel is Scan with up to parallel requests in flight, for a server whose round
+// trips, not its throughput, bound a scan. It needs numeric $sequence values (Appwrite 1.8 and
+// SQL backends) and no $updatedAt filter: it splits the range from q.AfterSequence to the
+// highest $sequence into windows of Limit (or PageSize) consecutive values, each of which
+// holds at most that many rows, so one request per window reads it completely whatever the
+// gaps. fn still gets the pages in $sequence order (a window's page may be empty; its Through
+// is the window's end). Rows created after the scan began are read by a plain Scan from the
+// highest $sequence on. Otherwise, and for tables of a few pages, it is Scan.
+func (c *Client) ScanParallel(ctx context.Context, key connector.TableKey, q ListQuery, parallel int, fn func(Page) error) error {
+	width := q.Limit
+	if width == 0 {
+		width = c.opts.PageSize
+	}
+	start, numeric := int64(0), true
+	if q.AfterSequence != "" {
+		var err error
+		start, err = strconv.ParseInt(q.AfterSequence, 10, 64)
+		numeric = err == nil
+	}
+	if parallel <= 1 || !q.UpdatedSince.IsZero() || !numeric {
+		return c.Scan(ctx, key, q, fn)
+	}
+	top, err := c.ListRows(ctx, key, ListQuery{Descending: true, Limit: 1, Select: []string{"$id"}})
+	if err != nil {
+		return err
+	}
+	var end int64
+	if len(top.Rows) == 1 {
+		seq, err := RowSequence(top.Rows[0])
+		if err != nil {
+			return fmt.Errorf("appwrite: scan %s: %w", key, err)
+		}
+		if end, err = strconv.ParseInt(seq, 10, 64); err != nil {
+			return c.Scan(ctx, key, q, fn) // opaque sequences (UUIDv7): keyset only
+		}
+	}
+	windows := (end - start + int64(width) - 1) / int64(width)
+	if windows < int64(2*parallel) {
+		return c.Scan(ctx, key, q, fn)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		page Page
+		err  error
+	}
+	// One channel per window, in order; at most parallel windows are fetched ahead of fn.
+	pending := make(chan chan result, parallel)
+	go func() {
+		defer close(pending)
+		for w := int64(0); w < windows; w++ {
+			lo, hi := start+w*int64(width), min(start+(w+1)*int64(width), end)
+			ch := make(chan result, 1)
+			select {
+			case pending <- ch:
+			case <-wctx.Done():
+				return
+			}
+			go func() {
+				wq := q
+				wq.AfterSequence, wq.ThroughSequence = strconv.FormatInt(lo, 10), strconv.FormatInt(hi, 10)
+				wq.OrderBySequence, wq.Limit, wq.WithTotal = true, width, false
+				if lo == 0 {
+					wq.AfterSequence = "" // sequences start at 1; "greater than 0" is the same
+				}
+				p, err := c.ListRows(wctx, key, wq)
+				p.Through = wq.ThroughSequence
+				ch <- result{p, err}
+			}()
+		}
+	}()
+	through, seen, delivered := end, 0, int64(0)
+	for ch := range pending {
+		r := <-ch
+		if r.err != nil {
+			return r.err
+		}
+		if err := fn(r.page); err != nil {
+			if errors.Is(err, ErrStopScan) {
+				return nil
+			}
+			return err
+		}
+		seen += len(r.page.Rows)
+		delivered++
+		// Mostly empty windows (a table that lost most of its rows): one request per page of
+		// rows is cheaper than one per window; continue by keyset from here.
+		if delivered >= int64(2*parallel) && seen < int(delivered)*width/4 {
+			through, _ = strconv.ParseInt(r.page.Through, 10, 64)
+			cancel()
+			break
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q.AfterSequence, q.WithTotal = strconv.FormatInt(through, 10), false
+	return c.Scan(ctx, key, q, fn)
 }
 
 // dataGet GETs a list (rowID empty) or one row, from TablesDB or, on servers without it, from

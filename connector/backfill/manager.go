@@ -75,6 +75,9 @@ type Options struct {
 	Mapping *mapping.Mapping
 	// PageSize is the rows per request; 0 uses the client's (appwrite.page_size).
 	PageSize int
+	// ParallelPages is how many list requests a full scan keeps in flight (numeric $sequence
+	// only; see appwrite.Client.ScanParallel). 0 or 1: one at a time.
+	ParallelPages int
 	// Owner names this process in leases. Default: host name, pid and a random suffix.
 	Owner string
 	// Skew is subtracted from the watermark by incremental jobs. 0 means SkewDefault; a

@@ -66,7 +66,7 @@ func (r *run) scan(ctx context.Context, key connector.TableKey, t *mapping.Table
 	pages := make(chan appwrite.Page, 1)
 	scanErr := make(chan error, 1)
 	go func() {
-		err := r.m.opts.Client.Scan(sctx, key, q, func(p appwrite.Page) error {
+		err := r.m.opts.Client.ScanParallel(sctx, key, q, r.m.opts.ParallelPages, func(p appwrite.Page) error {
 			select {
 			case pages <- p:
 				return nil
@@ -149,6 +149,12 @@ func (r *run) record(ctx context.Context, key connector.TableKey, p appwrite.Pag
 			prog.maxUpdatedAt = ua
 		}
 		prog.checkpoint = seq
+	}
+	if p.Through != "" {
+		prog.checkpoint = p.Through // a window may end past its last row, or hold none
+	}
+	if len(changes) == 0 {
+		return prog, nil
 	}
 	res, err := r.m.opts.Recorder.RecordBatch(ctx, changes)
 	if err != nil {

@@ -39,16 +39,18 @@ const (
 	MeiliTimeoutDefault       = 30 * time.Second
 	AppwriteEndpointDefault   = "https://cloud.appwrite.io/v1"
 	AppwritePageSizeDefault   = 1000
-	ReadHeaderTimeoutDefault  = 10 * time.Second
-	ReadTimeoutDefault        = 30 * time.Second
-	WriteTimeoutDefault       = 30 * time.Second
-	IdleTimeoutDefault        = 120 * time.Second
-	ShutdownTimeoutDefault    = 20 * time.Second
-	TombstoneRetentionDefault = 30 * 24 * time.Hour
-	GroupCommitWaitDefault    = 2 * time.Millisecond
-	GroupCommitMaxDefault     = 512
-	LeaseDefault              = 60 * time.Second
-	PollIntervalDefault       = 100 * time.Millisecond
+	// AppwriteParallelPagesDefault is how many list requests a full scan keeps in flight.
+	AppwriteParallelPagesDefault = 4
+	ReadHeaderTimeoutDefault     = 10 * time.Second
+	ReadTimeoutDefault           = 30 * time.Second
+	WriteTimeoutDefault          = 30 * time.Second
+	IdleTimeoutDefault           = 120 * time.Second
+	ShutdownTimeoutDefault       = 20 * time.Second
+	TombstoneRetentionDefault    = 30 * 24 * time.Hour
+	GroupCommitWaitDefault       = 2 * time.Millisecond
+	GroupCommitMaxDefault        = 512
+	LeaseDefault                 = 60 * time.Second
+	PollIntervalDefault          = 100 * time.Millisecond
 	// LingerDefault is how long delivery waits to fill a batch when changes trickle in: a few
 	// milliseconds of freshness buy batches of tens instead of ones and twos.
 	LingerDefault     = 20 * time.Millisecond
@@ -188,6 +190,8 @@ type Appwrite struct {
 	Project  string
 	APIKey   string
 	PageSize int
+	// ParallelPages: list requests a full backfill keeps in flight (1: one at a time).
+	ParallelPages int
 }
 
 // Reconcile schedules backfill jobs and watches Appwrite's webhooks (global for every
@@ -335,7 +339,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 				}
 			}
 		case "appwrite":
-			for _, g := range d.Fields(f.Value, f.Path, "endpoint", "project", "api_key", "page_size") {
+			for _, g := range d.Fields(f.Value, f.Path, "endpoint", "project", "api_key", "page_size", "parallel_pages") {
 				switch g.Key {
 				case "endpoint":
 					c.Appwrite.Endpoint = d.String(g.Value, g.Path)
@@ -345,6 +349,12 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 					c.Appwrite.APIKey = d.String(g.Value, g.Path)
 				case "page_size":
 					c.Appwrite.PageSize = positiveInt(d, g)
+				case "parallel_pages":
+					if n := positiveInt(d, g); n > 64 {
+						d.Errorf(g.Value, g.Path, "use 1 to 64 (each is one concurrent request to Appwrite)", "too many parallel requests")
+					} else {
+						c.Appwrite.ParallelPages = n
+					}
 				}
 			}
 		case "reconcile":
@@ -414,7 +424,7 @@ func (c *Config) setDefaults() {
 	c.Delivery = Delivery{Lease: LeaseDefault, PollInterval: PollIntervalDefault, MaxBackoff: MaxBackoffDefault, Linger: LingerDefault}
 	c.Meili = Meili{URL: MeiliURLDefault, BatchSize: MeiliBatchSizeDefault, BatchBytes: MeiliBatchBytesDefault, Timeout: MeiliTimeoutDefault}
 	c.Warehouse = Warehouse{Schema: WarehouseSchemaDefault, BatchSize: WarehouseBatchSizeDefault}
-	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: AppwritePageSizeDefault}
+	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: AppwritePageSizeDefault, ParallelPages: AppwriteParallelPagesDefault}
 	c.Reconcile = Reconcile{Skew: ReconcileSkewDefault, ProbeEvery: ReconcileProbeEveryDefault, Lease: ReconcileLeaseDefault}
 }
 
