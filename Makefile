@@ -36,8 +36,9 @@ bench: ## run every benchmark (Go micro-benchmarks + the ingest/freshness load g
 	rm -f /tmp/appwrite-sync-bench-report.md
 	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBench" -timeout 60m ./cmd/appwrite-sync/
 	@# The backfill again against an Appwrite double that answers like a remote server (fixed
-	@# latency per request): the template's 100-row pages are then bound by round trips.
-	for lat in 100ms 250ms; do APPWRITE_SYNC_BENCH=1 BENCH_ROWS=100000 BENCH_APPWRITE_LATENCY=$$lat BENCH_REPORT=/tmp/appwrite-sync-bench-report.md \
+	@# latency per request): the template's 100-row pages are then bound by round trips. The
+	@# pause lets the previous run's throwaway cluster finish flushing and deleting its files.
+	for lat in 100ms 250ms; do sync; sleep 20; APPWRITE_SYNC_BENCH=1 BENCH_ROWS=100000 BENCH_APPWRITE_LATENCY=$$lat BENCH_REPORT=/tmp/appwrite-sync-bench-report.md \
 	  $(GO) test -count=1 -run "TestBenchBackfill$$" -timeout 60m ./cmd/appwrite-sync/ || exit 1; done
 	cat /tmp/appwrite-sync-bench-report.md >> BENCHMARKS.md
 	{ echo '```'; $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./connector/ ./connector/webhook/ ./mapping/ | grep -E '^(Benchmark|ok|goos|cpu)'; \

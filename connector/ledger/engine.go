@@ -135,7 +135,7 @@ func (e *Engine) setStatus(name, state, reason string) {
 	e.mu.Unlock()
 	if m := e.opts.Metrics; m != nil {
 		up := 0.0
-		if state == "running" {
+		if state == "running" || state == "standby" { // a standby replica is not a failing sink
 			up = 1
 		}
 		m.SinkUp.WithLabelValues(name).Set(up)

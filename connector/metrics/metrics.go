@@ -77,7 +77,7 @@ func New() *Metrics {
 	m.ApplyLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_apply_latency_seconds",
 		Help: "Time the sink took to apply a batch.", Buckets: prometheus.DefBuckets}, []string{"sink"})
 	m.SinkUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_sink_up",
-		Help: "1 while the sink accepts writes, 0 while its delivery is paused (down or rejecting credentials)."}, []string{"sink"})
+		Help: "1 while the sink accepts writes (or another replica delivers it), 0 while its delivery is paused (down or rejecting credentials)."}, []string{"sink"})
 	m.TombstonesSwept = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_tombstones_swept_total",
 		Help: "Delete tombstones removed after the retention period."})
 	m.Reprojected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_reprojected_rows_total",
