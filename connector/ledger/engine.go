@@ -30,7 +30,7 @@ const (
 	// this process wrote nothing to the retry table.
 	retryCheckEvery = time.Second
 	// applyShare is the part of the lease an apply may take: it must finish (or be cancelled)
-	// before the lease lapses, or another worker could claim the same rows.
+	// before the lease lapses, or another replica could take the lease and send the same rows.
 	applyShare = 0.8
 )
 

@@ -73,7 +73,7 @@ func New() *Metrics {
 	m.BatchSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_sink_batch_rows",
 		Help: "Rows per batch handed to the sink.", Buckets: prometheus.ExponentialBuckets(1, 2, 15)}, []string{"sink"})
 	m.ClaimLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_claim_latency_seconds",
-		Help: "Time to claim a batch from the ledger.", Buckets: prometheus.DefBuckets}, []string{"sink"})
+		Help: "Time to read a batch from the delivery log (and due retries).", Buckets: prometheus.DefBuckets}, []string{"sink"})
 	m.ApplyLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_apply_latency_seconds",
 		Help: "Time the sink took to apply a batch.", Buckets: prometheus.DefBuckets}, []string{"sink"})
 	m.SinkUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_sink_up",

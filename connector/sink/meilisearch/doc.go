@@ -51,11 +51,11 @@
 // and skips an item older than one of them, which makes the Sink contract (an older version
 // never overwrites a newer one) hold for direct callers.
 //
-// The residual window is a lease that lapses while a write is on its way. The engine cancels
-// Apply at 80% of the lease, but a request Meilisearch has fully received is not recalled:
-// if the server (or a proxy in front of it) takes longer than the remaining fifth of the lease
-// (12 s by default) to enqueue it, another worker may meanwhile claim the row, write a newer
-// version, and be overtaken by the old one. The ledger still records the newer version as
+// The residual window is a delivery lease that lapses while a write is on its way. The engine
+// cancels Apply before the lease could lapse (at most 80% of it), but a request Meilisearch
+// has fully received is not recalled: if the server (or a proxy in front of it) takes longer
+// than the rest of the lease to enqueue it, another replica may meanwhile take the lease,
+// write a newer version, and be overtaken by the old one. The ledger still records the newer version as
 // applied; the index keeps the older document until the row changes again or a reconcile
 // re-sends it. Keep the lease well above Meilisearch's worst request latency.
 package meilisearch
