@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -103,29 +104,51 @@ func TestPropertyConvergence(t *testing.T) {
 			for i := 0; i < len(all)/5; i++ {
 				deliveries = append(deliveries, all[rng.Intn(len(all))]) // late replays of old events
 			}
-			var wg sync.WaitGroup
+			// One replica delivers the warehouse at a time; halfway through, that one stops (it
+			// resigns its lease) and the other takes over from the settled cursor.
+			var leader, other *instance
+			require.Eventually(t, func() bool {
+				_, sa := adminGet(t, a, "/admin/status")
+				_, sb := adminGet(t, b, "/admin/status")
+				switch standbyA, standbyB := strings.Contains(sa, `"standby"`), strings.Contains(sb, `"standby"`); {
+				case standbyB && !standbyA:
+					leader, other = a, b
+				case standbyA && !standbyB:
+					leader, other = b, a
+				default:
+					return false
+				}
+				return true
+			}, 20*time.Second, 20*time.Millisecond, "exactly one replica delivers")
 			var bad atomic.Int64
-			work := make(chan int)
-			for w := 0; w < 16; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					for i := range work {
-						in := a
-						if i%2 == 1 {
-							in = b
+			send := func(from, to int, targets ...*instance) {
+				var wg sync.WaitGroup
+				work := make(chan int)
+				for w := 0; w < 16; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range work {
+							if code := post(t, targets[i%len(targets)].base, deliveries[i].id, deliveries[i].event); code != 200 {
+								bad.Add(1)
+							}
 						}
-						if code := post(t, in.base, deliveries[i].id, deliveries[i].event); code != 200 {
-							bad.Add(1)
-						}
-					}
-				}(w)
+					}()
+				}
+				for i := from; i < to; i++ {
+					work <- i
+				}
+				close(work)
+				wg.Wait()
 			}
-			for i := range deliveries {
-				work <- i
-			}
-			close(work)
-			wg.Wait()
+			half := len(deliveries) / 2
+			send(0, half, a, b)
+			leader.stop()
+			send(half, len(deliveries), other)
+			require.Eventually(t, func() bool {
+				_, body := adminGet(t, other, "/admin/status")
+				return strings.Contains(body, `"state":"running"`)
+			}, 20*time.Second, 20*time.Millisecond, "the remaining replica takes the delivery over")
 			require.Zero(t, bad.Load(), "every delivery must be acknowledged with 200")
 
 			waitDrained(t, state, 60*time.Second)

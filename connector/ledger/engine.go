@@ -29,6 +29,8 @@ const (
 	// retryCheckEvery bounds how long a due retry row (or a replayed dead letter) waits when
 	// this process wrote nothing to the retry table.
 	retryCheckEvery = time.Second
+	// standbyPoll is how often a replica without a sink's lease tries to take it.
+	standbyPoll = time.Second
 	// applyShare is the part of the lease an apply may take: it must finish (or be cancelled)
 	// before the lease lapses, or another replica could take the lease and send the same rows.
 	applyShare = 0.8
@@ -255,7 +257,9 @@ func (d *deliverer) run(ctx context.Context) {
 		if !leader {
 			d.inflight.Wait() // batches of a lost lease finish (bounded by their deadline) first
 			if !d.acquire(ctx) {
-				sleep(ctx, lease/3)
+				// A standby asks again every second (one single-row update): a resigned lease
+				// is taken over at once, a lapsed one within a second of lapsing.
+				sleep(ctx, min(lease/3, standbyPoll))
 			}
 			continue
 		}
