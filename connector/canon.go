@@ -250,6 +250,15 @@ func appendCanonString(dst []byte, raw []byte) ([]byte, error) {
 // JSONNumberLen returns the length of the JSON number at the start of s
 // (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), 0 if there is none.
 func JSONNumberLen[T ~string | ~[]byte](s T) int {
+	if end, ok := ScanJSONNumber(s); ok {
+		return end
+	}
+	return 0
+}
+
+// ScanJSONNumber scans the JSON number at the start of s: ok with its length, or not ok with
+// the offset of the first byte that breaks the grammar.
+func ScanJSONNumber[T ~string | ~[]byte](s T) (end int, ok bool) {
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		i++
@@ -258,34 +267,34 @@ func JSONNumberLen[T ~string | ~[]byte](s T) int {
 	case i < len(s) && s[i] == '0':
 		i++
 	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
+		i = digits(s, i)
 	default:
-		return 0
+		return i, false
 	}
 	if i < len(s) && s[i] == '.' {
-		i++
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
+		j := digits(s, i+1)
+		if j == i+1 {
+			return j, false
 		}
-		if i == j {
-			return 0
-		}
+		i = j
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i++
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
 		}
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
+		j := digits(s, i)
+		if j == i {
+			return j, false
 		}
-		if i == j {
-			return 0
-		}
+		i = j
+	}
+	return i, true
+}
+
+func digits[T ~string | ~[]byte](s T, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
 	}
 	return i
 }

@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
 )
 
 // maxDepth bounds nesting like encoding/json does, so hostile input cannot exhaust the stack.
@@ -201,48 +203,13 @@ func (d *rowDecoder) array() ([]any, error) {
 }
 
 func (d *rowDecoder) number() (json.Number, error) {
-	s, i := d.data, d.i
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
-		d.i = i
+	end, ok := connector.ScanJSONNumber(d.data[d.i:])
+	if !ok {
+		d.i += end
 		return "", d.unexpected()
 	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			d.i = i
-			return "", d.unexpected()
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			d.i = i
-			return "", d.unexpected()
-		}
-	}
-	n := json.Number(d.s[d.i:i])
-	d.i = i
+	n := json.Number(d.s[d.i : d.i+end])
+	d.i += end
 	return n, nil
 }
 
