@@ -76,6 +76,21 @@ func TestBenchBackfill(t *testing.T) {
 	self0, pg0, serve0 := cpuTicksOf(cmd.Process.Pid)
 	start := time.Now()
 	id := startJob(t, adminBase, "main/posts", "full")
+	if out, at := os.Getenv("BENCH_HEAPPROFILE_MID"), benchDurationEnv("BENCH_HEAPPROFILE_AT", 30*time.Second); out != "" {
+		// The serve process's heap while it backfills (BENCH_HEAPPROFILE is taken at the end).
+		go func() {
+			time.Sleep(at)
+			req, _ := http.NewRequest(http.MethodGet, adminBase+"/debug/pprof/heap", nil)
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				defer resp.Body.Close()
+				if f, err := os.Create(out); err == nil {
+					_, _ = io.Copy(f, resp.Body)
+					_ = f.Close()
+				}
+			}
+		}()
+	}
 	if out := os.Getenv("BENCH_CPUPROFILE"); out != "" {
 		// 10 s of the serve process's CPU profile, taken while it backfills.
 		go func() {
@@ -194,4 +209,12 @@ Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_ROWS=%d BENCH_APPWRITE_LATENCY=%s BENCH
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
 	}
+}
+
+// benchDurationEnv reads a duration from the environment, def when unset or invalid.
+func benchDurationEnv(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
 }
