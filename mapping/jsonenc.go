@@ -17,7 +17,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case string:
-		return appendJSONString(b, x), nil
+		return AppendJSONString(b, x, true), nil
 	case json.Number:
 		if x == "" {
 			return append(b, '0'), nil
@@ -49,7 +49,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, k)
+			b = AppendJSONString(b, k, true)
 			b = append(b, ':')
 			var err error
 			if b, err = appendJSON(b, x[k]); err != nil {
@@ -67,14 +67,16 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString escapes like encoding/json: quotes, backslashes and control characters,
-// <, > and & (HTML-safe), invalid UTF-8 as \ufffd, and U+2028/U+2029.
-func appendJSONString(b []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string escaped like encoding/json: quotes,
+// backslashes and control characters, invalid UTF-8 as \ufffd, U+2028/U+2029, and with
+// escapeHTML also <, > and & (json.Marshal's default; an Encoder with SetEscapeHTML(false)
+// leaves them).
+func AppendJSONString(b []byte, s string, escapeHTML bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || (c != '<' && c != '>' && c != '&')) {
 				i++
 				continue
 			}

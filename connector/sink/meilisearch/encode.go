@@ -3,7 +3,6 @@ package meilisearch
 import (
 	"encoding/json"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
@@ -76,53 +75,5 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	}
 }
 
-// appendString writes s as a JSON string the way encoding/json does without HTML escaping:
-// invalid UTF-8 becomes U+FFFD, control characters are escaped, and so are U+2028 and U+2029.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendString writes s as a JSON string the way encoding/json does without HTML escaping.
+func appendString(b []byte, s string) []byte { return mapping.AppendJSONString(b, s, false) }
