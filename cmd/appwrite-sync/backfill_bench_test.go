@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -78,32 +77,11 @@ func TestBenchBackfill(t *testing.T) {
 	id := startJob(t, adminBase, "main/posts", "full")
 	if out, at := os.Getenv("BENCH_HEAPPROFILE_MID"), benchDurationEnv("BENCH_HEAPPROFILE_AT", 30*time.Second); out != "" {
 		// The serve process's heap while it backfills (BENCH_HEAPPROFILE is taken at the end).
-		go func() {
-			time.Sleep(at)
-			req, _ := http.NewRequest(http.MethodGet, adminBase+"/debug/pprof/heap", nil)
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				defer resp.Body.Close()
-				if f, err := os.Create(out); err == nil {
-					_, _ = io.Copy(f, resp.Body)
-					_ = f.Close()
-				}
-			}
-		}()
+		go func() { time.Sleep(at); saveProfile(adminBase, "/debug/pprof/heap", out) }()
 	}
 	if out := os.Getenv("BENCH_CPUPROFILE"); out != "" {
 		// 10 s of the serve process's CPU profile, taken while it backfills.
-		go func() {
-			req, _ := http.NewRequest(http.MethodGet, adminBase+"/debug/pprof/profile?seconds=10", nil)
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				defer resp.Body.Close()
-				if f, err := os.Create(out); err == nil {
-					_, _ = io.Copy(f, resp.Body)
-					_ = f.Close()
-				}
-			}
-		}()
+		go saveProfile(adminBase, "/debug/pprof/profile?seconds=10", out)
 	}
 	var job jobView
 	var scanned time.Duration
@@ -132,15 +110,7 @@ func TestBenchBackfill(t *testing.T) {
 	self1, pg1, serve1 := cpuTicksOf(cmd.Process.Pid)
 	peakKiB := procKiB(cmd.Process.Pid, "VmHWM")
 	if out := os.Getenv("BENCH_HEAPPROFILE"); out != "" {
-		req, _ := http.NewRequest(http.MethodGet, adminBase+"/debug/pprof/heap", nil)
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			if f, err := os.Create(out); err == nil {
-				_, _ = io.Copy(f, resp.Body)
-				_ = f.Close()
-			}
-			resp.Body.Close()
-		}
+		saveProfile(adminBase, "/debug/pprof/heap", out)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
@@ -201,14 +171,7 @@ Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_ROWS=%d BENCH_APPWRITE_LATENCY=%s BENCH
 `, rows, latency, runtime.NumCPU(), envNote, rate, elapsed.Round(time.Second), scanned.Round(time.Second), job.RatePerS,
 		float64(peakKiB)/1024, brate, belapsed.Round(time.Second), bindexed.Round(time.Second), rate/brate,
 		float64(serve1-serve0)*1e4/float64(rows), float64(pg1-pg0)*1e4/float64(rows), float64(self1-self0)*1e4/float64(rows), rows, latency, strings.Join(serveEnv, " "))
-	t.Log("\n" + report)
-	if p := os.Getenv("BENCH_REPORT"); p != "" {
-		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		require.NoError(t, err)
-		_, err = f.WriteString(report + "\n")
-		require.NoError(t, err)
-		require.NoError(t, f.Close())
-	}
+	appendReport(t, report)
 }
 
 // benchDurationEnv reads a duration from the environment, def when unset or invalid.

@@ -111,15 +111,7 @@ tables:
 	require.NoError(t, whCluster.Restart())
 	t1 := time.Now()
 	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" { // profile the serve process while it drains
-		go func() {
-			req, _ := http.NewRequest(http.MethodGet, "http://"+cfg.Admin.Listen+"/debug/pprof/profile?seconds=5", nil)
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				_ = os.WriteFile(p, b, 0o644)
-			}
-		}()
+		go saveProfile("http://"+cfg.Admin.Listen, "/debug/pprof/profile?seconds=5", p)
 	}
 	waitDrained(t, state, 60*time.Minute)
 	drain := time.Since(t1)
@@ -141,13 +133,7 @@ tables:
 | drain after recovery | %s → %.0f rows/s (goal ≥ 20,000 rows/s) |
 `, accept.n, acceptDur.Round(time.Second), float64(accept.n)/acceptDur.Seconds(), accept.errs,
 		float64(rss)/1024, float64(hwm)/1024, pending, drain.Round(time.Millisecond), float64(pending)/drain.Seconds())
-	t.Log("\n" + report)
-	if p := os.Getenv("BENCH_REPORT"); p != "" {
-		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		require.NoError(t, err)
-		f.WriteString(report + "\n")
-		f.Close()
-	}
+	appendReport(t, report)
 }
 
 // cpuTicks sums user+system CPU (clock ticks) of this process and of every process named

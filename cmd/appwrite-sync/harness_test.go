@@ -158,15 +158,7 @@ func rowBody(id string, updated time.Time, title string, views int64, author str
 
 // adminGet calls the admin API.
 func adminGet(t testing.TB, in *instance, path string) (int, string) {
-	req, _ := http.NewRequest(http.MethodGet, in.admin+path, nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return adminCall(t, in.admin, http.MethodGet, path, "")
 }
 
 func init() { gaugeEvery = time.Second }

@@ -199,13 +199,7 @@ func TestBenchIngest(t *testing.T) {
 		durable.rps()/baseline.rps(), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .9), pct(steady.lat, .99), pct(steady.lat, .999),
 		len(fresh), pct(fresh, .5), pct(fresh, .99),
 		float64(self1-self0)*1e4/float64(durable.n), float64(pg1-pg0)*1e4/float64(durable.n))
-	t.Log("\n" + report)
-	if p := os.Getenv("BENCH_REPORT"); p != "" {
-		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		require.NoError(t, err)
-		f.WriteString(report + "\n")
-		f.Close()
-	}
+	appendReport(t, report)
 	require.Zero(t, durable.errs)
 	require.Equal(t, len(steady.acked), len(fresh), "every acknowledged row must be in the warehouse")
 }

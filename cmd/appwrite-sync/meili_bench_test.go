@@ -28,7 +28,8 @@ import (
 // 1,000,000), BENCH_MEILI_BATCH the backlog's meilisearch.batch_size (default the config's),
 // BENCH_REPORT the markdown file the tables are appended to.
 
-func appendMeiliReport(t *testing.T, report string) {
+// appendReport logs a benchmark's markdown table and appends it to BENCH_REPORT when set.
+func appendReport(t *testing.T, report string) {
 	t.Log("\n" + report)
 	if p := os.Getenv("BENCH_REPORT"); p != "" {
 		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -74,7 +75,7 @@ func TestBenchMeiliFreshness(t *testing.T) {
 | task polls (GET /tasks?uids=…) | %d |
 `, dur, runtime.NumCPU(), steady.rps(), len(fresh), pct(fresh, .5), pct(fresh, .99),
 		tasks, float64(c.DocumentsReceived)/float64(max(1, tasks)), c.RequestsByRoute["GET /tasks"])
-	appendMeiliReport(t, report)
+	appendReport(t, report)
 	require.Zero(t, missing, "every acknowledged row must be in the index")
 	require.NotEmpty(t, fresh)
 }
@@ -156,7 +157,7 @@ func TestBenchMeiliBacklog(t *testing.T) {
 `, n, batch, runtime.NumCPU(), page, fill.Round(time.Millisecond), float64(n)/fill.Seconds(), drain.Round(time.Millisecond),
 		float64(n)/drain.Seconds(), tasks, float64(tasks)*1000/float64(n), c.RequestsByRoute["GET /tasks"],
 		claims, meanSeconds(claimS, claims), applies, meanSeconds(applyS, applies))
-	appendMeiliReport(t, report)
+	appendReport(t, report)
 	require.Equal(t, n, d.srv.DocumentCount("posts"))
 }
 
@@ -190,4 +191,20 @@ func meanSeconds(sum, count float64) time.Duration {
 		return 0
 	}
 	return time.Duration(sum / count * float64(time.Second)).Round(time.Millisecond)
+}
+
+// saveProfile fetches a pprof profile from an admin API base URL into out (best effort: a
+// benchmark's diagnostics must not fail it).
+func saveProfile(adminBase, path, out string) {
+	req, _ := http.NewRequest(http.MethodGet, adminBase+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if f, err := os.Create(out); err == nil {
+		_, _ = io.Copy(f, resp.Body)
+		_ = f.Close()
+	}
 }
