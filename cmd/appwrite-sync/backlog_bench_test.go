@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
 
@@ -102,11 +103,12 @@ tables:
 	rss, hwm := procKiB(cmd.Process.Pid, "VmRSS"), procKiB(cmd.Process.Pid, "VmHWM")
 
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, state)
+	pool, err := ledger.OpenPool(ctx, state, 2)
 	require.NoError(t, err)
-	defer conn.Close(ctx)
-	var pending int64
-	require.NoError(t, conn.QueryRow(ctx, unsettledSQL).Scan(&pending))
+	defer pool.Close()
+	counts, _, err := ledger.NewAdmin(pool).SinkCounts(ctx, []string{pgsink.Name})
+	require.NoError(t, err)
+	pending := counts[pgsink.Name].Pending
 
 	require.NoError(t, whCluster.Restart())
 	t1 := time.Now()

@@ -163,13 +163,6 @@ func adminGet(t testing.TB, in *instance, path string) (int, string) {
 
 func init() { gaugeEvery = time.Second }
 
-// unsettledSQL counts what the sinks still have to deliver: log entries after each sink's
-// cursor plus due or backed-off retry rows (not dead letters). -1 before any sink registered.
-const unsettledSQL = `SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM appwrite_sync.sink_cursor) THEN -1 ELSE
-    (SELECT count(*) FROM appwrite_sync.sink_cursor c
-        CROSS JOIN LATERAL (SELECT 1 FROM appwrite_sync.ledger l WHERE (l.tx, l.seq) > (c.tx, c.seq)) x)
-    + (SELECT count(*) FROM appwrite_sync.sink_retry WHERE dead_at IS NULL) END`
-
 // drainedSQL is 0 once every sink's cursor is at the end of the log and no retry is waiting,
 // 1 before, -1 before any sink registered: index probes only, so polling it does not load the
 // database a benchmark measures (counting a million entries takes a core's 200 ms).

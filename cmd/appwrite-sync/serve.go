@@ -428,9 +428,7 @@ func (a *app) gauges(ctx context.Context) {
 		cancel()
 		if err == nil {
 			for name, n := range counts {
-				a.metrics.Pending.WithLabelValues(name).Set(float64(n.Pending))
-				a.metrics.DeadLetter.WithLabelValues(name).Set(float64(n.DeadLetter))
-				a.metrics.Lag.WithLabelValues(name).Set(n.LagSeconds)
+				a.metrics.SetQueue(name, n.Pending, n.DeadLetter, n.LagSeconds)
 			}
 			a.metrics.Quarantine.Set(float64(quarantined))
 		} else if ctx.Err() == nil {

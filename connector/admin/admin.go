@@ -124,10 +124,11 @@ func (o Options) status(c *gin.Context) {
 		}
 		sinks[name] = s
 		if o.Metrics != nil {
-			o.Metrics.Pending.WithLabelValues(name).Set(float64(n.Pending))
-			o.Metrics.DeadLetter.WithLabelValues(name).Set(float64(n.DeadLetter))
-			o.Metrics.Lag.WithLabelValues(name).Set(n.LagSeconds)
+			o.Metrics.SetQueue(name, n.Pending, n.DeadLetter, n.LagSeconds)
 		}
+	}
+	if o.Metrics != nil {
+		o.Metrics.Quarantine.Set(float64(quarantined))
 	}
 	out := gin.H{"sinks": sinks, "quarantined": quarantined, "tables": tables}
 	if o.Extra != nil {

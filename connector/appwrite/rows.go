@@ -379,14 +379,14 @@ func parseSequence(raw json.RawMessage) (string, error) {
 	case len(raw) == 0 || string(raw) == "null":
 		return "", errors.New("row has no $sequence")
 	case raw[0] == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		s, err := jsonString(raw)
+		if err != nil {
 			return "", fmt.Errorf("$sequence: %w", err)
 		}
-		if s == "" {
+		if *s == "" {
 			return "", errors.New("row has an empty $sequence")
 		}
-		return s, nil
+		return *s, nil
 	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
 		return string(raw), nil
 	}

@@ -97,3 +97,10 @@ func New() *Metrics {
 	}
 	return m
 }
+
+// SetQueue sets a sink's queue gauges (pending rows, dead letters, lag in seconds).
+func (m *Metrics) SetQueue(sink string, pending, deadLetter int64, lagSeconds float64) {
+	m.Pending.WithLabelValues(sink).Set(float64(pending))
+	m.DeadLetter.WithLabelValues(sink).Set(float64(deadLetter))
+	m.Lag.WithLabelValues(sink).Set(lagSeconds)
+}
