@@ -142,3 +142,21 @@ func TestReconcileErrors(t *testing.T) {
 	require.Contains(t, msg, "reconcile.skew: must be a non-negative duration")
 	require.Contains(t, msg, "reconcile.webhook_ids[0]: empty webhook id")
 }
+
+func TestDeliveryLingerAndParallelPages(t *testing.T) {
+	c, err := Parse("config.yaml", []byte(good), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, LingerDefault, c.Delivery.Linger)
+	require.Equal(t, AppwriteParallelPagesDefault, c.Appwrite.ParallelPages)
+
+	c, err = Parse("config.yaml", []byte(good+"delivery: {linger: 0s}\nappwrite: {parallel_pages: 1}\n"), fullEnv)
+	require.NoError(t, err)
+	require.Zero(t, c.Delivery.Linger, "0 turns lingering off")
+	require.Equal(t, 1, c.Appwrite.ParallelPages)
+
+	msg := parseErr(t, good+"delivery:\n  linger: -5ms\nappwrite:\n  parallel_pages: 65\n", fullEnv)
+	require.Contains(t, msg, `config.yaml:17: delivery.linger: must be a non-negative duration`)
+	require.Contains(t, msg, `config.yaml:19: appwrite.parallel_pages: too many parallel requests (got "65"); use 1 to 64`)
+	msg = parseErr(t, good+"appwrite:\n  parallel_pages: 0\n", fullEnv)
+	require.Contains(t, msg, `config.yaml:17: appwrite.parallel_pages: must be positive (got "0")`)
+}
