@@ -165,6 +165,7 @@ func (c *Client) ScanParallel(ctx context.Context, key connector.TableKey, q Lis
 	}
 	// One channel per window, in order; at most parallel windows are fetched ahead of fn.
 	pending := make(chan chan result, parallel)
+	base := q // the windows' query; q itself moves on to the keyset tail below
 	go func() {
 		defer close(pending)
 		for w := int64(0); w < windows; w++ {
@@ -176,7 +177,7 @@ func (c *Client) ScanParallel(ctx context.Context, key connector.TableKey, q Lis
 				return
 			}
 			go func() {
-				wq := q
+				wq := base
 				wq.AfterSequence, wq.ThroughSequence = strconv.FormatInt(lo, 10), strconv.FormatInt(hi, 10)
 				wq.OrderBySequence, wq.Limit, wq.WithTotal = true, width, false
 				if lo == 0 {
