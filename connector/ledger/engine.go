@@ -218,12 +218,21 @@ type deliverer struct {
 	readPos     Pos
 	batches     []*batch // unsettled, in read order
 	busy        map[rowKey]struct{}
+	deferredAt  map[rowKey]*deferral // rows with a deferral not yet settled
 	pausedUntil time.Time
 	retryCheck  time.Time // when the retry table was last read
 	retryHint   bool      // this process wrote retry rows since
 }
 
 type rowKey struct{ table, id string }
+
+// A deferral is settled only if no newer version of its row was applied meanwhile: batches
+// stuck behind a sink outage may settle their deferrals long after the retry of that row
+// landed, and writing them then would only re-send the same newest version.
+type deferral struct {
+	open    int   // deferrals of the row read but not settled
+	applied int64 // newest version of the row applied since the first of them
+}
 
 type batch struct {
 	entries  []Entry // to send
@@ -237,7 +246,7 @@ type batch struct {
 func newDeliverer(e *Engine, sc SinkConfig) *deliverer {
 	name := sc.Sink.Name()
 	return &deliverer{e: e, sc: sc, name: name, log: e.opts.Log.WithField("sink", name), m: e.opts.Metrics,
-		slots: make(chan struct{}, sc.Workers), bo: e.newBackoff(), busy: map[rowKey]struct{}{}}
+		slots: make(chan struct{}, sc.Workers), bo: e.newBackoff(), busy: map[rowKey]struct{}{}, deferredAt: map[rowKey]*deferral{}}
 }
 
 func (d *deliverer) run(ctx context.Context) {
@@ -323,7 +332,7 @@ func (d *deliverer) acquire(ctx context.Context) bool {
 	}
 	d.mu.Lock()
 	d.leader, d.leaseEnd, d.readPos = true, time.Now().Add(left), cur
-	d.batches, d.busy = nil, map[rowKey]struct{}{}
+	d.batches, d.busy, d.deferredAt = nil, map[rowKey]struct{}{}, map[rowKey]*deferral{}
 	d.ectx, d.ecancel = context.WithCancel(ctx)
 	d.mu.Unlock()
 	d.e.setStatus(d.name, "running", "")
@@ -424,6 +433,10 @@ func (d *deliverer) next(ctx context.Context) (*batch, error) {
 		k := rowKey{e.Item.Key.String(), e.Item.RowID}
 		if _, ok := d.busy[k]; ok {
 			b.deferred = append(b.deferred, e)
+			if d.deferredAt[k] == nil {
+				d.deferredAt[k] = &deferral{}
+			}
+			d.deferredAt[k].open++
 			continue
 		}
 		if i, ok := picked[k]; ok {
@@ -578,6 +591,21 @@ func (d *deliverer) settle(b *batch, outs []Outcome) {
 		n++
 	}
 	d.batches = d.batches[n:]
+	kept := outs[:0:0]
+	for _, o := range outs {
+		if o.Deferred {
+			k := rowKey{o.Item.Key.String(), o.Item.RowID}
+			st := d.deferredAt[k]
+			if st.open--; st.open == 0 {
+				delete(d.deferredAt, k)
+			}
+			if st.applied >= o.Item.Seq {
+				continue // a version at least as new already landed
+			}
+		}
+		kept = append(kept, o)
+	}
+	outs = kept
 	d.mu.Unlock()
 
 	// Settle even while shutting down, so applied rows are not re-sent; the lease bounds it.
@@ -590,6 +618,11 @@ func (d *deliverer) settle(b *batch, outs []Outcome) {
 	}
 	if err == nil {
 		d.leaseEnd = time.Now().Add(left)
+		for _, o := range outs {
+			if st := d.deferredAt[rowKey{o.Item.Key.String(), o.Item.RowID}]; st != nil && o.Err == nil && !o.Deferred {
+				st.applied = max(st.applied, o.Item.Seq)
+			}
+		}
 	}
 	for _, o := range outs {
 		if o.Err != nil || o.Deferred {
