@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	dto "github.com/prometheus/client_model/go"
 	"testing"
 	"time"
 
@@ -70,9 +71,19 @@ func TestVersionGuardResults(t *testing.T) {
 	if string(hy) > string(hx) {
 		winner, loser = y, x
 	}
+	ties := func() float64 {
+		var m dto.Metric
+		require.NoError(t, b.m.Ties.WithLabelValues(key.String()).Write(&m))
+		return m.GetCounter().GetValue()
+	}
 	require.Equal(t, Recorded, rec(loser))
+	require.Zero(t, ties(), "a first version is no tie")
 	require.Equal(t, Recorded, rec(winner))
+	require.Equal(t, 1.0, ties(), "the winner replacing the loser is a tie")
 	require.Equal(t, Stale, rec(loser), "the loser of a tie must lose in either order")
+	require.Equal(t, 2.0, ties(), "the loser arriving again is a tie too")
+	require.Equal(t, Duplicate, rec(winner))
+	require.Equal(t, 2.0, ties(), "a duplicate is no tie")
 	// The same version arriving with other routing keys ($collectionId instead of $tableId) is a duplicate.
 	alt := winner
 	var m map[string]any
@@ -85,6 +96,7 @@ func TestVersionGuardResults(t *testing.T) {
 	require.Equal(t, Recorded, rec(ch("a", t0.Add(time.Millisecond), connector.OpDelete, "v2")))
 	require.Equal(t, Stale, rec(ch("a", t0.Add(time.Millisecond), connector.OpUpsert, "v2")))
 	require.Equal(t, Stale, rec(ch("a", t0, connector.OpUpsert, "v0")))
+	require.Equal(t, 2.0, ties(), "versions differing in op are no tie")
 	var op int16
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT op FROM appwrite_sync.ledger WHERE row_id = 'a'`).Scan(&op))
 	require.Equal(t, int16(connector.OpDelete), op)

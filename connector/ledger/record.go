@@ -198,25 +198,25 @@ const recordSQL = `
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::json[])
         AS t(table_key, row_id, updated_at, op, hash, sequence, action, row)
-), prev AS (
-    -- LATERAL forces a primary-key lookup per input row: a hash join would scan the whole
-    -- ledger on every group (and a cached generic plan made at a small ledger keeps doing so)
-    SELECT i.table_key, i.row_id, l.updated_at, l.op, l.hash
-    FROM input i LEFT JOIN LATERAL (
-        SELECT updated_at, op, hash FROM appwrite_sync.ledger l
-        WHERE l.table_key = i.table_key AND l.row_id = i.row_id) l ON true
 ), up AS (
     -- a new version gets a new (tx, seq): it moves to the end of the delivery log
     INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, tx, updated_at, op, hash, sequence, action, row)
     SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), pg_current_xact_id(), updated_at, op, hash, sequence, action, row FROM input
     ON CONFLICT (table_key, row_id) DO UPDATE
         SET seq = excluded.seq, tx = excluded.tx, updated_at = excluded.updated_at, op = excluded.op, hash = excluded.hash,
-            sequence = excluded.sequence, action = excluded.action, row = excluded.row, recorded_at = now()
+            sequence = excluded.sequence, action = excluded.action, row = excluded.row, recorded_at = now(),
+            tie = (l.updated_at = excluded.updated_at AND l.op = excluded.op)
         WHERE (l.updated_at, l.op, l.hash) < (excluded.updated_at, excluded.op, excluded.hash)
-    RETURNING l.table_key, l.row_id, l.seq
+    RETURNING l.table_key, l.row_id, l.tie
 )
-SELECT p.table_key, p.row_id, p.updated_at, p.op, p.hash, up.seq IS NOT NULL
-FROM prev p LEFT JOIN up USING (table_key, row_id)`
+-- Only the rows that did not advance need the version that beat or equalled them (stale or
+-- duplicate, and whether it was a tie): the statement's snapshot still shows it. CASE runs
+-- the look-ups only for those rows, not for every row that advanced (the common case).
+SELECT i.table_key, i.row_id, up.row_id IS NOT NULL, coalesce(up.tie, false),
+    CASE WHEN up.row_id IS NULL THEN (SELECT updated_at FROM appwrite_sync.ledger l WHERE l.table_key = i.table_key AND l.row_id = i.row_id) END,
+    CASE WHEN up.row_id IS NULL THEN (SELECT op FROM appwrite_sync.ledger l WHERE l.table_key = i.table_key AND l.row_id = i.row_id) END,
+    CASE WHEN up.row_id IS NULL THEN (SELECT hash FROM appwrite_sync.ledger l WHERE l.table_key = i.table_key AND l.row_id = i.row_id) END
+FROM input i LEFT JOIN up ON up.table_key = i.table_key AND up.row_id = i.row_id`
 
 // commit runs one group transaction and fills each request's result.
 func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
@@ -276,24 +276,26 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 			defer rs.Close()
 			for rs.Next() {
 				var t, id string
+				var advanced, tie bool
 				var pua *time.Time
 				var pop *int16
 				var phash []byte
-				var advanced bool
-				if err := rs.Scan(&t, &id, &pua, &pop, &phash, &advanced); err != nil {
+				if err := rs.Scan(&t, &id, &advanced, &tie, &pua, &pop, &phash); err != nil {
 					return err
 				}
 				q := winners[idx[key{t, id}]]
+				sameInstant := pua != nil && pua.Equal(q.ch.UpdatedAt) && connector.Op(*pop) == q.ch.Op
 				switch {
 				case advanced:
 					q.result = Recorded
 					queued = true
-				case pua != nil && pua.Equal(q.ch.UpdatedAt) && connector.Op(*pop) == q.ch.Op && bytes.Equal(phash, q.hash):
+				case sameInstant && bytes.Equal(phash, q.hash):
 					q.result = Duplicate
 				default:
 					q.result = Stale
+					tie = sameInstant // lost the tie-break to a different content at the same instant
 				}
-				if pua != nil && pua.Equal(q.ch.UpdatedAt) && connector.Op(*pop) == q.ch.Op && !bytes.Equal(phash, q.hash) && r.opts.Metrics != nil {
+				if tie && r.opts.Metrics != nil {
 					r.opts.Metrics.Ties.WithLabelValues(t).Inc()
 				}
 			}

@@ -1,0 +1,1 @@
+ALTER TABLE appwrite_sync.ledger DROP COLUMN IF EXISTS tie;
