@@ -65,6 +65,14 @@ const (
 	// ReconcileLeaseDefault is how long a backfill job stays with a process that stopped
 	// renewing it before another process takes it over.
 	ReconcileLeaseDefault = 30 * time.Second
+	// MemoryLimitDefault is memory_limit: the Go runtime's soft memory limit of serve. The GC
+	// lets the heap grow to twice what is live, so a backfill's page buffers and caches can push
+	// RSS well above the live heap; under a soft limit the GC runs earlier as RSS nears it. It
+	// is soft: the process never fails because of it, and above it the runtime caps GC at about
+	// half the CPU. 160 MiB leaves headroom under the sidecar's goal of at most 200 MiB RSS.
+	MemoryLimitDefault = 160 << 20
+	// MemoryLimitMin is the smallest memory_limit accepted other than 0 (off).
+	MemoryLimitMin = 16 << 20
 )
 
 // Rate limit of the webhook routes.
@@ -94,6 +102,9 @@ type Config struct {
 	Warehouse Warehouse
 	Appwrite  Appwrite
 	Reconcile Reconcile
+	// MemoryLimit is the soft memory limit of serve in bytes (runtime/debug.SetMemoryLimit);
+	// 0 turns it off. Default MemoryLimitDefault. GOMEMLIMIT, when set, wins over it.
+	MemoryLimit int64
 	// MappingFile is set when tables live in a separate file.
 	MappingFile string
 	Mapping     *mapping.Mapping
@@ -229,7 +240,7 @@ func LoadWith(path string, lookup connector.LookupEnv) (*Config, error) {
 }
 
 var knownTop = []string{"listen", "tls", "admin", "webhooks", "limits", "server", "log", "state", "delivery",
-	"meilisearch", "warehouse", "appwrite", "reconcile", "tables", "mapping_file"}
+	"meilisearch", "warehouse", "appwrite", "reconcile", "tables", "mapping_file", "memory_limit"}
 
 // Parse decodes and validates config text; file names it in messages.
 func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error) {
@@ -359,6 +370,10 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 			}
 		case "reconcile":
 			c.parseReconcile(d, f)
+		case "memory_limit":
+			if v, ok := memoryLimit(d, f); ok {
+				c.MemoryLimit = v
+			}
 		case "tables":
 			tablesNode, tablesPath = f.Value, f.Path
 		case "mapping_file":
@@ -426,6 +441,73 @@ func (c *Config) setDefaults() {
 	c.Warehouse = Warehouse{Schema: WarehouseSchemaDefault, BatchSize: WarehouseBatchSizeDefault}
 	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: AppwritePageSizeDefault, ParallelPages: AppwriteParallelPagesDefault}
 	c.Reconcile = Reconcile{Skew: ReconcileSkewDefault, ProbeEvery: ReconcileProbeEveryDefault, Lease: ReconcileLeaseDefault}
+	c.MemoryLimit = MemoryLimitDefault
+}
+
+// memoryUnits are the suffixes memory_limit accepts: GOMEMLIMIT's binary units.
+var memoryUnits = map[string]uint{"": 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30}
+
+// memoryLimit decodes memory_limit: a whole number of bytes, optionally followed (no space) by
+// a unit B, KiB, MiB or GiB, like GOMEMLIMIT; 0 or off turns the limit off.
+func memoryLimit(d *connector.Node, f connector.Field) (int64, bool) {
+	const fix = "write bytes or a whole number with a unit B, KiB, MiB or GiB, e.g. 160MiB; 0 or off turns the limit off"
+	n := f.Value
+	if n.Kind != yaml.ScalarNode || strings.TrimSpace(n.Value) == "" {
+		d.Errorf(n, f.Path, fix, "must be a memory size")
+		return 0, false
+	}
+	s := n.Value
+	if s == "off" {
+		return 0, true
+	}
+	negative := strings.HasPrefix(s, "-")
+	digits := strings.TrimPrefix(s, "-")
+	unit := strings.TrimLeft(digits, "0123456789")
+	digits = digits[:len(digits)-len(unit)]
+	shift, known := memoryUnits[unit]
+	_, spaced := memoryUnits[strings.TrimSpace(unit)]
+	switch {
+	case digits == "":
+		d.Errorf(n, f.Path, fix, "must be a memory size")
+	case strings.HasPrefix(unit, ".") || strings.HasPrefix(unit, ","):
+		d.Errorf(n, f.Path, fix, "must be a whole number (use a smaller unit for a fraction, e.g. 1536MiB)")
+	case !known && spaced:
+		d.Errorf(n, f.Path, fix, "write the unit right after the number, without a space")
+	case !known:
+		d.Errorf(n, f.Path, fix, "unknown unit %q", unit)
+	case negative:
+		d.Errorf(n, f.Path, fix, "must not be negative")
+	default:
+		v, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil || v > math.MaxInt64>>shift {
+			d.Errorf(n, f.Path, fix, "too large")
+			return 0, false
+		}
+		if v != 0 && v<<shift < MemoryLimitMin {
+			// A unit left out (160 meaning 160 bytes) would make the GC run all the time.
+			d.Errorf(n, f.Path, "write at least 16MiB (with a unit, e.g. 160MiB), or 0 or off for no limit",
+				"%d %s is below the smallest limit, 16MiB", v, map[uint]string{0: "bytes", 10: "KiB", 20: "MiB", 30: "GiB"}[shift])
+			return 0, false
+		}
+		return v << shift, true
+	}
+	return 0, false
+}
+
+// FormatMemoryLimit writes a memory_limit the way the config accepts it, in the largest unit
+// that divides it exactly: 160MiB, 1GiB, 1000B; 0 is "off".
+func FormatMemoryLimit(v int64) string {
+	switch {
+	case v == 0:
+		return "off"
+	case v%(1<<30) == 0:
+		return strconv.FormatInt(v>>30, 10) + "GiB"
+	case v%(1<<20) == 0:
+		return strconv.FormatInt(v>>20, 10) + "MiB"
+	case v%(1<<10) == 0:
+		return strconv.FormatInt(v>>10, 10) + "KiB"
+	}
+	return strconv.FormatInt(v, 10) + "B"
 }
 
 func (c *Config) parseLimits(d *connector.Node, f connector.Field) {

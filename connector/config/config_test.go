@@ -160,3 +160,73 @@ func TestDeliveryLingerAndParallelPages(t *testing.T) {
 	msg = parseErr(t, good+"appwrite:\n  parallel_pages: 0\n", fullEnv)
 	require.Contains(t, msg, `config.yaml:17: appwrite.parallel_pages: must be positive (got "0")`)
 }
+
+func TestMemoryLimitDefaultAndValues(t *testing.T) {
+	c, err := Parse("config.yaml", []byte(good), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, int64(MemoryLimitDefault), c.MemoryLimit)
+	require.Equal(t, int64(160<<20), c.MemoryLimit, "160MiB when the key is absent")
+
+	for _, tc := range []struct {
+		value string
+		want  int64
+	}{
+		{"160MiB", 160 << 20},
+		{"256MiB", 256 << 20},
+		{"1GiB", 1 << 30},
+		{"32768KiB", 32 << 20},
+		{"16777216", 16 << 20},
+		{"16777216B", 16 << 20},
+		{`"200MiB"`, 200 << 20},
+		{"0", 0},
+		{"off", 0},
+		{`"off"`, 0},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			c, err := Parse("config.yaml", []byte(good+"memory_limit: "+tc.value+"\n"), fullEnv)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, c.MemoryLimit)
+		})
+	}
+
+	lookup := env(map[string]string{"TOKEN": "0123456789abcdef-token", "SECRET": "s3cr3t-signing-key",
+		"DATABASE_URL": "postgres://u:hunter2pw@localhost:5432/db", "MEM": "96MiB"})
+	c, err = Parse("config.yaml", []byte(good+"memory_limit: ${MEM:-160MiB}\n"), lookup)
+	require.NoError(t, err)
+	require.Equal(t, int64(96<<20), c.MemoryLimit, "the value may come from the environment")
+}
+
+func TestMemoryLimitErrors(t *testing.T) {
+	const fix = "write bytes or a whole number with a unit B, KiB, MiB or GiB, e.g. 160MiB; 0 or off turns the limit off"
+	for _, tc := range []struct{ value, want string }{
+		{"12XB", `config.yaml:16: memory_limit: unknown unit "XB" (got "12XB"); ` + fix},
+		{"160mib", `config.yaml:16: memory_limit: unknown unit "mib" (got "160mib")`},
+		{"2TiB", `config.yaml:16: memory_limit: unknown unit "TiB" (got "2TiB")`},
+		{"-1", `config.yaml:16: memory_limit: must not be negative (got "-1"); ` + fix},
+		{"-64MiB", `config.yaml:16: memory_limit: must not be negative (got "-64MiB")`},
+		{"lots", `config.yaml:16: memory_limit: must be a memory size (got "lots"); ` + fix},
+		{"MiB", `config.yaml:16: memory_limit: must be a memory size (got "MiB")`},
+		{`""`, `config.yaml:16: memory_limit: must be a memory size`},
+		{"[1, 2]", `config.yaml:16: memory_limit: must be a memory size (got "<list>")`},
+		{"1.5GiB", `config.yaml:16: memory_limit: must be a whole number`},
+		{`"160 MiB"`, `config.yaml:16: memory_limit: write the unit right after the number, without a space`},
+		{"9000000000GiB", `config.yaml:16: memory_limit: too large (got "9000000000GiB")`},
+		{"99999999999999999999", `config.yaml:16: memory_limit: too large`},
+		{"160", `config.yaml:16: memory_limit: 160 bytes is below the smallest limit, 16MiB (got "160"); write at least 16MiB`},
+		{"512KiB", `config.yaml:16: memory_limit: 512 KiB is below the smallest limit, 16MiB`},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			require.Contains(t, parseErr(t, good+"memory_limit: "+tc.value+"\n", fullEnv), tc.want)
+		})
+	}
+
+	msg := parseErr(t, good+"memory_limt: 160MiB\n", fullEnv)
+	require.Contains(t, msg, `config.yaml:16: memory_limt: unknown key "memory_limt"; did you mean "memory_limit"?`)
+}
+
+func TestFormatMemoryLimit(t *testing.T) {
+	for v, want := range map[int64]string{0: "off", 160 << 20: "160MiB", 1 << 30: "1GiB", 3 << 29: "1536MiB",
+		512 << 10: "512KiB", 1000: "1000B"} {
+		require.Equal(t, want, FormatMemoryLimit(v))
+	}
+}
