@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
 
@@ -154,7 +155,12 @@ func TestBenchIngest(t *testing.T) {
 	}
 	dur := benchDuration()
 	state := pgtest.NewDatabase(t)
-	in := startInstance(t, testConfig(t, state, state, ""))
+	cfg := testConfig(t, state, state, "")
+	// The shipped defaults, not the tests' quicker settings: what a user gets.
+	cfg.State.GroupCommitWait = config.GroupCommitWaitDefault
+	cfg.Warehouse.BatchSize = config.WarehouseBatchSizeDefault
+	cfg.Delivery.PollInterval, cfg.Delivery.Lease = config.PollIntervalDefault, config.LeaseDefault
+	in := startInstance(t, cfg)
 	baseline := load(baselineServer(t), 64, dur, 0, "b", false)
 	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" { // generator + service, durable phase
 		f, err := os.Create(p)
@@ -186,7 +192,7 @@ func TestBenchIngest(t *testing.T) {
 		}
 	}
 	require.NoError(t, rows.Err())
-	report := fmt.Sprintf(`| ingest benchmark (%s per phase, 64 concurrent, 1 KiB rows) | value |
+	report := fmt.Sprintf(`| ingest benchmark (%s per phase, 64 concurrent, 1 KiB rows, default config, warehouse in the state store's cluster) | value |
 |---|---|
 | baseline: bare net/http, verify only | %.0f req/s (p99 %s) |
 | appwrite-sync durable ingest | %.0f req/s (p99 %s, errors %d) |
