@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -160,8 +161,19 @@ func TestBenchIngest(t *testing.T) {
 	cfg.State.GroupCommitWait = config.GroupCommitWaitDefault
 	cfg.Warehouse.BatchSize = config.WarehouseBatchSizeDefault
 	cfg.Delivery.PollInterval, cfg.Delivery.Lease = config.PollIntervalDefault, config.LeaseDefault
+	// serve's runtime settings too (soft memory limit, GOGC under it): the instance runs in
+	// this process, so the baseline server and the generator get them as well.
+	prevLimit, prevGC := debug.SetMemoryLimit(-1), debug.SetGCPercent(100)
+	debug.SetGCPercent(prevGC)
+	t.Cleanup(func() { debug.SetMemoryLimit(prevLimit); debug.SetGCPercent(prevGC) })
+	gc := applyGCPercent(applyMemoryLimit(cfg.MemoryLimit, os.Getenv, debug.SetMemoryLimit), os.Getenv, debug.SetGCPercent)
+	t.Logf("runtime: memory_limit %s, GC %+v", config.FormatMemoryLimit(cfg.MemoryLimit), gc)
 	in := startInstance(t, cfg)
-	baseline := load(baselineServer(t), 64, dur, 0, "b", false)
+	bare := baselineServer(t)
+	baseline := load(bare, 64, dur, 0, "b", false)
+	// The generator's own floor: the bare server at the steady rate (the same machine's
+	// scheduling delays show up in every latency below).
+	baselineSteady := load(bare, 64, dur, 2000, "bs", false)
 	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" { // generator + service, durable phase
 		f, err := os.Create(p)
 		require.NoError(t, err)
@@ -192,17 +204,19 @@ func TestBenchIngest(t *testing.T) {
 		}
 	}
 	require.NoError(t, rows.Err())
-	report := fmt.Sprintf(`| ingest benchmark (%s per phase, 64 concurrent, 1 KiB rows, default config, warehouse in the state store's cluster) | value |
+	report := fmt.Sprintf(`| ingest benchmark (%s per phase, 64 concurrent, 1 KiB rows, default config and runtime settings, warehouse in the state store's cluster) | value |
 |---|---|
 | baseline: bare net/http, verify only | %.0f req/s (p99 %s) |
 | appwrite-sync durable ingest | %.0f req/s (p99 %s, errors %d) |
 | ratio durable / baseline | %.2f× (goal ≥ 0.5×) |
 | steady 2,000 req/s: achieved | %.0f req/s |
 | steady 2,000 req/s: ack latency p50 / p90 / p99 / p99.9 | %s / %s / %s / %s (goal p99 ≤ 10 ms) |
+| same schedule against the bare server (the generator's floor): p50 / p99 | %s / %s |
 | freshness to warehouse p50 / p99 (%d rows) | %s / %s (goal p99 ≤ 250 ms) |
 | CPU per durable request: generator + service / Postgres | %.0f µs / %.0f µs |
 `, dur, baseline.rps(), pct(baseline.lat, .99), durable.rps(), pct(durable.lat, .99), durable.errs,
 		durable.rps()/baseline.rps(), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .9), pct(steady.lat, .99), pct(steady.lat, .999),
+		pct(baselineSteady.lat, .5), pct(baselineSteady.lat, .99),
 		len(fresh), pct(fresh, .5), pct(fresh, .99),
 		float64(self1-self0)*1e4/float64(durable.n), float64(pg1-pg0)*1e4/float64(durable.n))
 	appendReport(t, report)

@@ -34,8 +34,8 @@ func noEnv(string) string { return "" }
 func TestApplyMemoryLimitSetsConfiguredLimit(t *testing.T) {
 	f := &fakeSetter{current: math.MaxInt64}
 	r := applyMemoryLimit(config.MemoryLimitDefault, noEnv, f.set)
-	require.Equal(t, memoryLimitResult{Limit: 160 << 20}, r)
-	require.Equal(t, []int64{160 << 20}, f.calls)
+	require.Equal(t, memoryLimitResult{Limit: 128 << 20}, r)
+	require.Equal(t, []int64{128 << 20}, f.calls)
 
 	f = &fakeSetter{current: math.MaxInt64}
 	r = applyMemoryLimit(1<<30, noEnv, f.set)
@@ -112,4 +112,45 @@ func TestMemoryLimitInExampleConfig(t *testing.T) {
 	cfg, err := config.LoadWith("../../config.yaml", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	require.NoError(t, err)
 	require.Equal(t, int64(config.MemoryLimitDefault), cfg.MemoryLimit)
+}
+
+func TestApplyGCPercentUnderALimitOnly(t *testing.T) {
+	var calls []int
+	set := func(p int) int { calls = append(calls, p); return 100 }
+	r := applyGCPercent(memoryLimitResult{Limit: config.MemoryLimitDefault}, noEnv, set)
+	require.Equal(t, gcPercentResult{Percent: GCPercentWithLimit}, r)
+	require.Equal(t, []int{GCPercentWithLimit}, calls)
+
+	calls = nil
+	r = applyGCPercent(memoryLimitResult{GOMEMLIMIT: "1GiB", Limit: 1 << 30}, noEnv, set)
+	require.Equal(t, gcPercentResult{Percent: GCPercentWithLimit}, r, "a limit from GOMEMLIMIT counts too")
+
+	calls = nil
+	r = applyGCPercent(memoryLimitResult{Limit: math.MaxInt64}, noEnv, set)
+	require.Equal(t, gcPercentResult{}, r, "without a limit GOGC stays the runtime's")
+	require.Empty(t, calls)
+
+	getenv := func(k string) string {
+		if k == "GOGC" {
+			return "off"
+		}
+		return ""
+	}
+	r = applyGCPercent(memoryLimitResult{Limit: config.MemoryLimitDefault}, getenv, set)
+	require.Equal(t, gcPercentResult{GOGC: "off"}, r, "GOGC in the environment wins")
+	require.Empty(t, calls)
+}
+
+func TestGCPercentLogged(t *testing.T) {
+	var buf bytes.Buffer
+	l := logrus.New()
+	l.SetOutput(&buf)
+	l.SetFormatter(&logrus.JSONFormatter{})
+	logGCPercent(logrus.NewEntry(l), gcPercentResult{Percent: GCPercentWithLimit})
+	logGCPercent(logrus.NewEntry(l), gcPercentResult{GOGC: "200"})
+	logGCPercent(logrus.NewEntry(l), gcPercentResult{})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 2, "nothing is logged when GOGC is left alone")
+	require.Contains(t, lines[0], `"gogc":400`)
+	require.Contains(t, lines[1], `"GOGC":"200"`)
 }

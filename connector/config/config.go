@@ -47,7 +47,7 @@ const (
 	IdleTimeoutDefault           = 120 * time.Second
 	ShutdownTimeoutDefault       = 20 * time.Second
 	TombstoneRetentionDefault    = 30 * 24 * time.Hour
-	GroupCommitWaitDefault       = 2 * time.Millisecond
+	GroupCommitWaitDefault       = 1 * time.Millisecond
 	GroupCommitMaxDefault        = 512
 	LeaseDefault                 = 60 * time.Second
 	PollIntervalDefault          = 100 * time.Millisecond
@@ -69,8 +69,9 @@ const (
 	// lets the heap grow to twice what is live, so a backfill's page buffers and caches can push
 	// RSS well above the live heap; under a soft limit the GC runs earlier as RSS nears it. It
 	// is soft: the process never fails because of it, and above it the runtime caps GC at about
-	// half the CPU. 160 MiB leaves headroom under the sidecar's goal of at most 200 MiB RSS.
-	MemoryLimitDefault = 160 << 20
+	// half the CPU. 128 MiB keeps RSS within the sidecar's goals (backlog ≤ 150 MiB, backfill ≤
+	// 200 MiB) while serve runs the GC less often below it (GOGC 400, see cmd/appwrite-sync).
+	MemoryLimitDefault = 128 << 20
 	// MemoryLimitMin is the smallest memory_limit accepted other than 0 (off).
 	MemoryLimitMin = 16 << 20
 )

@@ -165,7 +165,7 @@ func TestMemoryLimitDefaultAndValues(t *testing.T) {
 	c, err := Parse("config.yaml", []byte(good), fullEnv)
 	require.NoError(t, err)
 	require.Equal(t, int64(MemoryLimitDefault), c.MemoryLimit)
-	require.Equal(t, int64(160<<20), c.MemoryLimit, "160MiB when the key is absent")
+	require.Equal(t, int64(128<<20), c.MemoryLimit, "128MiB when the key is absent")
 
 	for _, tc := range []struct {
 		value string

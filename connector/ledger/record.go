@@ -32,7 +32,7 @@ func (r Result) String() string { return [...]string{"recorded", "stale", "dupli
 
 // RecorderOptions configures group commit.
 type RecorderOptions struct {
-	// MaxWait bounds how long the first change of a group waits for company (default 2ms).
+	// MaxWait bounds how long the first change of a group waits for company (default 1ms).
 	MaxWait time.Duration
 	// MaxBatch bounds a group (default 512).
 	MaxBatch int
@@ -64,7 +64,7 @@ type request struct {
 // NewRecorder starts the committers. Call Close to stop them.
 func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
 	if opts.MaxWait <= 0 {
-		opts.MaxWait = 2 * time.Millisecond
+		opts.MaxWait = time.Millisecond
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
