@@ -152,7 +152,8 @@ func applyMemoryLimit(limit int64, getenv func(string) string, set func(int64) i
 // GCPercentWithLimit is the GOGC serve runs with under a soft memory limit (unless GOGC is
 // set). The Go default, 100, collects whenever the heap doubles: with the small live heap of
 // webhook ingest that is many collections a second, and their mark assists land on request
-// goroutines (steady 2,000 req/s: ack p99 16-18 ms at 100, 12-14 ms at 400, BENCHMARKS.md).
+// goroutines (steady 2,000 req/s, three runs each: ack p99 15.7-18.1 ms at 100, 11.7-14.3 ms
+// at 400, BENCHMARKS.md).
 // The memory limit, not GOGC, then bounds the heap: the GC runs earlier as memory nears it.
 const GCPercentWithLimit = 400
 
