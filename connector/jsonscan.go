@@ -1,6 +1,11 @@
 package connector
 
-import "errors"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
 
 // ErrJSONStructure is returned by the scanners for input that is not structurally JSON.
 var ErrJSONStructure = errors.New("malformed JSON")
@@ -157,4 +162,22 @@ func EachElement(arr []byte, fn func(value []byte) error) error {
 			return ErrJSONStructure
 		}
 	}
+}
+
+// JSONString decodes a raw value as EachMember and EachElement hand it out, where a string is
+// expected: ok is false for an absent (empty) or null value, another type is an error.
+// Strings without escapes are sliced, not decoded.
+func JSONString(raw []byte) (s string, ok bool, err error) {
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", false, nil
+	case raw[0] != '"':
+		return "", false, fmt.Errorf("not a string: %.40s", raw)
+	case bytes.IndexByte(raw, '\\') < 0:
+		return string(raw[1 : len(raw)-1]), true, nil
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false, err
+	}
+	return s, true, nil
 }

@@ -70,3 +70,24 @@ func FuzzEachMember(f *testing.F) {
 		}
 	})
 }
+
+func TestJSONString(t *testing.T) {
+	for raw, want := range map[string]struct {
+		s      string
+		ok, er bool
+	}{
+		``:             {},
+		`null`:         {},
+		`"plain"`:      {s: "plain", ok: true},
+		`""`:           {s: "", ok: true},
+		`"a\"b\u00e9"`: {s: `a"bé`, ok: true},
+		`"bad\q"`:      {er: true},
+		`12`:           {er: true},
+		`{"a":1}`:      {er: true},
+	} {
+		s, ok, err := JSONString([]byte(raw))
+		require.Equal(t, want.er, err != nil, "%s: %v", raw, err)
+		require.Equal(t, want.ok, ok, raw)
+		require.Equal(t, want.s, s, raw)
+	}
+}

@@ -344,25 +344,6 @@ func topLevel(row json.RawMessage) (id, updatedAt, seq []byte, err error) {
 	return id, updatedAt, seq, nil
 }
 
-// jsonString decodes a raw JSON string (nil: absent; null: absent).
-func jsonString(raw []byte) (*string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	if raw[0] != '"' {
-		return nil, fmt.Errorf("not a string: %.40s", raw)
-	}
-	if bytes.IndexByte(raw, '\\') < 0 {
-		s := string(raw[1 : len(raw)-1])
-		return &s, nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
-
 // RowSequence returns the row's $sequence as a string: a JSON number (Appwrite 1.8) is
 // returned as written, a JSON string (1.9+, UUIDv7 on MongoDB) unquoted. It is opaque: compare
 // it only for equality, and give it back to Appwrite in ListQuery.AfterSequence.
@@ -380,14 +361,14 @@ func parseSequence(raw json.RawMessage) (string, error) {
 	case len(raw) == 0 || string(raw) == "null":
 		return "", errors.New("row has no $sequence")
 	case raw[0] == '"':
-		s, err := jsonString(raw)
+		s, _, err := connector.JSONString(raw)
 		if err != nil {
 			return "", fmt.Errorf("$sequence: %w", err)
 		}
-		if *s == "" {
+		if s == "" {
 			return "", errors.New("row has an empty $sequence")
 		}
-		return *s, nil
+		return s, nil
 	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
 		return string(raw), nil
 	}
@@ -400,23 +381,23 @@ func RowMeta(row json.RawMessage) (id string, updatedAt time.Time, seq string, e
 	if err != nil {
 		return "", time.Time{}, "", err
 	}
-	pid, err := jsonString(rawID)
-	if err != nil || pid == nil || *pid == "" {
+	id, _, err = connector.JSONString(rawID)
+	if err != nil || id == "" {
 		return "", time.Time{}, "", errors.New("row has no $id")
 	}
-	ua, err := jsonString(rawUA)
-	if err != nil || ua == nil {
-		return "", time.Time{}, "", fmt.Errorf("row %s has no $updatedAt", *pid)
+	ua, ok, err := connector.JSONString(rawUA)
+	if err != nil || !ok {
+		return "", time.Time{}, "", fmt.Errorf("row %s has no $updatedAt", id)
 	}
-	updatedAt, err = ParseTime(*ua)
+	updatedAt, err = ParseTime(ua)
 	if err != nil {
-		return "", time.Time{}, "", fmt.Errorf("row %s: %w", *pid, err)
+		return "", time.Time{}, "", fmt.Errorf("row %s: %w", id, err)
 	}
 	seq, err = parseSequence(rawSeq)
 	if err != nil {
-		return "", time.Time{}, "", fmt.Errorf("row %s: %w", *pid, err)
+		return "", time.Time{}, "", fmt.Errorf("row %s: %w", id, err)
 	}
-	return *pid, updatedAt, seq, nil
+	return id, updatedAt, seq, nil
 }
 
 // ParseTime parses an Appwrite datetime with any offset (Appwrite writes +00:00, tolerate Z).

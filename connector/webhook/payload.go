@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
 )
 
 // payload holds the only fields Decode reads from a row: the top-level $ keys. Nested
@@ -100,7 +102,7 @@ func (p *payload) set(key, value []byte) error {
 	default:
 		return nil
 	}
-	s, err := jsonString(value)
+	s, _, err := connector.JSONString(value) // null is the empty string
 	if err != nil {
 		if string(key) == "$sequence" {
 			return fmt.Errorf("$sequence must be a number or a string, got %s", jsonKind(value))
@@ -109,21 +111,6 @@ func (p *payload) set(key, value []byte) error {
 	}
 	*dst = s
 	return nil
-}
-
-// jsonString decodes a JSON string value; null is the empty string.
-func jsonString(value []byte) (string, error) {
-	switch {
-	case value[0] == 'n':
-		return "", nil
-	case value[0] != '"':
-		return "", errors.New("not a string")
-	case bytes.IndexByte(value, '\\') < 0:
-		return string(value[1 : len(value)-1]), nil
-	}
-	var s string
-	err := json.Unmarshal(value, &s)
-	return s, err
 }
 
 // jsonKind names the type of a raw JSON value, for error messages.
