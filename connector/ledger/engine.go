@@ -226,6 +226,8 @@ type deliverer struct {
 
 type rowKey struct{ table, id string }
 
+func keyOf(it sink.Item) rowKey { return rowKey{it.Key.String(), it.RowID} }
+
 // A deferral is settled only if no newer version of its row was applied meanwhile: batches
 // stuck behind a sink outage may settle their deferrals long after the retry of that row
 // landed, and writing them then would only re-send the same newest version.
@@ -376,6 +378,15 @@ func (d *deliverer) nextBackoff() time.Duration {
 	return d.bo.NextBackOff()
 }
 
+// pause holds this sink's reads back for the next backoff, which it returns.
+func (d *deliverer) pause() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	wait := d.bo.NextBackOff()
+	d.pausedUntil = time.Now().Add(wait)
+	return wait
+}
+
 // next reads the next batch: due retries first (up to half a batch), then the log.
 func (d *deliverer) next(ctx context.Context) (*batch, error) {
 	t0 := time.Now()
@@ -419,7 +430,7 @@ func (d *deliverer) next(ctx context.Context) (*batch, error) {
 	}
 	picked := make(map[rowKey]int, len(retries)+len(entries))
 	for _, e := range retries {
-		k := rowKey{e.Item.Key.String(), e.Item.RowID}
+		k := keyOf(e.Item)
 		if _, ok := d.busy[k]; ok {
 			continue // stays due in the table; taken once the older version settles
 		}
@@ -430,7 +441,7 @@ func (d *deliverer) next(ctx context.Context) (*batch, error) {
 		if !d.sc.Sink.Handles(e.Item.Key) {
 			continue
 		}
-		k := rowKey{e.Item.Key.String(), e.Item.RowID}
+		k := keyOf(e.Item)
 		if _, ok := d.busy[k]; ok {
 			b.deferred = append(b.deferred, e)
 			if d.deferredAt[k] == nil {
@@ -504,10 +515,7 @@ func (d *deliverer) deliver(b *batch) {
 		if err == nil || !unavailable(err) || ctx.Err() != nil {
 			break
 		}
-		wait := d.nextBackoff()
-		d.mu.Lock()
-		d.pausedUntil = time.Now().Add(wait)
-		d.mu.Unlock()
+		wait := d.pause()
 		d.e.setStatus(d.name, "paused", err.Error())
 		d.log.WithError(err).WithField("retry_in", wait.String()).Warn("sink unavailable; delivery paused")
 		if m != nil {
@@ -557,10 +565,7 @@ func (d *deliverer) outcomes(b *batch, applyErr error) (outs []Outcome, applied,
 		d.mu.Unlock()
 		d.e.setStatus(d.name, "running", "")
 	default:
-		wait := d.nextBackoff()
-		d.mu.Lock()
-		d.pausedUntil = time.Now().Add(wait)
-		d.mu.Unlock()
+		wait := d.pause()
 		d.log.WithError(applyErr).WithField("retry_in", wait.String()).Warn("batch failed; will retry")
 		for _, e := range b.entries {
 			outs = append(outs, Outcome{Item: e.Item, Err: applyErr, Backoff: wait, Attempts: e.Attempts + 1})
@@ -594,7 +599,7 @@ func (d *deliverer) settle(b *batch, outs []Outcome) {
 	kept := outs[:0:0]
 	for _, o := range outs {
 		if o.Deferred {
-			k := rowKey{o.Item.Key.String(), o.Item.RowID}
+			k := keyOf(o.Item)
 			st := d.deferredAt[k]
 			if st.open--; st.open == 0 {
 				delete(d.deferredAt, k)
@@ -614,12 +619,12 @@ func (d *deliverer) settle(b *batch, outs []Outcome) {
 	cancel()
 	d.mu.Lock()
 	for _, e := range b.entries {
-		delete(d.busy, rowKey{e.Item.Key.String(), e.Item.RowID})
+		delete(d.busy, keyOf(e.Item))
 	}
 	if err == nil {
 		d.leaseEnd = time.Now().Add(left)
 		for _, o := range outs {
-			if st := d.deferredAt[rowKey{o.Item.Key.String(), o.Item.RowID}]; st != nil && o.Err == nil && !o.Deferred {
+			if st := d.deferredAt[keyOf(o.Item)]; st != nil && o.Err == nil && !o.Deferred {
 				st.applied = max(st.applied, o.Item.Seq)
 			}
 		}
