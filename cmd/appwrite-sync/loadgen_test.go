@@ -166,7 +166,7 @@ func TestBenchIngest(t *testing.T) {
 	prevLimit, prevGC := debug.SetMemoryLimit(-1), debug.SetGCPercent(100)
 	debug.SetGCPercent(prevGC)
 	t.Cleanup(func() { debug.SetMemoryLimit(prevLimit); debug.SetGCPercent(prevGC) })
-	gc := applyGCPercent(applyMemoryLimit(cfg.MemoryLimit, os.Getenv, debug.SetMemoryLimit), os.Getenv, debug.SetGCPercent)
+	_, gc := applyRuntime(cfg.MemoryLimit)
 	t.Logf("runtime: memory_limit %s, GC %+v", config.FormatMemoryLimit(cfg.MemoryLimit), gc)
 	in := startInstance(t, cfg)
 	bare := baselineServer(t)

@@ -93,9 +93,9 @@ func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.W
 	log.WithFields(logrus.Fields{"version": version, "listen": cfg.Listen, "admin": cfg.Admin.Listen,
 		"tls": cfg.TLS.Enabled(), "admin_tls": cfg.Admin.TLS.Enabled(), "rate_per_source": cfg.Limits.RatePerSource,
 		"tables": len(cfg.Mapping.Tables), "state": config.Redact(cfg.State.DatabaseURL)}).Info("starting appwrite-sync")
-	mem := applyMemoryLimit(cfg.MemoryLimit, os.Getenv, debug.SetMemoryLimit)
+	mem, gc := applyRuntime(cfg.MemoryLimit)
 	logMemoryLimit(log, mem)
-	logGCPercent(log, applyGCPercent(mem, os.Getenv, debug.SetGCPercent))
+	logGCPercent(log, gc)
 
 	if migrate {
 		bo := backoff.NewExponentialBackOff()
@@ -132,12 +132,15 @@ type memoryLimitResult struct {
 	Limit int64
 }
 
-// applyMemoryLimit sets the Go runtime's soft memory limit to memory_limit (limit bytes; 0:
-// none) through set (debug.SetMemoryLimit), unless GOMEMLIMIT is set in the environment, which
-// wins. The GC lets the heap grow to twice the live heap, so a backfill's page buffers and
-// caches can push RSS well above what is live; under the limit the GC runs earlier as RSS nears
-// it. The limit is soft: the process never fails because of it, and above it the runtime caps
-// GC at about half the CPU. The goal is at most 200 MiB RSS for the sidecar.
+// applyRuntime sets serve's soft memory limit (memory_limit, config.MemoryLimitDefault says
+// why) and, under it, GOGC, unless the environment sets GOMEMLIMIT or GOGC.
+func applyRuntime(memoryLimit int64) (memoryLimitResult, gcPercentResult) {
+	mem := applyMemoryLimit(memoryLimit, os.Getenv, debug.SetMemoryLimit)
+	return mem, applyGCPercent(mem, os.Getenv, debug.SetGCPercent)
+}
+
+// applyMemoryLimit sets the soft memory limit to limit bytes (0: none) through set
+// (debug.SetMemoryLimit), unless GOMEMLIMIT is set in the environment, which wins.
 func applyMemoryLimit(limit int64, getenv func(string) string, set func(int64) int64) memoryLimitResult {
 	if v := getenv("GOMEMLIMIT"); v != "" {
 		return memoryLimitResult{GOMEMLIMIT: v, Limit: set(-1)} // -1 reads the limit without changing it
