@@ -38,11 +38,7 @@ func TestRateLimitOffByDefault(t *testing.T) {
 
 func TestRateLimit429AfterBurstPerSource(t *testing.T) {
 	t.Parallel()
-	clock := &testClock{t: time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)}
-	b := setup(t, func(o *Options) {
-		o.Now = clock.now
-		o.RateLimit = RateLimit{PerSecond: 0.5, Burst: 3}
-	})
+	b, clock := setupRateLimited(t, RateLimit{PerSecond: 0.5, Burst: 3})
 	b.engine.SetTrustedProxies(nil) // as serve configures it by default
 	a := from("203.0.113.1:4000")
 	for i := 0; i < 3; i++ {
@@ -98,11 +94,7 @@ func TestRateLimit429AfterBurstPerSource(t *testing.T) {
 
 func TestRateLimitKeysOnTrustedProxyHeader(t *testing.T) {
 	t.Parallel()
-	clock := &testClock{t: time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)}
-	b := setup(t, func(o *Options) {
-		o.Now = clock.now
-		o.RateLimit = RateLimit{PerSecond: 1, Burst: 1}
-	})
+	b, _ := setupRateLimited(t, RateLimit{PerSecond: 1, Burst: 1})
 	require.NoError(t, b.engine.SetTrustedProxies([]string{"10.0.0.0/8"}))
 	via := func(proxy, client string) func(*http.Request) {
 		return func(r *http.Request) {
@@ -191,4 +183,15 @@ func TestRateLimitConcurrentSources(t *testing.T) {
 	wg.Wait()
 	require.LessOrEqual(t, l.size(), 50)
 	require.Len(t, l.sources, l.order.Len())
+}
+
+// setupRateLimited is a handler with the rate limit rl on a clock the test moves.
+func setupRateLimited(t *testing.T, rl RateLimit) (*testBundle, *testClock) {
+	t.Helper()
+	clock := &testClock{t: time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)}
+	b := setup(t, func(o *Options) {
+		o.Now = clock.now
+		o.RateLimit = rl
+	})
+	return b, clock
 }
