@@ -55,6 +55,7 @@ type Recorder struct {
 
 type request struct {
 	ch     connector.Change
+	table  string // ch.Key.String(), once: the group's map, sort and arrays all use it
 	hash   []byte
 	result Result
 	err    error
@@ -108,7 +109,7 @@ func (r *Recorder) RecordResult(ctx context.Context, ch connector.Change) (Resul
 	if err != nil {
 		return 0, connector.Permanent("row cannot be hashed", err)
 	}
-	req := &request{ch: ch, hash: hash, ready: make(chan struct{})}
+	req := &request{ch: ch, table: ch.Key.String(), hash: hash, ready: make(chan struct{})}
 	select {
 	case r.in <- req:
 	case <-ctx.Done():
@@ -135,7 +136,7 @@ func (r *Recorder) RecordBatch(ctx context.Context, chs []connector.Change) ([]R
 		if err != nil {
 			return nil, connector.Permanent(fmt.Sprintf("row %s cannot be hashed", ch.RowID), err)
 		}
-		reqs[i] = &request{ch: ch, hash: hash, ready: make(chan struct{})}
+		reqs[i] = &request{ch: ch, table: ch.Key.String(), hash: hash, ready: make(chan struct{})}
 	}
 	if err := r.commit(ctx, reqs); err != nil {
 		return nil, err
@@ -225,7 +226,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	type key struct{ t, id string }
 	best := make(map[key]*request, len(reqs))
 	for _, q := range reqs {
-		k := key{q.ch.Key.String(), q.ch.RowID}
+		k := key{q.table, q.ch.RowID}
 		if b, ok := best[k]; ok {
 			if c := version(q).Compare(version(b)); c > 0 {
 				b.result = Stale
@@ -246,8 +247,8 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	// A fixed lock order avoids deadlocks between concurrent groups.
 	sort.Slice(winners, func(i, j int) bool {
 		a, b := winners[i], winners[j]
-		if a.ch.Key.String() != b.ch.Key.String() {
-			return a.ch.Key.String() < b.ch.Key.String()
+		if a.table != b.table {
+			return a.table < b.table
 		}
 		return a.ch.RowID < b.ch.RowID
 	})
@@ -257,7 +258,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	idx := make(map[key]int, n)
 	queued := false
 	for i, q := range winners {
-		tk[i], ids[i], uas[i], ops[i], hashes[i], acts[i] = q.ch.Key.String(), q.ch.RowID, q.ch.UpdatedAt, int16(q.ch.Op), q.hash, q.ch.Action
+		tk[i], ids[i], uas[i], ops[i], hashes[i], acts[i] = q.table, q.ch.RowID, q.ch.UpdatedAt, int16(q.ch.Op), q.hash, q.ch.Action
 		if q.ch.Sequence != "" {
 			s := q.ch.Sequence
 			seqs[i] = &s
@@ -315,7 +316,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	if m := r.opts.Metrics; m != nil {
 		m.GroupCommitSize.Observe(float64(len(reqs)))
 		for _, q := range reqs {
-			m.Changes.WithLabelValues(q.ch.Key.String(), q.result.String()).Inc()
+			m.Changes.WithLabelValues(q.table, q.result.String()).Inc()
 		}
 	}
 	if queued && r.opts.Notify != nil {
