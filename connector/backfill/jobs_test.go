@@ -16,6 +16,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/connector/backfill"
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 )
 
 // Before every page the row the keyset stands on is deleted from the source: with
@@ -298,4 +299,48 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	require.Equal(t, backfill.StateSucceeded, j.State, j.Error)
 	require.Empty(t, j.Error)
 	require.EqualValues(t, 250, j.RowsRead)
+}
+
+// outOfOrder records the page starting at $sequence 201 before it fails the page starting at
+// 101, which was handed out first: with two pages recorded at once, the later page finishes
+// first.
+type outOfOrder struct {
+	backfill.Recorder
+	later      chan struct{}
+	overlapped atomic.Bool
+}
+
+func (o *outOfOrder) RecordBatch(ctx context.Context, chs []connector.Change) ([]ledger.Result, error) {
+	switch chs[0].Sequence {
+	case "201":
+		res, err := o.Recorder.RecordBatch(ctx, chs)
+		close(o.later)
+		return res, err
+	case "101":
+		select {
+		case <-o.later:
+			o.overlapped.Store(true)
+		case <-time.After(5 * time.Second):
+		}
+		return nil, errors.New("state store lost mid-page")
+	}
+	return o.Recorder.RecordBatch(ctx, chs)
+}
+
+// The checkpoint moves in page order over pages recorded without a gap only: a later page that
+// was recorded while an earlier one failed is not covered, so a resumed job reads both again.
+func TestCheckpointNeverPassesAnUnrecordedPage(t *testing.T) {
+	t.Parallel()
+	rec := &outOfOrder{later: make(chan struct{})}
+	b := setup(t, setupOpts{manager: func(o *backfill.Options) {
+		rec.Recorder = o.Recorder
+		o.Recorder, o.RecordAhead, o.MaxAttempts, o.ParallelPages = rec, 2, 1, 1
+	}})
+	b.api.Seed(posts, 1000, 100)
+	id := b.start("main/posts", "full")
+	j := b.wait(id, 30*time.Second)
+	require.True(t, rec.overlapped.Load(), "the later page must have been recorded before the earlier one failed")
+	require.Equal(t, backfill.StateFailed, j.State)
+	require.Contains(t, j.Error, "state store lost mid-page")
+	require.Equal(t, "100", j.Checkpoint, "only the first page was recorded without a gap")
 }
