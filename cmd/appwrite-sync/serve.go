@@ -74,6 +74,7 @@ type app struct {
 	log      *logrus.Entry
 	metrics  *metrics.Metrics
 	state    *pgxpool.Pool
+	logPool  *pgxpool.Pool // the recorder's and the delivery queue's (generic plans)
 	wh       *pgxpool.Pool
 	recorder *ledger.Recorder
 	engine   *ledger.Engine
@@ -219,7 +220,12 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 			return nil, fmt.Errorf("admin.tls: %w", err)
 		}
 	}
-	if a.state, err = ledger.OpenPool(ctx, cfg.State.DatabaseURL, 20); err != nil {
+	if a.state, err = ledger.OpenPool(ctx, cfg.State.DatabaseURL, 10); err != nil {
+		return nil, fmt.Errorf("state store: %w", err)
+	}
+	// The recorder and the delivery queue, the hot path, have their own connections: they run
+	// with generic plans (ledger.OpenLogPool says why).
+	if a.logPool, err = ledger.OpenLogPool(ctx, cfg.State.DatabaseURL, 12); err != nil {
 		return nil, fmt.Errorf("state store: %w", err)
 	}
 	a.wh = a.state
@@ -240,10 +246,10 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		}
 		sinkCfgs = append(sinkCfgs, ledger.SinkConfig{Sink: s, BatchSize: bs})
 	}
-	a.engine = ledger.NewEngine(ledger.NewQueue(a.state), sinkCfgs, ledger.EngineOptions{
+	a.engine = ledger.NewEngine(ledger.NewQueue(a.logPool), sinkCfgs, ledger.EngineOptions{
 		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff, Linger: cfg.Delivery.Linger,
 		Metrics: a.metrics, Log: log})
-	a.recorder = ledger.NewRecorder(a.state, ledger.RecorderOptions{
+	a.recorder = ledger.NewRecorder(a.logPool, ledger.RecorderOptions{
 		MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
 		Metrics: a.metrics, Log: log, Notify: a.engine.Notify})
 	if err := a.buildBackfill(); err != nil {
@@ -553,6 +559,9 @@ func (a *app) close() {
 	}
 	if a.wh != nil && a.wh != a.state {
 		a.wh.Close()
+	}
+	if a.logPool != nil {
+		a.logPool.Close()
 	}
 	if a.state != nil {
 		a.state.Close()

@@ -93,7 +93,7 @@ func BenchmarkRecordConcurrent(b *testing.B) {
 	for _, c := range []int{1, 4} {
 		for _, w := range []time.Duration{time.Millisecond, 2 * time.Millisecond} {
 			b.Run(fmt.Sprintf("committers=%d/wait=%s", c, w), func(b *testing.B) {
-				rec := NewRecorder(bb.pool, RecorderOptions{Committers: c, MaxWait: w})
+				rec := NewRecorder(bb.logPool, RecorderOptions{Committers: c, MaxWait: w})
 				defer rec.Close()
 				b.SetParallelism(32) // x GOMAXPROCS(2) = 64 goroutines
 				b.ResetTimer()

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	dto "github.com/prometheus/client_model/go"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
@@ -20,10 +23,11 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type bundle struct {
-	pool *pgxpool.Pool
-	rec  *Recorder
-	q    *Queue
-	m    *metrics.Metrics
+	pool    *pgxpool.Pool // general statements (OpenPool)
+	logPool *pgxpool.Pool // the recorder's and the queue's (OpenLogPool)
+	rec     *Recorder
+	q       *Queue
+	m       *metrics.Metrics
 }
 
 func setup(t *testing.T) bundle { return setupB(t) }
@@ -37,10 +41,13 @@ func setupB(t testing.TB) bundle {
 	pool, err := OpenPool(ctx, url, 8)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
+	logPool, err := OpenLogPool(ctx, url, 8) // as serve wires them
+	require.NoError(t, err)
+	t.Cleanup(logPool.Close)
 	m := metrics.New()
-	rec := NewRecorder(pool, RecorderOptions{Metrics: m})
+	rec := NewRecorder(logPool, RecorderOptions{Metrics: m})
 	t.Cleanup(rec.Close)
-	return bundle{pool: pool, rec: rec, q: NewQueue(pool), m: m}
+	return bundle{pool: pool, logPool: logPool, rec: rec, q: NewQueue(logPool), m: m}
 }
 
 var key = connector.TableKey{Database: "main", Table: "posts"}
@@ -100,6 +107,98 @@ func TestVersionGuardResults(t *testing.T) {
 	var op int16
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT op FROM appwrite_sync.ledger WHERE row_id = 'a'`).Scan(&op))
 	require.Equal(t, int16(connector.OpDelete), op)
+}
+
+func groupStats(t *testing.T, m *metrics.Metrics) (groups uint64, changes float64) {
+	t.Helper()
+	var d dto.Metric
+	require.NoError(t, m.GroupCommitSize.Write(&d))
+	return d.GetHistogram().GetSampleCount(), d.GetHistogram().GetSampleSum()
+}
+
+// Concurrent changes share one group even when several committers are idle: only one group
+// gathers at a time. (Each idle committer used to gather its own, which split arrivals.)
+func TestOneGroupGathersAtATime(t *testing.T) {
+	b := setup(t)
+	m := metrics.New()
+	rec := NewRecorder(b.logPool, RecorderOptions{Committers: 4, MaxWait: 300 * time.Millisecond, Metrics: m})
+	defer rec.Close()
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, rec.Record(context.Background(), ch(fmt.Sprint("g", i), t0, connector.OpUpsert, "x")))
+		}()
+	}
+	wg.Wait()
+	groups, changes := groupStats(t, m)
+	require.Equal(t, uint64(1), groups, "8 changes within the wait must share one transaction")
+	require.Equal(t, 8.0, changes)
+}
+
+// While every committer is busy, arriving changes wait for the next free one and go together,
+// however long that takes beyond group_commit_wait.
+func TestGroupGathersWhileCommittersAreBusy(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	m := metrics.New()
+	rec := NewRecorder(b.logPool, RecorderOptions{Committers: 1, MaxWait: time.Millisecond, Metrics: m})
+	defer rec.Close()
+	require.NoError(t, rec.Record(ctx, ch("held", t0, connector.OpUpsert, "v1")))
+	lock, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer lock.Rollback(ctx)
+	_, err = lock.Exec(ctx, `SELECT 1 FROM appwrite_sync.ledger WHERE row_id = 'held' FOR UPDATE`)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the only committer blocks on the locked row
+		defer wg.Done()
+		assert.NoError(t, rec.Record(ctx, ch("held", t0.Add(time.Second), connector.OpUpsert, "v2")))
+	}()
+	require.Eventually(t, func() bool { // its group is in the committer
+		var waiting bool
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`).Scan(&waiting))
+		return waiting
+	}, 10*time.Second, 5*time.Millisecond)
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, rec.Record(ctx, ch(fmt.Sprint("w", i), t0, connector.OpUpsert, "x")))
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // far beyond MaxWait
+	groups, _ := groupStats(t, m)
+	require.Equal(t, uint64(1), groups, "nothing else commits while the only committer is busy")
+	require.NoError(t, lock.Rollback(ctx))
+	wg.Wait()
+	groups, changes := groupStats(t, m)
+	require.Equal(t, uint64(3), groups, "the first row, the blocked group, then the ten together")
+	require.Equal(t, 12.0, changes)
+}
+
+// The recorder's and the queue's pool plans generically; the general pool keeps Postgres's
+// choice, and a plan_cache_mode in the URL wins.
+func TestLogPoolPlansGeneric(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	mode := func(p *pgxpool.Pool, err error) string {
+		t.Helper()
+		require.NoError(t, err)
+		defer p.Close()
+		var m string
+		require.NoError(t, p.QueryRow(ctx, `SHOW plan_cache_mode`).Scan(&m))
+		return m
+	}
+	require.Equal(t, "force_generic_plan", mode(OpenLogPool(ctx, url, 1)))
+	require.Equal(t, "auto", mode(OpenPool(ctx, url, 1)))
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	require.Equal(t, "force_custom_plan", mode(OpenLogPool(ctx, url+sep+"plan_cache_mode=force_custom_plan", 1)))
 }
 
 func TestGroupCommitBatchKeepsNewestPerRow(t *testing.T) {

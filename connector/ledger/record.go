@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -32,11 +33,13 @@ func (r Result) String() string { return [...]string{"recorded", "stale", "dupli
 
 // RecorderOptions configures group commit.
 type RecorderOptions struct {
-	// MaxWait bounds how long the first change of a group waits for company (default 1ms).
+	// MaxWait is how long the first change of a group waits for company when a committer is
+	// free (default 1ms). When none is free, the group keeps gathering until one is.
 	MaxWait time.Duration
 	// MaxBatch bounds a group (default 512).
 	MaxBatch int
-	// Committers is the number of transactions in flight at once (default 4).
+	// Committers is the number of group transactions in flight at once (default 2). While all
+	// of them are busy, arriving changes gather into the next group.
 	Committers int
 	Metrics    *metrics.Metrics
 	Log        *logrus.Entry
@@ -67,27 +70,19 @@ func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = time.Millisecond
 	}
+
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
 	}
 	if opts.Committers <= 0 {
-		opts.Committers = 4
+		opts.Committers = 2
 	}
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Recorder{pool: pool, opts: opts, in: make(chan *request, opts.MaxBatch*opts.Committers), done: make(chan struct{}), stop: cancel}
-	finished := make(chan struct{}, opts.Committers)
-	for i := 0; i < opts.Committers; i++ {
-		go func() { r.commitLoop(ctx); finished <- struct{}{} }()
-	}
-	go func() {
-		for i := 0; i < opts.Committers; i++ {
-			<-finished
-		}
-		close(r.done)
-	}()
+	go func() { r.gatherLoop(ctx); close(r.done) }()
 	return r
 }
 
@@ -148,18 +143,28 @@ func (r *Recorder) RecordBatch(ctx context.Context, chs []connector.Change) ([]R
 	return out, nil
 }
 
-func (r *Recorder) commitLoop(ctx context.Context) {
-	batch := make([]*request, 0, r.opts.MaxBatch)
+// gatherLoop forms the groups, one at a time, and hands each to a free committer. A group
+// waits MaxWait for company after its first change, and then keeps gathering for as long as
+// every committer is busy: waiting for a committer costs the group nothing, and a larger group
+// costs Postgres less per change. Only one group gathers at a time; when every idle committer
+// gathered its own group, arrivals were spread over them and groups averaged under two
+// changes at a steady 2,000 requests a second.
+func (r *Recorder) gatherLoop(ctx context.Context) {
+	slots := make(chan struct{}, r.opts.Committers)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
-		batch = batch[:0]
+		var batch []*request
 		select {
 		case q := <-r.in:
-			batch = append(batch, q)
+			batch = append(make([]*request, 0, 16), q)
 		case <-ctx.Done():
 			r.drain()
 			return
 		}
-		timer := time.NewTimer(r.opts.MaxWait)
+		timer.Reset(r.opts.MaxWait)
 	gather:
 		for len(batch) < r.opts.MaxBatch {
 			select {
@@ -170,15 +175,32 @@ func (r *Recorder) commitLoop(ctx context.Context) {
 			}
 		}
 		timer.Stop()
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := r.commit(cctx, batch)
-		cancel()
-		for _, q := range batch {
-			if err != nil {
-				q.err = err
+	wait:
+		for len(batch) < r.opts.MaxBatch {
+			select {
+			case slots <- struct{}{}:
+				break wait
+			case q := <-r.in:
+				batch = append(batch, q)
 			}
-			close(q.ready)
 		}
+		if len(batch) >= r.opts.MaxBatch {
+			slots <- struct{}{}
+		}
+		inflight.Add(1)
+		go func(batch []*request) {
+			defer inflight.Done()
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := r.commit(cctx, batch)
+			cancel()
+			<-slots
+			for _, q := range batch {
+				if err != nil {
+					q.err = err
+				}
+				close(q.ready)
+			}
+		}(batch)
 	}
 }
 

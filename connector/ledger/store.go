@@ -38,9 +38,31 @@ var ErrUnavailable = errors.New("state store unavailable")
 
 // OpenPool connects a pgx pool to the state store (or the warehouse).
 func OpenPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	return openPool(ctx, url, maxConns, nil)
+}
+
+// OpenLogPool is OpenPool for the recorder and the delivery queue (NewRecorder, NewQueue):
+// their statements run with generic plans (plan_cache_mode force_generic_plan, unless the URL
+// sets plan_cache_mode). Postgres otherwise kept planning the record statement and the log
+// read afresh for most executions, because a custom plan's row estimates for the unnest of
+// array parameters looked cheaper than the generic plan's: pg_stat_statements put planning
+// at 28% of the record statement's time and 51% of the log read's, about 37 µs of Postgres
+// CPU per ingested change. Their generic plans are the same index plans. The state store's
+// other statements (status counts, admin listings) keep Postgres's choice, because their
+// generic plans can be much worse: the status counts took 16 ms instead of 0.2.
+func OpenLogPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	return openPool(ctx, url, maxConns, map[string]string{"plan_cache_mode": "force_generic_plan"})
+}
+
+func openPool(ctx context.Context, url string, maxConns int32, params map[string]string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, errors.New("parsing database URL: invalid connection string") // never echo the URL: it may hold a password
+	}
+	for k, v := range params {
+		if _, set := cfg.ConnConfig.RuntimeParams[k]; !set {
+			cfg.ConnConfig.RuntimeParams[k] = v
+		}
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
