@@ -280,6 +280,9 @@ func TestLogWaitsForOlderTransactions(t *testing.T) {
 	require.NoError(t, b.rec.Record(ctx, ch("late", t0, connector.OpUpsert, "v1")))
 	require.Empty(t, readAll(t, b.q, Pos{}), "a committed entry behind a running older transaction must wait")
 	require.NoError(t, slow.Commit(ctx))
+	// Visibility waits for every older transaction of the cluster (transaction ids are
+	// cluster-wide), and other test packages run theirs on this cluster at the same time.
+	require.Eventually(t, func() bool { return len(readAll(t, b.q, Pos{})) == 2 }, 10*time.Second, 5*time.Millisecond)
 	require.Equal(t, []string{"early", "late"}, rowIDs(readAll(t, b.q, Pos{})))
 }
 
