@@ -70,7 +70,6 @@ func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = time.Millisecond
 	}
-
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
 	}
