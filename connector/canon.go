@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -185,20 +184,11 @@ func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
 // scanString returns the raw contents of the string literal at the start of s (without
 // quotes, escapes undecoded) and the rest.
 func scanString(s []byte) ([]byte, []byte, error) {
-	// Fast path: the closing quote with no backslash before it (most strings), found with
-	// bytes.IndexByte's vectorised search instead of a byte loop.
-	if q := bytes.IndexByte(s[1:], '"'); q >= 0 && bytes.IndexByte(s[1:1+q], '\\') < 0 {
-		return s[1 : 1+q], s[2+q:], nil
+	end, err := stringEnd(s, 0)
+	if err != nil {
+		return nil, nil, errCanon
 	}
-	for i := 1; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '"':
-			return s[1:i], s[i+1:], nil
-		}
-	}
-	return nil, nil, errCanon
+	return s[1 : end-1], s[end:], nil
 }
 
 // plain reports whether raw string contents need no unescaping and encoding/json would write

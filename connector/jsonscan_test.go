@@ -91,3 +91,30 @@ func TestJSONString(t *testing.T) {
 		require.Equal(t, want.s, s, raw)
 	}
 }
+
+// stringEnd's fast path (no backslash before the first quote) and its byte loop (escapes) find
+// the same ends.
+func TestStringEnd(t *testing.T) {
+	for _, c := range []struct {
+		in  string
+		end int // -1: unterminated
+	}{
+		{`"" x`, 2},
+		{`"plain text, long enough for the vector search" x`, 47},
+		{`"a\"b" x`, 6},
+		{`"ab\\" x`, 6},
+		{`"ab\\\"c" x`, 9},
+		{`"\\\\" x`, 6},
+		{`"x\"`, -1},
+		{`"abc`, -1},
+		{`"`, -1},
+	} {
+		end, err := stringEnd([]byte(c.in), 0)
+		if c.end < 0 {
+			require.ErrorIs(t, err, ErrJSONStructure, c.in)
+			continue
+		}
+		require.NoError(t, err, c.in)
+		require.Equal(t, c.end, end, c.in)
+	}
+}
