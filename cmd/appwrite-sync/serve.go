@@ -250,7 +250,7 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff, Linger: cfg.Delivery.Linger,
 		Metrics: a.metrics, Log: log})
 	a.recorder = ledger.NewRecorder(a.logPool, ledger.RecorderOptions{
-		MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
+		MaxWait: recorderWait(cfg.State.GroupCommitWait), MaxBatch: cfg.State.GroupCommitMax,
 		Metrics: a.metrics, Log: log, Notify: a.engine.Notify})
 	if err := a.buildBackfill(); err != nil {
 		return nil, err
@@ -272,6 +272,14 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		return nil, err
 	}
 	return a, nil
+}
+
+// recorderWait maps state.group_commit_wait to the recorder's MaxWait: 0 means no wait.
+func recorderWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return ledger.NoWait
+	}
+	return d
 }
 
 func (a *app) observe(r webhook.Result) {

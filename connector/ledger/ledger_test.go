@@ -424,3 +424,21 @@ func TestStateStoreDownIsUnavailable(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnavailable)
 	require.Error(t, Ready(ctx, pool))
 }
+
+// With NoWait a group goes to a free committer at once; results are the same.
+func TestNoWaitRecords(t *testing.T) {
+	b := setup(t)
+	m := metrics.New()
+	rec := NewRecorder(b.logPool, RecorderOptions{MaxWait: NoWait, Metrics: m})
+	defer rec.Close()
+	ctx := context.Background()
+	r, err := rec.RecordResult(ctx, ch("nw", t0, connector.OpUpsert, "v1"))
+	require.NoError(t, err)
+	require.Equal(t, Recorded, r)
+	r, err = rec.RecordResult(ctx, ch("nw", t0, connector.OpUpsert, "v1"))
+	require.NoError(t, err)
+	require.Equal(t, Duplicate, r)
+	groups, changes := groupStats(t, m)
+	require.Equal(t, uint64(2), groups)
+	require.Equal(t, 2.0, changes)
+}

@@ -34,7 +34,8 @@ func (r Result) String() string { return [...]string{"recorded", "stale", "dupli
 // RecorderOptions configures group commit.
 type RecorderOptions struct {
 	// MaxWait is how long the first change of a group waits for company when a committer is
-	// free (default 1ms). When none is free, the group keeps gathering until one is.
+	// free (0: the default, 1ms; NoWait: none). When none is free, the group keeps gathering
+	// until one is.
 	MaxWait time.Duration
 	// MaxBatch bounds a group (default 512).
 	MaxBatch int
@@ -46,6 +47,10 @@ type RecorderOptions struct {
 	// Notify is called after each commit that queued work (wakes the delivery engine).
 	Notify func()
 }
+
+// NoWait as RecorderOptions.MaxWait hands a group to a free committer at once (the config's
+// group_commit_wait: 0); changes still gather while every committer is busy.
+const NoWait time.Duration = -1
 
 // Recorder records changes with group commit.
 type Recorder struct {
@@ -67,7 +72,7 @@ type request struct {
 
 // NewRecorder starts the committers. Call Close to stop them.
 func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
-	if opts.MaxWait <= 0 {
+	if opts.MaxWait == 0 {
 		opts.MaxWait = time.Millisecond
 	}
 	if opts.MaxBatch <= 0 {
@@ -163,17 +168,19 @@ func (r *Recorder) gatherLoop(ctx context.Context) {
 			r.drain()
 			return
 		}
-		timer.Reset(r.opts.MaxWait)
-	gather:
-		for len(batch) < r.opts.MaxBatch {
-			select {
-			case q := <-r.in:
-				batch = append(batch, q)
-			case <-timer.C:
-				break gather
+		if r.opts.MaxWait > 0 {
+			timer.Reset(r.opts.MaxWait)
+		gather:
+			for len(batch) < r.opts.MaxBatch {
+				select {
+				case q := <-r.in:
+					batch = append(batch, q)
+				case <-timer.C:
+					break gather
+				}
 			}
+			timer.Stop()
 		}
-		timer.Stop()
 	wait:
 		for len(batch) < r.opts.MaxBatch {
 			select {
