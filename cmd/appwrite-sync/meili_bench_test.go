@@ -93,7 +93,7 @@ func TestBenchMeiliBacklog(t *testing.T) {
 	state := pgtest.NewDatabase(t)
 	_, err := migrations.Up(ctx, state)
 	require.NoError(t, err)
-	pool, err := ledger.OpenPool(ctx, state, 8)
+	pool, err := ledger.OpenLogPool(ctx, state, 8) // the recorder's pool, as serve opens it
 	require.NoError(t, err)
 	defer pool.Close()
 	// Meilisearch is down while the backlog builds (the sink cannot start), then comes back.
