@@ -202,6 +202,11 @@ func plain(raw []byte) bool {
 			break
 		}
 	}
+	return plainFrom(raw, i)
+}
+
+// plainFrom is plain for raw[i:], byte by byte.
+func plainFrom(raw []byte, i int) bool {
 	for i < len(raw) {
 		b := raw[i]
 		if b < utf8.RuneSelf {

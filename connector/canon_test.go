@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -47,26 +46,6 @@ var canonSeeds = []string{
 	"{\"text\":\"lorem ipsum dolor sit amet, caf\u00e9 \u2028 \\\\ \\n end\",\"x\":\"12345678\\u0041bcdefgh\"}",
 }
 
-// plainByteByByte is plain without the eight-byte fast path: the reference for it.
-func plainByteByByte(raw []byte) bool {
-	for i := 0; i < len(raw); {
-		b := raw[i]
-		if b < utf8.RuneSelf {
-			if b < 0x20 || b == '\\' || b == '"' || b == '<' || b == '>' || b == '&' {
-				return false
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(raw[i:])
-		if r == utf8.RuneError || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-		i += size
-	}
-	return true
-}
-
 // Every byte value at every position of strings of 8 to 24 bytes: plain's eight-byte fast path
 // agrees with the byte-by-byte rule.
 func TestPlainEightBytesAtATime(t *testing.T) {
@@ -76,13 +55,13 @@ func TestPlainEightBytesAtATime(t *testing.T) {
 			for b := 0; b < 256; b++ {
 				raw := append([]byte(nil), base[:n]...)
 				raw[pos] = byte(b)
-				require.Equal(t, plainByteByByte(raw), plain(raw), "byte %#x at %d of %d", b, pos, n)
+				require.Equal(t, plainFrom(raw, 0), plain(raw), "byte %#x at %d of %d", b, pos, n)
 			}
 		}
 	}
 	// Multi-byte runes across word boundaries.
 	for _, s := range []string{"abcdefgé", "abcdefghé", "ab\u2028cdefghij", "abcdefg\u2029", "abcdefgh\xffij"} {
-		require.Equal(t, plainByteByByte([]byte(s)), plain([]byte(s)), "%q", s)
+		require.Equal(t, plainFrom([]byte(s), 0), plain([]byte(s)), "%q", s)
 	}
 }
 
