@@ -72,8 +72,11 @@ func run(bin string, backfillRows int) error {
 	aw.Seed(key, backfillRows, 512)
 	fmt.Println("    ", aw.URL)
 
-	port, _ := pgtest.FreePort()
-	aport, _ := pgtest.FreePort()
+	ports, err := pgtest.FreePorts(2)
+	if err != nil {
+		return err
+	}
+	port, aport := ports[0], ports[1]
 	dir, err := os.MkdirTemp("", "appwrite-sync-demo-")
 	if err != nil {
 		return err

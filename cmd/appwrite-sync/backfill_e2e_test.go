@@ -41,16 +41,13 @@ type bfConfig struct {
 // absent from the source).
 func backfillConfigText(t testing.TB, stateURL string, c bfConfig) string {
 	t.Helper()
-	free := func() string {
-		p, err := pgtest.FreePort()
-		require.NoError(t, err)
-		return fmt.Sprintf("127.0.0.1:%d", p)
-	}
+	ports, err := pgtest.FreePorts(2)
+	require.NoError(t, err)
 	if c.listen == "" {
-		c.listen = free()
+		c.listen = fmt.Sprintf("127.0.0.1:%d", ports[0])
 	}
 	if c.admin == "" {
-		c.admin = free()
+		c.admin = fmt.Sprintf("127.0.0.1:%d", ports[1])
 	}
 	if c.reconcile == "" {
 		c.reconcile = "{lease: 2s}"

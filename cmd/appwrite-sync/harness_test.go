@@ -33,10 +33,9 @@ const (
 // testConfig renders a config for a test instance.
 func testConfig(t *testing.T, stateURL, warehouseURL string, extra string) *config.Config {
 	t.Helper()
-	port, err := pgtest.FreePort()
+	ports, err := pgtest.FreePorts(2)
 	require.NoError(t, err)
-	aport, err := pgtest.FreePort()
-	require.NoError(t, err)
+	port, aport := ports[0], ports[1]
 	text := fmt.Sprintf(`
 listen: "127.0.0.1:%d"
 admin: {listen: "127.0.0.1:%d", token: %q}

@@ -150,10 +150,9 @@ type meiliOpts struct {
 // meiliConfig is testConfig with the posts table also indexed in Meilisearch at meiliURL.
 func meiliConfig(t testing.TB, stateURL, warehouseURL, meiliURL string, o meiliOpts) *config.Config {
 	t.Helper()
-	port, err := pgtest.FreePort()
+	ports, err := pgtest.FreePorts(2)
 	require.NoError(t, err)
-	aport, err := pgtest.FreePort()
-	require.NoError(t, err)
+	port, aport := ports[0], ports[1]
 	delivery := o.Delivery
 	if delivery == "" {
 		delivery = "{lease: 5s, poll_interval: 20ms, max_backoff: 500ms}"

@@ -36,8 +36,9 @@ func TestNoSecretInLogsOrAnswers(t *testing.T) {
 	)
 	state := pgtest.NewDatabase(t)
 	withPass := strings.Replace(state, "postgres@", "postgres:"+dsnPass+"@", 1) // trust auth ignores it
-	port, _ := pgtest.FreePort()
-	aport, _ := pgtest.FreePort()
+	ports, err := pgtest.FreePorts(2)
+	require.NoError(t, err)
+	port, aport := ports[0], ports[1]
 	text := fmt.Sprintf(`
 listen: "127.0.0.1:%d"
 admin: {listen: "127.0.0.1:%d", token: %q}
