@@ -171,20 +171,28 @@ func (h histSum) mean(since histSum) float64 {
 	return (h.sum - since.sum) / (h.count - since.count)
 }
 
-func metricSum(t *testing.T, in *instance, name string) histSum {
+// histogram reads the histogram name from the admin /metrics endpoint: the series whose
+// labels contain labels (e.g. `sink="meilisearch"`), or the unlabelled one when labels is "".
+func histogram(t *testing.T, in *instance, name, labels string) histSum {
 	t.Helper()
 	code, body := adminGet(t, in, "/metrics")
 	require.Equal(t, 200, code)
 	var h histSum
 	for _, l := range strings.Split(body, "\n") {
-		if f := strings.Fields(l); len(f) == 2 {
-			v, _ := strconv.ParseFloat(f[1], 64)
-			switch f[0] {
-			case name + "_sum":
-				h.sum = v
-			case name + "_count":
-				h.count = v
-			}
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			continue
+		}
+		series, sel, _ := strings.Cut(f[0], "{")
+		if labels == "" && sel != "" || !strings.Contains(sel, labels) {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch series {
+		case name + "_sum":
+			h.sum = v
+		case name + "_count":
+			h.count = v
 		}
 	}
 	return h
@@ -224,7 +232,7 @@ func TestBenchIngest(t *testing.T) {
 	var baseline, durable loadResult
 	var cpu struct{ genBase, bare, genDurable, service, pg time.Duration }
 	tick := func(ticks int64) time.Duration { return time.Duration(ticks) * 10 * time.Millisecond } // USER_HZ 100
-	g0 := metricSum(t, in, "appwrite_sync_group_commit_changes")
+	g0 := histogram(t, in, "appwrite_sync_group_commit_changes", "")
 	for r := 0; r < rounds; r++ {
 		b0, _ := cpuTicks()
 		res, gen := loadProc(t, bare, 64, slice, 0, fmt.Sprintf("b%d-", r), false)
@@ -245,12 +253,12 @@ func TestBenchIngest(t *testing.T) {
 		cpu.genDurable, cpu.service, cpu.pg = cpu.genDurable+gen, cpu.service+tick(self1-self0), cpu.pg+tick(pg1-pg0)
 		waitDrained(t, state, 5*time.Minute) // the next slice (and the steady phase) starts from an idle engine
 	}
-	g1 := metricSum(t, in, "appwrite_sync_group_commit_changes")
+	g1 := histogram(t, in, "appwrite_sync_group_commit_changes", "")
 	// The generator's own floor: the bare server at the steady rate (the same machine's
 	// scheduling delays show up in every latency below).
 	baselineSteady, _ := loadProc(t, bare, 64, dur, 2000, "bs", false)
 	steady, _ := loadProc(t, in.base, 64, dur, 2000, "s", true)
-	g2 := metricSum(t, in, "appwrite_sync_group_commit_changes")
+	g2 := histogram(t, in, "appwrite_sync_group_commit_changes", "")
 	waitDrained(t, state, 5*time.Minute)
 
 	// Freshness: synced_at - ack time per row of the steady phase.

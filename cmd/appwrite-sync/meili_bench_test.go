@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -139,8 +138,8 @@ func TestBenchMeiliBacklog(t *testing.T) {
 		return conn.QueryRow(ctx, drainedSQL).Scan(&left) == nil && left == 0
 	}, 5*time.Minute, 10*time.Millisecond)
 	drain := time.Since(t1)
-	claimS, claims := engineMetric(t, in, "claim_latency_seconds")
-	applyS, applies := engineMetric(t, in, "apply_latency_seconds")
+	claim := histogram(t, in, "appwrite_sync_claim_latency_seconds", `sink="meilisearch"`)
+	apply := histogram(t, in, "appwrite_sync_apply_latency_seconds", `sink="meilisearch"`)
 	in.stop()
 
 	c := d.srv.Counters()
@@ -156,41 +155,13 @@ func TestBenchMeiliBacklog(t *testing.T) {
 | engine: applies / mean apply latency (project, send, task done) | %.0f / %s |
 `, n, batch, runtime.NumCPU(), page, fill.Round(time.Millisecond), float64(n)/fill.Seconds(), drain.Round(time.Millisecond),
 		float64(n)/drain.Seconds(), tasks, float64(tasks)*1000/float64(n), c.RequestsByRoute["GET /tasks"],
-		claims, meanSeconds(claimS, claims), applies, meanSeconds(applyS, applies))
+		claim.count, meanSeconds(claim), apply.count, meanSeconds(apply))
 	appendReport(t, report)
 	require.Equal(t, n, d.srv.DocumentCount("posts"))
 }
 
-// engineMetric reads the sum and count of one of the engine's histograms for the meilisearch
-// sink from the admin /metrics endpoint.
-func engineMetric(t *testing.T, in *instance, name string) (sum, count float64) {
-	t.Helper()
-	resp, err := http.Get(in.admin + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	for _, l := range strings.Split(string(b), "\n") {
-		if !strings.Contains(l, name) || !strings.Contains(l, `sink="meilisearch"`) {
-			continue
-		}
-		f := strings.Fields(l)
-		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		switch {
-		case strings.Contains(l, name+"_sum"):
-			sum = v
-		case strings.Contains(l, name+"_count"):
-			count = v
-		}
-	}
-	return sum, count
-}
-
-func meanSeconds(sum, count float64) time.Duration {
-	if count == 0 {
-		return 0
-	}
-	return time.Duration(sum / count * float64(time.Second)).Round(time.Millisecond)
+func meanSeconds(h histSum) time.Duration {
+	return time.Duration(h.mean(histSum{}) * float64(time.Second)).Round(time.Millisecond)
 }
 
 // saveProfile fetches a pprof profile from an admin API base URL into out (best effort: a
