@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,14 +33,12 @@ import (
 // Name is the sink's id in the ledger, status and metrics.
 const Name = "postgres"
 
-// maxParams is Postgres' limit of bind parameters per statement.
-const maxParams = 65535
-
 // Sink writes to the warehouse.
 type Sink struct {
-	pool *pgxpool.Pool
-	m    *mapping.Mapping
-	log  *logrus.Entry
+	pool  *pgxpool.Pool
+	m     *mapping.Mapping
+	log   *logrus.Entry
+	stmts sync.Map // *mapping.Table → *upsertStmt
 }
 
 // New returns a warehouse sink over pool for the mapping's tables that have a postgres section.
@@ -212,72 +211,29 @@ func (s *Sink) upsert(ctx context.Context, t *mapping.Table, rows []upsertRow, b
 	if len(rows) == 0 {
 		return nil
 	}
-	cols := []string{"id", "created_at", "updated_at", "version_hash"}
-	soft := t.PG.Delete == mapping.DeleteSoft
-	if soft {
-		cols = append(cols, "deleted_at")
-	}
-	for _, c := range t.PG.Columns {
-		cols = append(cols, c.Name)
-	}
-	// Full chunks of preparedRows rows use one prepared statement per table (planned once per
-	// connection); the rest goes in one statement planned for its size. A 5,000-row statement
-	// planned every time cost Postgres a quarter of the apply.
-	per := min(preparedRows, maxParams/len(cols))
-	for start := 0; start < len(rows); start += per {
-		end := min(start+per, len(rows))
-		if err := s.upsertChunk(ctx, t, cols, soft, rows[start:end], be, end-start == per); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.upsertRows(ctx, t, s.upsertStatement(t), rows, be)
 }
 
-// preparedRows is the size of the upsert chunks sent as a prepared statement.
-const preparedRows = 256
-
-// upsertChunk writes rows in one statement; a data error (a value the column rejects) is
+// upsertRows writes rows in one statement; a data error (a value the column rejects) is
 // narrowed down by bisection to the rows at fault, which fail permanently, while the rest land.
-func (s *Sink) upsertChunk(ctx context.Context, t *mapping.Table, cols []string, soft bool, rows []upsertRow, be *connector.BatchError, prepared bool) error {
-	var b strings.Builder
-	qcols := make([]string, len(cols))
-	for i, c := range cols {
-		qcols[i] = pgx.Identifier{c}.Sanitize()
-	}
-	fmt.Fprintf(&b, "INSERT INTO %s AS t (%s, \"synced_at\") VALUES ", t.PG.QualifiedTable(), strings.Join(qcols, ", "))
-	args := make([]any, 0, len(rows)*len(cols))
-	for i, r := range rows {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := range cols {
-			if j > 0 {
-				b.WriteString(", ")
+func (s *Sink) upsertRows(ctx context.Context, t *mapping.Table, st *upsertStmt, rows []upsertRow, be *connector.BatchError) error {
+	args := make([]any, len(st.wire))
+	for j, w := range st.wire {
+		col := make([]any, len(rows))
+		for i, r := range rows {
+			v := r.vals[j]
+			if w.literal && v != nil {
+				lit, err := arrayLiteral(v)
+				if err != nil { // a value PostgresValues never returns: the mapping's fault
+					return fmt.Errorf("column %s of %s: %w", st.cols[j], t.PG.QualifiedTable(), err)
+				}
+				v = lit
 			}
-			fmt.Fprintf(&b, "$%d", len(args)+1)
-			args = append(args, r.vals[j])
+			col[i] = v
 		}
-		b.WriteString(", now())")
+		args[j] = col
 	}
-	b.WriteString(" ON CONFLICT (\"id\") DO UPDATE SET ")
-	for i, c := range qcols[1:] {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s = excluded.%s", c, c)
-	}
-	b.WriteString(", \"synced_at\" = now() WHERE ")
-	if soft {
-		b.WriteString(`(t."updated_at", t."deleted_at" IS NOT NULL, t."version_hash") <= (excluded."updated_at", excluded."deleted_at" IS NOT NULL, excluded."version_hash")`)
-	} else {
-		b.WriteString(`(t."updated_at", t."version_hash") <= (excluded."updated_at", excluded."version_hash")`)
-	}
-	mode := pgx.QueryExecModeDescribeExec
-	if prepared {
-		mode = pgx.QueryExecModeCacheStatement
-	}
-	_, err := s.pool.Exec(ctx, b.String(), append([]any{mode}, args...)...)
+	_, err := s.pool.Exec(ctx, st.sql, args...)
 	if err == nil {
 		return nil
 	}
@@ -289,10 +245,10 @@ func (s *Sink) upsertChunk(ctx context.Context, t *mapping.Table, cols []string,
 		return nil
 	}
 	mid := len(rows) / 2
-	if err := s.upsertChunk(ctx, t, cols, soft, rows[:mid], be, false); err != nil {
+	if err := s.upsertRows(ctx, t, st, rows[:mid], be); err != nil {
 		return err
 	}
-	return s.upsertChunk(ctx, t, cols, soft, rows[mid:], be, false)
+	return s.upsertRows(ctx, t, st, rows[mid:], be)
 }
 
 func (s *Sink) delete(ctx context.Context, t *mapping.Table, rows []delRow, be *connector.BatchError) error {
