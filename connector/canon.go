@@ -19,14 +19,22 @@ import (
 type canonicalizer struct {
 	pairs []pair // scratch, reused across objects
 	buf   []byte
+	depth int // objects and arrays open
 }
+
+// maxDepth is encoding/json's nesting limit: a value nested deeper is rejected, as
+// json.Valid rejects it, rather than recursing as deep as a body allows.
+const maxDepth = 10000
 
 type pair struct {
 	key        string
 	start, end int // the value's canonical bytes in buf
 }
 
-var errCanon = errors.New("invalid JSON")
+var (
+	errCanon = errors.New("invalid JSON")
+	errDepth = errors.New("exceeded max depth")
+)
 
 var canonPool = sync.Pool{New: func() any { return &canonicalizer{} }}
 
@@ -45,34 +53,19 @@ func (c *canonicalizer) value(s []byte, top bool) ([]byte, error) {
 		return nil, errCanon
 	}
 	switch s[0] {
-	case '{':
-		return c.object(s[1:], top)
-	case '[':
-		c.buf = append(c.buf, '[')
-		s = skipWS(s[1:])
-		if len(s) > 0 && s[0] == ']' {
-			c.buf = append(c.buf, ']')
-			return s[1:], nil
+	case '{', '[':
+		if c.depth++; c.depth > maxDepth {
+			return nil, errDepth
 		}
-		for {
-			var err error
-			if s, err = c.value(s, false); err != nil {
-				return nil, err
-			}
-			s = skipWS(s)
-			if len(s) == 0 {
-				return nil, errCanon
-			}
-			if s[0] == ']' {
-				c.buf = append(c.buf, ']')
-				return s[1:], nil
-			}
-			if s[0] != ',' {
-				return nil, errCanon
-			}
-			c.buf = append(c.buf, ',')
-			s = s[1:]
+		var rest []byte
+		var err error
+		if s[0] == '{' {
+			rest, err = c.object(s[1:], top)
+		} else {
+			rest, err = c.array(s[1:])
 		}
+		c.depth--
+		return rest, err
 	case '"':
 		str, rest, err := scanString(s)
 		if err != nil {
@@ -93,6 +86,35 @@ func (c *canonicalizer) value(s []byte, top bool) ([]byte, error) {
 		}
 		c.buf = append(c.buf, s[:n]...)
 		return s[n:], nil
+	}
+}
+
+// array is value for the rest of an array after its '['.
+func (c *canonicalizer) array(s []byte) ([]byte, error) {
+	c.buf = append(c.buf, '[')
+	s = skipWS(s)
+	if len(s) > 0 && s[0] == ']' {
+		c.buf = append(c.buf, ']')
+		return s[1:], nil
+	}
+	for {
+		var err error
+		if s, err = c.value(s, false); err != nil {
+			return nil, err
+		}
+		s = skipWS(s)
+		if len(s) == 0 {
+			return nil, errCanon
+		}
+		if s[0] == ']' {
+			c.buf = append(c.buf, ']')
+			return s[1:], nil
+		}
+		if s[0] != ',' {
+			return nil, errCanon
+		}
+		c.buf = append(c.buf, ',')
+		s = s[1:]
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -16,8 +18,14 @@ func referenceHash(row []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(row))
 	dec.UseNumber()
 	var m map[string]any
-	if err := dec.Decode(&m); err != nil || m == nil {
+	if err := dec.Decode(&m); err != nil {
 		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("null")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the object")
 	}
 	for k := range volatileKeys {
 		delete(m, k)
@@ -32,6 +40,7 @@ func referenceHash(row []byte) ([]byte, error) {
 
 var canonSeeds = []string{
 	`{}`,
+	"{\"a\":1} \n",
 	`{"$id":"a","title":"x","n":1}`,
 	` { "b" : [1, 2.50, -0.1e+3, true, false, null, {"z":1,"a":[]}], "a" : "x" } `,
 	`{"$id":"a","$tableId":"posts","$collectionId":"posts","$databaseId":"main","x":{"$tableId":"kept"}}`,
@@ -73,7 +82,8 @@ func TestContentHashMatchesTheReference(t *testing.T) {
 		require.NoError(t, err, s)
 		require.Equal(t, want, got, s)
 	}
-	for _, bad := range []string{``, `[]`, `null`, `"x"`, `{`, `{"a"}`, `{"a":}`, `{"a":01}`, `{"a":1,}`, `{"a":tru}`, `{"a":"x}`, `{"a":-}`, `{"a":1.}`, `{"a":1e}`, `{a:1}`} {
+	for _, bad := range []string{``, `[]`, `null`, `"x"`, `{`, `{"a"}`, `{"a":}`, `{"a":01}`, `{"a":1,}`, `{"a":tru}`, `{"a":"x}`, `{"a":-}`, `{"a":1.}`, `{"a":1e}`, `{a:1}`,
+		`{"a":1} x`, `{"a":1}{}`, `{"a":[1,2]]`, `{"a":1}}`} {
 		_, err := ContentHash([]byte(bad))
 		require.Error(t, err, bad)
 	}
@@ -85,15 +95,42 @@ func TestContentHashMatchesTheReference(t *testing.T) {
 	require.NotEqual(t, a, c)
 }
 
+// Nesting is limited as encoding/json limits it: 10,000 open objects and arrays pass, one
+// more is rejected (and ContentHash does not recurse as deep as a body would allow).
+func TestContentHashDepthLimit(t *testing.T) {
+	nested := func(depth int) []byte {
+		inner := depth - 1 // the row object is one level
+		return []byte(`{"a":` + strings.Repeat("[", inner) + strings.Repeat("]", inner) + `}`)
+	}
+	ok := nested(10000)
+	require.True(t, json.Valid(ok))
+	_, err := ContentHash(ok)
+	require.NoError(t, err)
+	deep := nested(10001)
+	require.False(t, json.Valid(deep))
+	_, err = ContentHash(deep)
+	require.ErrorContains(t, err, "exceeded max depth")
+	// The limit is per row: the failed row left no depth behind.
+	_, err = ContentHash(ok)
+	require.NoError(t, err)
+}
+
 func FuzzContentHash(f *testing.F) {
 	for _, s := range canonSeeds {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"a":1} x`))
 	f.Fuzz(func(t *testing.T, row []byte) {
 		want, werr := referenceHash(row)
 		got, gerr := ContentHash(row)
-		if werr != nil || want == nil {
-			return // the reference rejects it; ContentHash may accept a prefix-valid variant or reject
+		if gerr == nil && !json.Valid(row) {
+			t.Fatalf("ContentHash accepted %q, which is not valid JSON", row)
+		}
+		if werr != nil {
+			if gerr == nil {
+				t.Fatalf("ContentHash accepted %q that encoding/json rejects (%v)", row, werr)
+			}
+			return
 		}
 		if gerr != nil {
 			t.Fatalf("ContentHash rejected %q that encoding/json accepts: %v", row, gerr)

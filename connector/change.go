@@ -89,6 +89,9 @@ type Change struct {
 	Event string
 	// Row is the source row exactly as received (the whole JSON object).
 	Row json.RawMessage
+	// Hash is ContentHash(Row) when whoever built the change computed it already (the webhook
+	// decoder does, as its validation of the body); nil lets the recorder compute it.
+	Hash []byte
 }
 
 // volatileKeys are top-level payload keys that differ between deliveries of the same row
@@ -102,16 +105,23 @@ var volatileKeys = map[string]bool{
 // ContentHash returns a deterministic digest of a row's content: the JSON object with the
 // volatile routing keys removed, canonicalised (sorted keys, numbers kept verbatim). It is the
 // final tie-break of Version.
+//
+// It accepts exactly the rows that are one valid JSON object (json.Valid, and an object), so
+// it doubles as the validation of a webhook body (a fuzz test holds it to encoding/json).
 func ContentHash(row json.RawMessage) ([]byte, error) {
 	c := canonPool.Get().(*canonicalizer)
 	defer canonPool.Put(c)
-	c.buf, c.pairs = c.buf[:0], c.pairs[:0]
+	c.buf, c.pairs, c.depth = c.buf[:0], c.pairs[:0], 0
 	s := skipWS(row)
 	if len(s) == 0 || s[0] != '{' {
 		return nil, errors.New("row is not a JSON object")
 	}
-	if _, err := c.value(s, true); err != nil {
+	rest, err := c.value(s, true)
+	if err != nil {
 		return nil, fmt.Errorf("row is not a JSON object: %v", err)
+	}
+	if len(skipWS(rest)) > 0 {
+		return nil, errors.New("row is not a JSON object: data after the object")
 	}
 	sum := sha256.Sum256(c.buf)
 	return sum[:16], nil

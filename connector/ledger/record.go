@@ -104,9 +104,12 @@ func (r *Recorder) Record(ctx context.Context, ch connector.Change) error {
 
 // RecordResult is Record that also says whether the change advanced its row.
 func (r *Recorder) RecordResult(ctx context.Context, ch connector.Change) (Result, error) {
-	hash, err := connector.ContentHash(ch.Row)
-	if err != nil {
-		return 0, connector.Permanent("row cannot be hashed", err)
+	hash := ch.Hash
+	if hash == nil {
+		var err error
+		if hash, err = connector.ContentHash(ch.Row); err != nil {
+			return 0, connector.Permanent("row cannot be hashed", err)
+		}
 	}
 	req := &request{ch: ch, table: ch.Key.String(), hash: hash, ready: make(chan struct{})}
 	select {

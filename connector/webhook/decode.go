@@ -162,6 +162,7 @@ func decodeRow(event string, body []byte) (connector.Change, error) {
 		Action:    action,
 		Event:     event,
 		Row:       json.RawMessage(body),
+		Hash:      p.Hash,
 	}, nil
 }
 

@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -55,6 +57,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !found {
 			t.Fatalf("event %q is not the row event of %+v/%q", ch.Event, ch.Key, ch.RowID)
+		}
+		if want, err := connector.ContentHash(body); err != nil || !bytes.Equal(ch.Hash, want) || !json.Valid(body) {
+			t.Fatalf("change of a body that is not one valid JSON object, or with the wrong hash (%v): %q", err, body)
 		}
 		if ch.Event != FirstEvent(events) || string(ch.Row) != string(body) || ch.UpdatedAt.Location().String() != "UTC" {
 			t.Fatalf("change does not reflect its input: %+v", ch)

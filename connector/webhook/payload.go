@@ -20,11 +20,19 @@ type payload struct {
 	// Sequence is $sequence as text: a JSON number on 1.8, a string on 1.9+, a UUIDv7 string
 	// on MongoDB-backed servers. It is opaque, so a number keeps its exact spelling.
 	Sequence string
+	// Hash is the row's connector.ContentHash.
+	Hash []byte
 }
 
 var errNotObject = errors.New("the payload is not a JSON object")
 
-// readPayload validates body as JSON and reads the top-level $ fields of the object.
+// readPayload validates body as one JSON object, hashes its content and reads the top-level
+// $ fields of the object.
+//
+// The validation is the content hash: connector.ContentHash parses the whole row and accepts
+// exactly what json.Valid accepts when it is an object (a fuzz test holds it to that), and
+// the recorder needs the hash anyway. Validating with json.Valid first parsed every body
+// twice, and json.Valid alone was 4% of the service's CPU during ingest.
 //
 // Why not json.Unmarshal into a struct: it reflects over every member and decodes a second
 // time after validating, which was most of the cost of a delivery; it also matches keys
@@ -33,7 +41,11 @@ var errNotObject = errors.New("the payload is not a JSON object")
 // its last value, like encoding/json.
 func readPayload(body []byte) (payload, error) {
 	var p payload
-	if !json.Valid(body) {
+	hash, err := connector.ContentHash(body)
+	if err != nil {
+		if json.Valid(body) {
+			return p, errNotObject
+		}
 		var v struct{}
 		err := json.Unmarshal(body, &v) // only for encoding/json's precise syntax message
 		if err == nil {
@@ -41,6 +53,7 @@ func readPayload(body []byte) (payload, error) {
 		}
 		return p, err
 	}
+	p.Hash = hash
 	// body is valid JSON from here on, which keeps the walk below simple: every string is
 	// terminated, brackets balance, and members are separated by ',' and ':'.
 	i := skipSpace(body, 0)

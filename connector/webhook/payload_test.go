@@ -1,12 +1,16 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
 )
 
 // referencePayload reads the $ fields with encoding/json: the slow, obviously right way that
@@ -63,6 +67,10 @@ func TestReadPayload(t *testing.T) {
 	for in, want := range cases {
 		got, err := readPayload([]byte(in))
 		require.NoError(t, err, in)
+		hash, err := connector.ContentHash([]byte(in))
+		require.NoError(t, err, in)
+		assert.Equal(t, hash, got.Hash, "the content hash of %s", in)
+		got.Hash = nil
 		assert.Equal(t, want, got, in)
 		ref, ok := referencePayload([]byte(in))
 		require.True(t, ok, in)
@@ -84,7 +92,14 @@ func checkPayloadAgainstReference(t *testing.T, body []byte) {
 	if (err == nil) != ok {
 		t.Fatalf("readPayload err=%v, reference ok=%v for %q", err, ok, body)
 	}
-	if err == nil && got != ref {
+	if err != nil {
+		return
+	}
+	if want, herr := connector.ContentHash(body); herr != nil || !bytes.Equal(got.Hash, want) {
+		t.Fatalf("readPayload hash %x, ContentHash %x (%v) for %q", got.Hash, want, herr, body)
+	}
+	got.Hash = nil
+	if !reflect.DeepEqual(got, ref) {
 		t.Fatalf("readPayload %+v, reference %+v for %q", got, ref, body)
 	}
 }
