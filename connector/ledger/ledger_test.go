@@ -225,6 +225,20 @@ func readAll(t *testing.T, q *Queue, after Pos) []Entry {
 	return es
 }
 
+// readN reads the log after a position once n entries are visible there. Visibility waits for
+// every older transaction of the cluster (transaction ids are cluster-wide), and other test
+// packages run theirs on this cluster at the same time, so a change recorded a moment ago
+// may not be readable yet.
+func readN(t *testing.T, q *Queue, after Pos, n int) []Entry {
+	t.Helper()
+	var es []Entry
+	require.Eventually(t, func() bool {
+		es = readAll(t, q, after)
+		return len(es) >= n
+	}, 10*time.Second, 5*time.Millisecond, "%d log entries after %v", n, after)
+	return es
+}
+
 func rowIDs(es []Entry) []string {
 	var out []string
 	for _, e := range es {
@@ -250,12 +264,12 @@ func TestLogCollapsesUpdatesAndMovesNewVersionsToTheEnd(t *testing.T) {
 	for i := 1; i <= 20; i++ { // many updates to one row: one log entry
 		require.NoError(t, b.rec.Record(ctx, ch("r0", t0.Add(time.Duration(i)*time.Millisecond), connector.OpUpsert, fmt.Sprint("v", i))))
 	}
-	es := readAll(t, b.q, Pos{})
+	es := readN(t, b.q, Pos{}, 3)
 	require.Equal(t, []string{"r1", "r2", "r0"}, rowIDs(es))
 	require.Contains(t, string(es[2].Item.Row), `"v20"`)
 	// A newer version arriving after a read appears again after the read position.
 	require.NoError(t, b.rec.Record(ctx, ch("r1", t0.Add(time.Second), connector.OpDelete, "gone")))
-	later := readAll(t, b.q, es[len(es)-1].Pos)
+	later := readN(t, b.q, es[len(es)-1].Pos, 1)
 	require.Equal(t, []string{"r1"}, rowIDs(later))
 	require.Equal(t, connector.OpDelete, later[0].Item.Version.Op)
 	require.Greater(t, later[0].Item.Seq, es[0].Item.Seq)
@@ -280,10 +294,7 @@ func TestLogWaitsForOlderTransactions(t *testing.T) {
 	require.NoError(t, b.rec.Record(ctx, ch("late", t0, connector.OpUpsert, "v1")))
 	require.Empty(t, readAll(t, b.q, Pos{}), "a committed entry behind a running older transaction must wait")
 	require.NoError(t, slow.Commit(ctx))
-	// Visibility waits for every older transaction of the cluster (transaction ids are
-	// cluster-wide), and other test packages run theirs on this cluster at the same time.
-	require.Eventually(t, func() bool { return len(readAll(t, b.q, Pos{})) == 2 }, 10*time.Second, 5*time.Millisecond)
-	require.Equal(t, []string{"early", "late"}, rowIDs(readAll(t, b.q, Pos{})))
+	require.Equal(t, []string{"early", "late"}, rowIDs(readN(t, b.q, Pos{}, 2)))
 }
 
 func TestLeaseIsExclusiveAndSettleMovesTheCursor(t *testing.T) {
@@ -301,7 +312,7 @@ func TestLeaseIsExclusiveAndSettleMovesTheCursor(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, held, "a valid lease is exclusive")
 
-	es := readAll(t, b.q, Pos{})
+	es := readN(t, b.q, Pos{}, 4)
 	require.Len(t, es, 4)
 	end := es[1].Pos
 	_, err = b.q.Settle(ctx, "s", "B", time.Minute, applied(es[:2]), &end)
@@ -316,7 +327,7 @@ func TestLeaseIsExclusiveAndSettleMovesTheCursor(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, held)
 	require.Equal(t, end, cur)
-	require.Equal(t, []string{"r2", "r3"}, rowIDs(readAll(t, b.q, cur)))
+	require.Equal(t, []string{"r2", "r3"}, rowIDs(readN(t, b.q, cur, 2)))
 	_, err = b.q.Settle(ctx, "s", "A", time.Minute, applied(es[2:]), &es[3].Pos)
 	require.ErrorIs(t, err, ErrLeaseLost, "a lapsed holder's late settle changes nothing")
 	require.NoError(t, b.q.Resign(ctx, "s", "B"))
@@ -333,7 +344,7 @@ func TestDeadLetterRetryDeferAndSweep(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.rec.Record(ctx, ch("d", t0, connector.OpUpsert, "v1")))
 	require.NoError(t, b.rec.Record(ctx, ch("r", t0, connector.OpUpsert, "v1")))
-	es := readAll(t, b.q, Pos{})
+	es := readN(t, b.q, Pos{}, 2)
 	outs := []Outcome{}
 	for _, e := range es {
 		if e.Item.RowID == "d" {
@@ -366,7 +377,7 @@ func TestDeadLetterRetryDeferAndSweep(t *testing.T) {
 	_, err = b.q.Settle(ctx, "s", "A", time.Minute, applied(due), nil)
 	require.NoError(t, err)
 	require.NoError(t, b.rec.Record(ctx, ch("d", t0.Add(time.Second), connector.OpUpsert, "v2")))
-	newer := readAll(t, b.q, es[1].Pos)
+	newer := readN(t, b.q, es[1].Pos, 1)
 	require.Len(t, newer, 1)
 	_, err = b.q.Settle(ctx, "s", "A", time.Minute, []Outcome{{Item: newer[0].Item, Deferred: true}}, nil)
 	require.NoError(t, err)
@@ -384,7 +395,7 @@ func TestDeadLetterRetryDeferAndSweep(t *testing.T) {
 	swept, err := admin.SweepTombstones(ctx, 30*24*time.Hour)
 	require.NoError(t, err)
 	require.Zero(t, swept, "not delivered yet")
-	tail := readAll(t, b.q, newer[0].Pos)
+	tail := readN(t, b.q, newer[0].Pos, 1)
 	require.Equal(t, []string{"gone"}, rowIDs(tail))
 	_, err = b.q.Settle(ctx, "s", "A", time.Minute, applied(tail), &tail[0].Pos)
 	require.NoError(t, err)
