@@ -87,7 +87,11 @@ func (h *Handler) ginHandler(ep *Endpoint) gin.HandlerFunc {
 			res.Status, res.Latency = status, h.now().Sub(start)
 			h.report(res)
 		} else {
-			status, resp, _ = h.handle(req.Context(), ep, req.URL.Path, req.Header, body, start)
+			status, resp, res = h.handle(req.Context(), ep, req.URL.Path, req.Header, body, start)
+		}
+		if res.Outcome == OutcomeRecorded { // the common answer, pre-rendered
+			c.Data(status, jsonContentType, recordedBody)
+			return
 		}
 		if status == http.StatusUnauthorized && ep.basicAuth() {
 			c.Header("WWW-Authenticate", `Basic realm="appwrite-sync", charset="UTF-8"`)
@@ -100,6 +104,12 @@ func (h *Handler) ginHandler(ep *Endpoint) gin.HandlerFunc {
 }
 
 var errBodyTooLarge = errors.New("request body too large")
+
+// recordedBody is the answer to a recorded change, exactly as c.JSON renders answerRecorded;
+// writing it as is saves encoding a map per request (3% of the service's CPU under load).
+var recordedBody = []byte(`{"recorded":true}`)
+
+const jsonContentType = "application/json; charset=utf-8"
 
 // readBody reads at most limit bytes of r; one byte more is errBodyTooLarge. A known
 // contentLength sizes the buffer once, so a large body is not copied while growing.

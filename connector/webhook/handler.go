@@ -264,8 +264,11 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 		}
 	}
 	res.Outcome = OutcomeRecorded
-	return http.StatusOK, gin.H{"recorded": true}
+	return http.StatusOK, answerRecorded
 }
+
+// answerRecorded is the answer to a recorded change (shared: never modify it).
+var answerRecorded = gin.H{"recorded": true}
 
 func (h *Handler) tooLarge(ep *Endpoint, res *Result) (int, gin.H) {
 	res.Outcome, res.Reason = OutcomeTooLarge, fmt.Sprintf("body over %d bytes", h.maxBody)

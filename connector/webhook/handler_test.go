@@ -163,6 +163,12 @@ func TestHandlerRecords(t *testing.T) {
 	w, resp := b.post(t, testPath, testHeader, b.rowSig, b.row, nil)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	assert.Equal(t, map[string]any{"recorded": true}, resp)
+	// The pre-rendered answer is byte for byte what gin renders for it.
+	rendered := httptest.NewRecorder()
+	gc, _ := gin.CreateTestContext(rendered)
+	gc.JSON(http.StatusOK, answerRecorded)
+	assert.Equal(t, rendered.Body.String(), w.Body.String())
+	assert.Equal(t, rendered.Header().Get("Content-Type"), w.Header().Get("Content-Type"))
 	require.Len(t, b.rec.changes, 1)
 	ch := b.rec.changes[0]
 	assert.Equal(t, connector.TableKey{Database: "main", Table: "posts"}, ch.Key)
