@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -47,6 +49,11 @@ var canonSeeds = []string{
 	`{"k":"line\nbreak \"quoted\" \\ back <b>&amp;</b> \u2028 \u00e9 é \ud83d\ude00"}`,
 	`{"dup":1,"dup":2,"a":{"d":"x","d":"y"}}`,
 	`{"\u0061":"escaped key","a<":1,"é":2}`,
+	// PHP's json_encode, as Appwrite sends rows: non-ASCII as \u escapes, / as \/.
+	`{"title":"Caf\u00e9 \/ Montr\u00e9al","emoji":"\ud83d\ude00","url":"https:\/\/x.io\/a"}`,
+	`{"lone":"\ud800x","low":"\udc00","pair_bad":"\ud800\u0041","ctl":"\u0001\b\f\u001f","html":"\u003c\u003e\u0026","ls":"\u2028 \u2029","q":"\"\\"}`,
+	"{\"bad_utf8\":\"a\xffb\xc3\",\"k\\u00e9\":\"\xe2\x80\xa8\"}",
+	`{"a":1,"\u0061":2,"A\u0301":3}`,
 	"{\"bad utf8\":\"\xff\xfe\"}",
 	`{"n":-0,"m":0.0,"e":1E5,"big":123456789012345678901234567890}`,
 	`{"nested":[[[]],[{}],{"x":[{"y":null}]}]}`,
@@ -154,6 +161,17 @@ func BenchmarkContentHash(b *testing.B) {
 	b.Run("encoding_json", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			if _, err := referenceHash(row); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// A row as Appwrite sends it (PHP's json_encode: \u00e9, \/): the escaped strings.
+	php, err := os.ReadFile(filepath.Join("webhook", "testdata", "bodies", "row.json"))
+	require.NoError(b, err)
+	b.Run("canonical_appwrite_escapes", func(b *testing.B) {
+		b.SetBytes(int64(len(php)))
+		for i := 0; i < b.N; i++ {
+			if _, err := ContentHash(php); err != nil {
 				b.Fatal(err)
 			}
 		}
