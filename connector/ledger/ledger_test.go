@@ -217,6 +217,27 @@ func TestGroupCommitBatchKeepsNewestPerRow(t *testing.T) {
 	require.Equal(t, "new", title)
 }
 
+// One group in which some changes advance their rows and others lose to versions already
+// stored: each gets its own result (the losers are looked up after the upsert).
+func TestGroupMixesAdvancedAndLost(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	_, err := b.rec.RecordBatch(ctx, []connector.Change{
+		ch("dup", t0, connector.OpUpsert, "v1"),
+		ch("stale", t0.Add(time.Second), connector.OpUpsert, "v2"),
+		ch("adv", t0, connector.OpUpsert, "v1"),
+	})
+	require.NoError(t, err)
+	res, err := b.rec.RecordBatch(ctx, []connector.Change{
+		ch("adv", t0.Add(time.Second), connector.OpUpsert, "v2"),
+		ch("dup", t0, connector.OpUpsert, "v1"),
+		ch("new", t0, connector.OpUpsert, "v1"),
+		ch("stale", t0, connector.OpUpsert, "v1"),
+	})
+	require.NoError(t, err)
+	require.Equal(t, []Result{Recorded, Duplicate, Recorded, Stale}, res)
+}
+
 // readAll reads the whole log after pos.
 func readAll(t *testing.T, q *Queue, after Pos) []Entry {
 	t.Helper()
