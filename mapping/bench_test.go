@@ -132,3 +132,42 @@ func BenchmarkDecodeRowEncodingJSON(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeRowNarrow decodes benchRow for a warehouse table that maps three of its
+// columns (as the ingest benchmark's mapping does): the whole row, and only what the
+// projection reads.
+func BenchmarkDecodeRowNarrow(b *testing.B) {
+	tables, err := parseFile("narrow.yaml", []byte(`
+tables:
+  - database: main
+    table: posts
+    postgres:
+      columns:
+        title: text
+        views: bigint
+        author_name: {from: author.name, type: text}
+`), testEnv)
+	require.NoError(b, err)
+	m, err := New(tables, "")
+	require.NoError(b, err)
+	tbl := m.Tables[0]
+	raw := []byte(benchRow)
+	b.SetBytes(int64(len(raw)))
+	for _, bc := range []struct {
+		name   string
+		decode func([]byte) (Row, error)
+	}{{"all", DecodeRow}, {"for_postgres", tbl.DecodeRowForPostgres}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r, err := bc.decode(raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := tbl.PostgresValues(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -29,6 +29,9 @@ type rowDecoder struct {
 	depth int
 	stack []any  // elements of the arrays being parsed, so each array is allocated once
 	buf   []byte // scratch for unescaping strings
+	// keep, when set, names the members of the outermost object to decode; the values of
+	// the others are checked (the input must still be exactly one valid object) but not built.
+	keep map[string]bool
 }
 
 type syntaxError struct {
@@ -60,8 +63,12 @@ func (d *rowDecoder) skipWS() {
 
 // decodeObject parses data, which must be exactly one JSON object (surrounding whitespace
 // allowed).
-func decodeObject(data []byte) (map[string]any, error) {
-	d := rowDecoder{data: data, s: string(data)}
+func decodeObject(data []byte) (map[string]any, error) { return decodeObjectKeys(data, nil) }
+
+// decodeObjectKeys is decodeObject that builds only the outermost members named in keep (all
+// when keep is nil).
+func decodeObjectKeys(data []byte, keep map[string]bool) (map[string]any, error) {
+	d := rowDecoder{data: data, s: string(data), keep: keep}
 	d.skipWS()
 	if d.i >= len(d.data) || d.data[d.i] != '{' {
 		if d.i < len(d.data) {
@@ -69,7 +76,11 @@ func decodeObject(data []byte) (map[string]any, error) {
 		}
 		return nil, d.unexpected()
 	}
-	m, err := d.object(32) // Appwrite rows carry 6 to 10 $ keys plus their columns
+	hint := 32 // Appwrite rows carry 6 to 10 $ keys plus their columns
+	if keep != nil {
+		hint = len(keep)
+	}
+	m, err := d.object(hint)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +112,78 @@ func (d *rowDecoder) value() (any, error) {
 		return nil, d.literal("null")
 	}
 	return nil, d.unexpected()
+}
+
+// skip checks the value at d.i exactly as value parses it, without building it.
+func (d *rowDecoder) skip() error {
+	if d.i >= len(d.data) {
+		return d.unexpected()
+	}
+	switch c := d.data[d.i]; {
+	case c == '{' || c == '[':
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		d.depth++
+		if d.depth > maxDepth {
+			return d.fail("exceeded max depth")
+		}
+		d.i++
+		d.skipWS()
+		if d.i < len(d.data) && d.data[d.i] == end {
+			d.i++
+			d.depth--
+			return nil
+		}
+		for {
+			if c == '{' {
+				if d.i >= len(d.data) || d.data[d.i] != '"' {
+					return d.unexpected()
+				}
+				if _, err := d.str(); err != nil {
+					return err
+				}
+				d.skipWS()
+				if d.i >= len(d.data) || d.data[d.i] != ':' {
+					return d.unexpected()
+				}
+				d.i++
+				d.skipWS()
+			}
+			if err := d.skip(); err != nil {
+				return err
+			}
+			d.skipWS()
+			if d.i >= len(d.data) {
+				return d.unexpected()
+			}
+			switch d.data[d.i] {
+			case ',':
+				d.i++
+				d.skipWS()
+			case end:
+				d.i++
+				d.depth--
+				return nil
+			default:
+				return d.unexpected()
+			}
+		}
+	case c == '"':
+		_, err := d.str()
+		return err
+	case c == '-' || (c >= '0' && c <= '9'):
+		_, err := d.number()
+		return err
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.literal("null")
+	}
+	return d.unexpected()
 }
 
 func (d *rowDecoder) literal(lit string) error {
@@ -138,11 +221,17 @@ func (d *rowDecoder) object(hint int) (map[string]any, error) {
 		}
 		d.i++
 		d.skipWS()
-		v, err := d.value()
-		if err != nil {
-			return nil, err
+		if d.keep != nil && d.depth == 1 && !d.keep[k] {
+			if err := d.skip(); err != nil {
+				return nil, err
+			}
+		} else {
+			v, err := d.value()
+			if err != nil {
+				return nil, err
+			}
+			m[k] = v
 		}
-		m[k] = v
 		d.skipWS()
 		if d.i >= len(d.data) {
 			return nil, d.unexpected()

@@ -119,18 +119,33 @@ func FuzzDecodeRow(f *testing.F) {
 		`{"a":"\ud83d\u0041\ude00"}`, `{"a":"\ud83d"}`, `{"a":"\ud83d\`, `{"a":"x`, `{"a`, `{"a":`, `{"a":1`, `{"a":[`,
 		`{"a":1e}`, `{"a":-}`, `{"a":1.5E+}`, `{"a":nul}`, `{"a":truex}`, " \t\r\n{}\n",
 		`{"a":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`,
-		`{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`} {
+		`{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`,
+		`{"b":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`,
+		`{"b":{"x":[1,"\u00e9",{"y":null}],"z":tru},"a":1}`, `{"b":{"x":1,},"a":1}`, `{"b":"\q","a":1}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		want, ok := referenceDecode(raw)
 		got, err := DecodeRow(raw)
+		// Building only some members checks the rest all the same.
+		keep := map[string]bool{"a": true, "c": true}
+		part, perr := decodeObjectKeys(raw, keep)
 		if !ok {
 			require.Error(t, err, "encoding/json rejects %q", raw)
+			require.Error(t, perr, "encoding/json rejects %q", raw)
 			return
 		}
 		require.NoError(t, err, "encoding/json accepts %q", raw)
 		require.Equal(t, want, map[string]any(got))
+		require.NoError(t, perr, "encoding/json accepts %q", raw)
+		for k := range keep {
+			if v, ok := want[k]; ok {
+				require.Equal(t, v, part[k], "member %q of %q", k, raw)
+			}
+		}
+		for k := range part {
+			require.True(t, keep[k], "member %q was not to be built", k)
+		}
 	})
 }
 

@@ -219,3 +219,50 @@ func requireGoType(t testing.TB, c Column, v any) {
 	}[c.Type]
 	require.Contains(t, want, fmt.Sprintf("%T", v), "column %q of type %s", c.Name, c.Type)
 }
+
+// The warehouse projection of a row decoded with only the members it reads
+// (DecodeRowForPostgres) is the projection of the fully decoded row, in every golden case:
+// the same values, the same filter decision, the same $createdAt.
+func TestDecodeRowForPostgresProjectsTheSame(t *testing.T) {
+	dirs, err := os.ReadDir("testdata")
+	require.NoError(t, err)
+	checked := 0
+	for _, dir := range dirs {
+		d := filepath.Join("testdata", dir.Name())
+		if _, err := os.Stat(filepath.Join(d, "row.json")); err != nil || !dir.IsDir() {
+			continue
+		}
+		tables, err := LoadFile(filepath.Join(d, "mapping.yaml"), testEnv)
+		if err != nil {
+			continue // the cases of invalid mappings
+		}
+		m, err := New(tables, "")
+		if err != nil {
+			continue
+		}
+		rows, _ := loadGoldenRows(t, d)
+		for _, tbl := range m.Tables {
+			if tbl.PG == nil {
+				continue
+			}
+			for _, raw := range rows {
+				full, err := DecodeRow(raw)
+				require.NoError(t, err, d)
+				part, err := tbl.DecodeRowForPostgres(raw)
+				require.NoError(t, err, d)
+				require.Less(t, len(part), len(full)+1, d)
+				require.Equal(t, tbl.Matches(full), tbl.Matches(part), d)
+				fv, ferr := tbl.PostgresValues(full)
+				pv, perr := tbl.PostgresValues(part)
+				require.Equal(t, ferr, perr, d)
+				require.Equal(t, fv, pv, "%s: %s", d, raw)
+				fc, fok := full.CreatedAt()
+				pc, pok := part.CreatedAt()
+				require.Equal(t, fok, pok, d)
+				require.True(t, fc.Equal(pc), d)
+				checked++
+			}
+		}
+	}
+	require.Greater(t, checked, 10, "golden rows projected")
+}

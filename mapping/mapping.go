@@ -40,6 +40,8 @@ type Table struct {
 
 	where where
 	perm  string // permissions output field / column; "" when off
+	// pgKeys are the top-level keys DecodeRowForPostgres decodes (set by New; nil: all).
+	pgKeys map[string]bool
 
 	indexAt   pos // meilisearch.index (or the meilisearch section when defaulted)
 	pgTableAt pos // postgres.table (or the postgres section when defaulted)
@@ -166,9 +168,37 @@ func New(tables []*Table, schema string) (*Mapping, error) {
 		}
 		if t.PG != nil {
 			t.PG.Fingerprint = t.pgFingerprint()
+			t.pgKeys = t.postgresKeys()
 		}
 	}
 	return m, nil
+}
+
+// postgresKeys are the top-level row keys the warehouse projection reads: the first segment
+// of every column and filter path and each dotted key it may also match ("a.b" of "a.b.c"),
+// $createdAt, and $permissions when a column holds the read roles.
+func (t *Table) postgresKeys() map[string]bool {
+	keys := map[string]bool{"$createdAt": true}
+	add := func(p *path) {
+		if len(p.segs) == 0 {
+			return
+		}
+		keys[p.segs[0]] = true
+		for _, k := range p.joined[0] {
+			keys[k] = true
+		}
+	}
+	for i := range t.PG.Columns {
+		if c := &t.PG.Columns[i]; c.perm {
+			keys["$permissions"] = true
+		} else {
+			add(&c.path)
+		}
+	}
+	for i := range t.where {
+		add(&t.where[i].path)
+	}
+	return keys
 }
 
 // Lookup returns the table mapped for key: an entry for exactly that database first, then a

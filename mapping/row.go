@@ -22,6 +22,18 @@ func DecodeRow(raw []byte) (Row, error) {
 	return Row(m), nil
 }
 
+// DecodeRowForPostgres is DecodeRow building only the top-level members the table's warehouse
+// projection reads (its columns, its where filter, $createdAt, $permissions): the others, like
+// a long text no column maps, are checked but not decoded. The warehouse sink decodes every
+// row it writes, and DecodeRow was 7% of the service's CPU under ingest load.
+func (t *Table) DecodeRowForPostgres(raw []byte) (Row, error) {
+	m, err := decodeObjectKeys(raw, t.pgKeys)
+	if err != nil {
+		return nil, connector.Permanent("row is not a JSON object", err)
+	}
+	return Row(m), nil
+}
+
 // ID returns the row's "$id" ("" when absent or not a string).
 func (r Row) ID() string {
 	s, _ := r["$id"].(string)

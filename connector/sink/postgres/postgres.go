@@ -160,7 +160,7 @@ func (s *Sink) Apply(ctx context.Context, items []sink.Item) error {
 			groups[t] = g
 			order = append(order, g)
 		}
-		row, err := mapping.DecodeRow(it.Row)
+		row, err := t.DecodeRowForPostgres(it.Row)
 		if err != nil {
 			batchErr.Fail(i, connector.Permanent("source row is not a JSON object", err))
 			continue
