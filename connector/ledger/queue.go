@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -108,7 +107,8 @@ func collectEntries(rows pgx.Rows) ([]Entry, error) {
 	var out []Entry
 	for rows.Next() {
 		var e Entry
-		var tk, row string
+		var tk string
+		var row []byte // pgx copies it out of its buffer: the only copy
 		var op int16
 		if err := rows.Scan(&tk, &e.Item.RowID, &e.Attempts, &e.Pos.Tx, &e.Pos.Seq, &e.Item.Version.UpdatedAt, &op, &e.Item.Version.Hash, &row); err != nil {
 			return nil, err
@@ -117,7 +117,7 @@ func collectEntries(rows pgx.Rows) ([]Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.Item.Key, e.Item.Seq, e.Item.Version.Op, e.Item.Row = key, e.Pos.Seq, connector.Op(op), json.RawMessage(row)
+		e.Item.Key, e.Item.Seq, e.Item.Version.Op, e.Item.Row = key, e.Pos.Seq, connector.Op(op), row
 		out = append(out, e)
 	}
 	return out, rows.Err()

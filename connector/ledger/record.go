@@ -285,7 +285,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	})
 	n := len(winners)
 	tk, ids, acts, seqs := make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
-	uas, ops, hashes, rows := make([]time.Time, n), make([]int16, n), make([][]byte, n), make([]string, n)
+	uas, ops, hashes, rows := make([]time.Time, n), make([]int16, n), make([][]byte, n), make([][]byte, n)
 	idx := make(map[rowKey]int, n)
 	queued := false
 	for i, q := range winners {
@@ -294,7 +294,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 			s := q.ch.Sequence
 			seqs[i] = &s
 		}
-		rows[i] = string(q.ch.Row)
+		rows[i] = q.ch.Row
 		idx[rowKey{tk[i], ids[i]}] = i
 	}
 	advanced := make([]bool, n)
