@@ -121,7 +121,10 @@ func FuzzDecodeRow(f *testing.F) {
 		`{"a":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`,
 		`{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`,
 		`{"b":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`,
-		`{"b":{"x":[1,"\u00e9",{"y":null}],"z":tru},"a":1}`, `{"b":{"x":1,},"a":1}`, `{"b":"\q","a":1}`} {
+		`{"b":{"x":[1,"\u00e9",{"y":null}],"z":tru},"a":1}`,
+		// Long strings: the special byte in the first, second and third word, after non-ASCII.
+		`{"a":"abcdefgh\"ijklmnop","c":"abcdefghijklmno\\q"}`, "{\"a\":\"abcdefghijklmnopqrst\x01uv\"}",
+		"{\"a\":\"abcdéfghijklmnop\xffqrstuvwxyz\"}", "{\"a\":\"abcdefgh\x7fijklmn\\u00e9op\",\"c\":\"0123456789abcdef\"}", `{"b":{"x":1,},"a":1}`, `{"b":"\q","a":1}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
