@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sort"
 	"sync"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -193,7 +191,7 @@ func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
 		if plain([]byte(p.key)) {
 			out = append(append(append(out, '"'), p.key...), '"')
 		} else {
-			out = appendQuoted(out, []byte(p.key))
+			out = AppendJSONString(out, p.key, true)
 		}
 		out = append(out, ':')
 		out = append(out, c.buf[p.start:p.end]...)
@@ -296,149 +294,7 @@ func (c *canonicalizer) appendCanonString(dst []byte, raw []byte) ([]byte, error
 		return nil, errCanon
 	}
 	c.scratch = dec
-	return appendQuoted(dst, dec), nil
-}
-
-// unescape appends the decoded contents of raw (the bytes between a JSON string's quotes) to
-// dst exactly as encoding/json decodes them (its unquoteBytes): escapes resolved, a \u
-// surrogate pair joined, a lone surrogate and each byte of invalid UTF-8 replaced by U+FFFD.
-// ok is false for what a JSON string cannot hold: a control character, a quote, an unknown
-// escape, a short \u.
-//
-// Appwrite's payloads are PHP's json_encode, which writes every non-ASCII character as \u
-// and every / as \/: with encoding/json doing this, hashing such a row cost three times a
-// plain one.
-func unescape(dst, raw []byte) ([]byte, bool) {
-	for r := 0; r < len(raw); {
-		c := raw[r]
-		switch {
-		case c == '\\':
-			if r+1 >= len(raw) {
-				return dst, false
-			}
-			switch e := raw[r+1]; e {
-			case '"', '\\', '/':
-				dst = append(dst, e)
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				rr := hex4(raw[r:])
-				if rr < 0 {
-					return dst, false
-				}
-				r += 6
-				if utf16.IsSurrogate(rr) {
-					if dec := utf16.DecodeRune(rr, hex4(raw[r:])); dec != unicode.ReplacementChar {
-						r += 6
-						dst = utf8.AppendRune(dst, dec)
-						continue
-					}
-					rr = unicode.ReplacementChar
-				}
-				dst = utf8.AppendRune(dst, rr)
-				continue
-			default:
-				return dst, false
-			}
-			r += 2
-		case c == '"' || c < ' ':
-			return dst, false
-		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			r++
-		default:
-			rr, size := utf8.DecodeRune(raw[r:])
-			dst = utf8.AppendRune(dst, rr) // invalid UTF-8 becomes U+FFFD
-			r += size
-		}
-	}
-	return dst, true
-}
-
-// hex4 is the rune of the \uXXXX escape at the start of s, or -1 if there is none.
-func hex4(s []byte) rune {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return -1
-	}
-	var r rune
-	for _, c := range s[2:6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r*16 + rune(c)
-	}
-	return r
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendQuoted appends s as json.Marshal writes a string (its appendString, HTML escaping on):
-// \ and " escaped, \b \f \n \r \t short, other control characters and < > & as \u00XX,
-// U+2028 and U+2029 as \u escapes, each byte of invalid UTF-8 as \ufffd.
-func appendQuoted(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= ' ' && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRune(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return AppendJSONString(dst, dec, true), nil
 }
 
 // JSONNumberLen returns the length of the JSON number at the start of s
