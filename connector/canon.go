@@ -274,8 +274,8 @@ func decodeString(raw []byte) (string, error) {
 		return string(raw), nil
 	}
 	var stack [128]byte
-	dec, ok := unescape(stack[:0], raw)
-	if !ok {
+	dec, bad := UnescapeJSON(stack[:0], raw)
+	if bad >= 0 {
 		return "", errCanon
 	}
 	return string(dec), nil
@@ -289,8 +289,8 @@ func (c *canonicalizer) appendCanonString(dst []byte, raw []byte) ([]byte, error
 		dst = append(dst, raw...)
 		return append(dst, '"'), nil
 	}
-	dec, ok := unescape(c.scratch[:0], raw)
-	if !ok {
+	dec, bad := UnescapeJSON(c.scratch[:0], raw)
+	if bad >= 0 {
 		return nil, errCanon
 	}
 	c.scratch = dec

@@ -10,22 +10,22 @@ import (
 // hash (connector) and the row decoder and document encoder (mapping). Fuzz tests in both
 // packages hold them to encoding/json.
 
-// unescape appends the decoded contents of raw (the bytes between a JSON string's quotes) to
-// dst exactly as encoding/json decodes them (its unquoteBytes): escapes resolved, a \u
+// UnescapeJSON appends the decoded contents of raw (the bytes between a JSON string's quotes)
+// to dst exactly as encoding/json decodes them (its unquoteBytes): escapes resolved, a \u
 // surrogate pair joined, a lone surrogate and each byte of invalid UTF-8 replaced by U+FFFD.
-// ok is false for what a JSON string cannot hold: a control character, a quote, an unknown
-// escape, a short \u.
+// bad is -1, or the offset in raw of the first thing a JSON string cannot hold: a control
+// character, a quote, or the backslash of an unknown escape or a short \u.
 //
 // Appwrite's payloads are PHP's json_encode, which writes every non-ASCII character as \u
 // and every / as \/: with encoding/json doing this, hashing such a row cost three times a
 // plain one.
-func unescape(dst, raw []byte) ([]byte, bool) {
+func UnescapeJSON(dst, raw []byte) (out []byte, bad int) {
 	for r := 0; r < len(raw); {
 		c := raw[r]
 		switch {
 		case c == '\\':
 			if r+1 >= len(raw) {
-				return dst, false
+				return dst, r
 			}
 			switch e := raw[r+1]; e {
 			case '"', '\\', '/':
@@ -43,7 +43,7 @@ func unescape(dst, raw []byte) ([]byte, bool) {
 			case 'u':
 				rr := hex4(raw[r:])
 				if rr < 0 {
-					return dst, false
+					return dst, r
 				}
 				r += 6
 				if utf16.IsSurrogate(rr) {
@@ -57,11 +57,11 @@ func unescape(dst, raw []byte) ([]byte, bool) {
 				dst = utf8.AppendRune(dst, rr)
 				continue
 			default:
-				return dst, false
+				return dst, r
 			}
 			r += 2
 		case c == '"' || c < ' ':
-			return dst, false
+			return dst, r
 		case c < utf8.RuneSelf:
 			dst = append(dst, c)
 			r++
@@ -71,7 +71,7 @@ func unescape(dst, raw []byte) ([]byte, bool) {
 			r += size
 		}
 	}
-	return dst, true
+	return dst, -1
 }
 
 // hex4 is the rune of the \uXXXX escape at the start of s, or -1 if there is none.
@@ -152,3 +152,7 @@ func AppendJSONString[S ~string | ~[]byte](b []byte, s S, escapeHTML bool) []byt
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// JSONStringEnd returns the index after the string literal starting at s[i] == '"' (escapes
+// are skipped, not checked), or ErrJSONStructure when it is not terminated.
+func JSONStringEnd(s []byte, i int) (int, error) { return stringEnd(s, i) }

@@ -3,8 +3,6 @@ package mapping
 import (
 	"encoding/json"
 	"fmt"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
@@ -327,113 +325,36 @@ func (d *rowDecoder) str() (string, error) {
 			d.i = i + 1
 			return v, nil
 		}
-		return d.strSlow(start, start)
+		return d.strSlow(start)
 	}
 	if i >= len(d.data) {
 		d.i = len(d.data)
 		return "", d.unexpected()
 	}
-	// An escape or a control character: fall back, starting at the first non-ASCII byte if
-	// any came before (strSlow re-validates from there).
-	if high >= utf8.RuneSelf {
-		return d.strSlow(start, start)
-	}
-	return d.strSlow(start, i)
+	return d.strSlow(start) // an escape or a control character
 }
 
-// strSlow handles escapes, control characters and non-ASCII like encoding/json.
-func (d *rowDecoder) strSlow(start, i int) (string, error) {
-	s := d.data
-	buf := append(d.buf[:0], s[start:i]...)
-	defer func() { d.buf = buf[:0] }()
-	for i < len(s) {
-		c := s[i]
+// strSlow handles escapes, control characters and non-ASCII like encoding/json, for the
+// string whose contents start at start (d.i is at its opening quote).
+func (d *rowDecoder) strSlow(start int) (string, error) {
+	end, err := connector.JSONStringEnd(d.data, start-1)
+	if err != nil {
+		d.i = len(d.data)
+		return "", d.unexpected()
+	}
+	buf, bad := connector.UnescapeJSON(d.buf[:0], d.data[start:end-1])
+	d.buf = buf[:0]
+	if bad >= 0 {
+		d.i = start + bad
 		switch {
-		case c == '"':
-			d.i = i + 1
-			return string(buf), nil
-		case c == '\\':
-			if i+1 >= len(s) {
-				d.i = len(s)
-				return "", d.unexpected()
-			}
-			switch s[i+1] {
-			case '"', '\\', '/':
-				buf = append(buf, s[i+1])
-			case 'b':
-				buf = append(buf, '\b')
-			case 'f':
-				buf = append(buf, '\f')
-			case 'n':
-				buf = append(buf, '\n')
-			case 'r':
-				buf = append(buf, '\r')
-			case 't':
-				buf = append(buf, '\t')
-			case 'u':
-				r := hex4(s[i+2:])
-				if r < 0 {
-					d.i = i
-					return "", d.fail("invalid \\u escape")
-				}
-				i += 6
-				if utf16.IsSurrogate(r) {
-					r2 := rune(-1)
-					if i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
-						r2 = hex4(s[i+2:])
-					}
-					if dec := utf16.DecodeRune(r, r2); dec != unicode.ReplacementChar {
-						i += 6
-						r = dec
-					} else {
-						r = unicode.ReplacementChar
-					}
-				}
-				buf = utf8.AppendRune(buf, r)
-				continue
-			default:
-				d.i = i
-				return "", d.fail("invalid escape")
-			}
-			i += 2
-		case c < 0x20:
-			d.i = i
+		case d.data[d.i] != '\\':
 			return "", d.fail("control character in string")
-		case c < utf8.RuneSelf:
-			buf = append(buf, c)
-			i++
+		case d.data[d.i+1] == 'u':
+			return "", d.fail("invalid \\u escape")
 		default:
-			r, size := utf8.DecodeRune(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				buf = utf8.AppendRune(buf, utf8.RuneError)
-			} else {
-				buf = append(buf, s[i:i+size]...)
-			}
-			i += size
+			return "", d.fail("invalid escape")
 		}
 	}
-	d.i = len(s)
-	return "", d.unexpected()
-}
-
-// hex4 decodes the 4 hex digits at the start of b, or returns -1.
-func hex4(b []byte) rune {
-	if len(b) < 4 {
-		return -1
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r*16 + rune(c)
-	}
-	return r
+	d.i = end
+	return string(buf), nil
 }
