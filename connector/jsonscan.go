@@ -2,7 +2,6 @@ package connector
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -171,18 +170,19 @@ func EachElement(arr []byte, fn func(value []byte) error) error {
 
 // JSONString decodes a raw value as EachMember and EachElement hand it out, where a string is
 // expected: ok is false for an absent (empty) or null value, another type is an error.
-// Strings without escapes are sliced, not decoded.
+// Strings without escapes are sliced, not decoded; escaped ones go through UnescapeJSON.
 func JSONString(raw []byte) (s string, ok bool, err error) {
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
 		return "", false, nil
-	case raw[0] != '"':
+	case raw[0] != '"' || len(raw) < 2:
 		return "", false, fmt.Errorf("not a string: %.40s", raw)
 	case bytes.IndexByte(raw, '\\') < 0:
 		return string(raw[1 : len(raw)-1]), true, nil
 	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", false, err
+	dec, bad := UnescapeJSON(nil, raw[1:len(raw)-1])
+	if bad >= 0 {
+		return "", false, fmt.Errorf("invalid string: %.40s", raw)
 	}
-	return s, true, nil
+	return string(dec), true, nil
 }

@@ -36,9 +36,9 @@ var errNotObject = errors.New("the payload is not a JSON object")
 //
 // Why not json.Unmarshal into a struct: it reflects over every member and decodes a second
 // time after validating, which was most of the cost of a delivery; it also matches keys
-// case-insensitively. This walks the already validated bytes once, looks only at top-level
-// keys and skips values with bytes.IndexByte. Unknown keys are ignored; a repeated key keeps
-// its last value, like encoding/json.
+// case-insensitively. connector.EachMember walks the validated bytes once, handing out the
+// top-level members raw; set reads only the $ keys. Unknown keys are ignored; a repeated key
+// keeps its last value, like encoding/json.
 func readPayload(body []byte) (payload, error) {
 	var p payload
 	hash, err := connector.ContentHash(body)
@@ -54,42 +54,19 @@ func readPayload(body []byte) (payload, error) {
 		return p, err
 	}
 	p.Hash = hash
-	// body is valid JSON from here on, which keeps the walk below simple: every string is
-	// terminated, brackets balance, and members are separated by ',' and ':'.
-	i := skipSpace(body, 0)
-	if body[i] != '{' {
-		return p, errNotObject
-	}
-	i = skipSpace(body, i+1)
-	if body[i] == '}' {
-		return p, nil
-	}
-	for {
-		keyEnd := stringEnd(body, i)
-		key := body[i+1 : keyEnd-1]
-		i = skipSpace(body, keyEnd)   // at ':'
-		i = skipSpace(body, i+1)      // at the value
-		valueEnd := valueEnd(body, i) // just past the value
-		if err := p.set(key, body[i:valueEnd]); err != nil {
-			return p, err
-		}
-		i = skipSpace(body, valueEnd) // at ',' or '}'
-		if body[i] == '}' {
-			return p, nil
-		}
-		i = skipSpace(body, i+1)
-	}
+	err = connector.EachMember(body, p.set)
+	return p, err
 }
 
 // set stores the member key (raw, without quotes) = value (raw JSON) if it is one we read.
 func (p *payload) set(key, value []byte) error {
 	if bytes.IndexByte(key, '\\') >= 0 {
 		// PHP never escapes these keys, but "\u0024id" is "$id" all the same.
-		var k string
-		if err := json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &k); err != nil {
-			return err
+		k, bad := connector.UnescapeJSON(nil, key)
+		if bad >= 0 {
+			return fmt.Errorf("invalid member name %.40q", key)
 		}
-		key = []byte(k)
+		key = k
 	}
 	if len(key) == 0 || key[0] != '$' {
 		return nil
@@ -141,64 +118,4 @@ func jsonKind(value []byte) string {
 		return "a string"
 	}
 	return "a number"
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index just past the closing quote of the string starting at b[i].
-func stringEnd(b []byte, i int) int {
-	j := i + 1
-	for {
-		q := bytes.IndexByte(b[j:], '"')
-		j += q
-		// The quote is escaped when an odd number of backslashes precede it.
-		n := 0
-		for k := j - 1; b[k] == '\\'; k-- {
-			n++
-		}
-		j++
-		if n%2 == 0 {
-			return j
-		}
-	}
-}
-
-// valueEnd returns the index just past the JSON value starting at b[i].
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; ; {
-			switch b[j] {
-			case '"':
-				j = stringEnd(b, j)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-			j++
-		}
-	}
-	// A number, true, false or null: up to the next delimiter.
-	j := i
-	for j < len(b) {
-		switch b[j] {
-		case ',', '}', ']', ' ', '\n', '\r', '\t':
-			return j
-		}
-		j++
-	}
-	return j
 }
