@@ -104,14 +104,10 @@ func (r *Recorder) Record(ctx context.Context, ch connector.Change) error {
 
 // RecordResult is Record that also says whether the change advanced its row.
 func (r *Recorder) RecordResult(ctx context.Context, ch connector.Change) (Result, error) {
-	hash := ch.Hash
-	if hash == nil {
-		var err error
-		if hash, err = connector.ContentHash(ch.Row); err != nil {
-			return 0, connector.Permanent("row cannot be hashed", err)
-		}
+	req, err := newRequest(ch)
+	if err != nil {
+		return 0, connector.Permanent("row cannot be hashed", err)
 	}
-	req := &request{ch: ch, table: ch.Key.String(), hash: hash, ready: make(chan struct{})}
 	select {
 	case r.in <- req:
 	case <-ctx.Done():
@@ -129,16 +125,28 @@ func (r *Recorder) RecordResult(ctx context.Context, ch connector.Change) (Resul
 	}
 }
 
+// newRequest prepares ch for a group; the error is the row's hash failing.
+func newRequest(ch connector.Change) (*request, error) {
+	hash := ch.Hash // the webhook decoder computed it already
+	if hash == nil {
+		var err error
+		if hash, err = connector.ContentHash(ch.Row); err != nil {
+			return nil, err
+		}
+	}
+	return &request{ch: ch, table: ch.Key.String(), hash: hash, ready: make(chan struct{})}, nil
+}
+
 // RecordBatch records many changes in one transaction (backfill pages). It returns the
 // result per change.
 func (r *Recorder) RecordBatch(ctx context.Context, chs []connector.Change) ([]Result, error) {
 	reqs := make([]*request, len(chs))
 	for i, ch := range chs {
-		hash, err := connector.ContentHash(ch.Row)
+		req, err := newRequest(ch)
 		if err != nil {
 			return nil, connector.Permanent(fmt.Sprintf("row %s cannot be hashed", ch.RowID), err)
 		}
-		reqs[i] = &request{ch: ch, table: ch.Key.String(), hash: hash, ready: make(chan struct{})}
+		reqs[i] = req
 	}
 	if err := r.commit(ctx, reqs); err != nil {
 		return nil, err
