@@ -259,6 +259,66 @@ SELECT l.table_key, l.row_id, l.updated_at, l.op, l.hash
 FROM unnest($1::text[], $2::text[]) AS t(table_key, row_id)
 JOIN appwrite_sync.ledger l ON l.table_key = t.table_key AND l.row_id = t.row_id`
 
+// recordStmt names recordSQL's prepared statement on each state store connection.
+const recordStmt = "appwrite_sync_record"
+
+// recordFormats: every recordSQL parameter is sent in binary.
+var recordFormats = []int16{1}
+
+// recordParams encodes a group's columns as recordSQL's eight array parameters, in one buffer
+// sized up front (see pgbinary.go).
+func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes [][]byte, seqs []*string, acts []string, rows [][]byte) [][]byte {
+	n := len(tk)
+	size := 8*arrayHeaderLen + 8*4*n + n*(8+2)
+	for i := range n {
+		size += len(tk[i]) + len(ids[i]) + len(hashes[i]) + len(acts[i]) + len(rows[i])
+		if seqs[i] != nil {
+			size += len(*seqs[i])
+		}
+	}
+	buf := make([]byte, 0, size)
+	params := make([][]byte, 0, 8)
+	add := func(b []byte) {
+		params = append(params, b[len(buf):len(b):len(b)])
+		buf = b
+	}
+	add(appendTextArray(buf, oidText, tk))
+	add(appendTextArray(buf, oidText, ids))
+	add(appendTimestamptzArray(buf, uas))
+	add(appendInt2Array(buf, ops))
+	add(appendBytesArray(buf, oidBytea, hashes))
+	add(appendNullableTextArray(buf, seqs))
+	add(appendTextArray(buf, oidText, acts))
+	add(appendBytesArray(buf, oidJSON, rows))
+	return params
+}
+
+// execRecord runs recordSQL, prepared once per connection, with params already encoded, and
+// calls row for each row it returns (text format). One statement is its own transaction: no
+// BEGIN/COMMIT round trips; the error includes the implicit commit's.
+func (r *Recorder) execRecord(ctx context.Context, params [][]byte, row func(vals [][]byte) error) error {
+	c, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	sd, err := c.Conn().Prepare(ctx, recordStmt, recordSQL)
+	if err != nil {
+		return err
+	}
+	rr := c.Conn().PgConn().ExecStatement(ctx, sd, params, recordFormats, nil)
+	var rowErr error
+	for rr.NextRow() {
+		if rowErr == nil {
+			rowErr = row(rr.Values())
+		}
+	}
+	if _, err := rr.Close(); err != nil {
+		return err
+	}
+	return rowErr
+}
+
 // commit runs one group transaction and fills each request's result.
 func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	// Within a group, keep only the newest version per row (one statement cannot touch a row
@@ -305,34 +365,27 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		rows[i] = q.ch.Row
 		idx[rowKey{tk[i], ids[i]}] = i
 	}
+	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows)
 	advanced := make([]bool, n)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		clear(advanced)
-		// One statement is its own transaction: no BEGIN/COMMIT round trips.
-		err = func() error {
-			rs, err := r.pool.Query(ctx, recordSQL, tk, ids, uas, ops, hashes, seqs, acts, rows)
-			if err != nil {
-				return err
+		err = r.execRecord(ctx, params, func(vals [][]byte) error {
+			if len(vals) != 3 {
+				return fmt.Errorf("record statement returned %d columns, want 3", len(vals))
 			}
-			defer rs.Close()
-			for rs.Next() {
-				var t, id string
-				var tie bool
-				if err := rs.Scan(&t, &id, &tie); err != nil {
-					return err
-				}
-				i := idx[rowKey{t, id}]
-				advanced[i] = true
-				winners[i].result = Recorded
-				queued = true
-				if tie && r.opts.Metrics != nil {
-					r.opts.Metrics.Ties.WithLabelValues(t).Inc()
-				}
+			i, ok := idx[rowKey{string(vals[0]), string(vals[1])}]
+			if !ok {
+				return fmt.Errorf("record statement returned a row it was not given: %s/%s", vals[0], vals[1])
 			}
-			rs.Close() // reads through the implicit commit: an error there is reported by Err
-			return rs.Err()
-		}()
+			advanced[i] = true
+			winners[i].result = Recorded
+			queued = true
+			if string(vals[2]) == "t" && r.opts.Metrics != nil {
+				r.opts.Metrics.Ties.WithLabelValues(tk[i]).Inc()
+			}
+			return nil
+		})
 		var pgErr *pgconn.PgError
 		if err != nil && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
 			continue // deadlock or serialization failure between replicas: retry the group
