@@ -35,8 +35,8 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 		{
 			name: "one row",
 			tk:   []string{"main/posts"}, ids: []string{"r1"},
-			uas:    []time.Time{time.Date(2026, 3, 26, 10, 0, 0, 123456789, time.UTC)},
-			ops:    []int16{1}, hashes: [][]byte{{0, 1, 2, 0xff}}, seqs: []*string{s("42")}, acts: []string{"create"},
+			uas: []time.Time{time.Date(2026, 3, 26, 10, 0, 0, 123456789, time.UTC)},
+			ops: []int16{1}, hashes: [][]byte{{0, 1, 2, 0xff}}, seqs: []*string{s("42")}, acts: []string{"create"},
 			rows: [][]byte{[]byte(`{"$id":"r1","title":"é ünïcode ✓"}`)},
 		},
 		{
