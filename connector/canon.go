@@ -1,9 +1,10 @@
 package connector
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
-	"sort"
+	"slices"
 	"sync"
 	"unicode/utf8"
 )
@@ -28,8 +29,9 @@ type canonicalizer struct {
 const maxDepth = 10000
 
 type pair struct {
-	key        string
-	start, end int // the value's canonical bytes in buf
+	key        []byte // decoded; the raw bytes of the row when they needed no unescaping
+	plain      bool   // key is written back as it is (see plain)
+	start, end int    // the value's canonical bytes in buf
 }
 
 var (
@@ -146,9 +148,14 @@ func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		key, err := decodeString(raw)
-		if err != nil {
-			return nil, err
+		// A plain key (nearly all) is used where it lies in the row: no copy.
+		key, isPlain := raw, plain(raw)
+		if !isPlain {
+			dec, bad := UnescapeJSON(nil, raw)
+			if bad >= 0 {
+				return nil, errCanon
+			}
+			key = dec
 		}
 		s = skipWS(rest)
 		if len(s) == 0 || s[0] != ':' {
@@ -158,8 +165,8 @@ func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
 		if s, err = c.value(s[1:], false); err != nil {
 			return nil, err
 		}
-		if !(top && volatileKeys[key]) {
-			c.pairs = append(c.pairs, pair{key: key, start: start, end: len(c.buf)})
+		if !(top && len(key) > 0 && key[0] == '$' && volatileKeys[string(key)]) {
+			c.pairs = append(c.pairs, pair{key: key, plain: isPlain, start: start, end: len(c.buf)})
 		}
 		s = skipWS(s)
 		if len(s) == 0 {
@@ -175,20 +182,20 @@ func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
 		s = s[1:]
 	}
 	ps := c.pairs[base:]
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].key < ps[j].key })
+	slices.SortStableFunc(ps, func(a, b pair) int { return bytes.Compare(a.key, b.key) })
 	// Nested objects were written completely before this one starts its out: one scratch
 	// buffer serves every level.
 	out := append(c.out[:0], '{')
 	first := true
 	for i, p := range ps {
-		if i+1 < len(ps) && ps[i+1].key == p.key {
+		if i+1 < len(ps) && bytes.Equal(ps[i+1].key, p.key) {
 			continue // a later duplicate wins, as in a map
 		}
 		if !first {
 			out = append(out, ',')
 		}
 		first = false
-		if plain([]byte(p.key)) {
+		if p.plain {
 			out = append(append(append(out, '"'), p.key...), '"')
 		} else {
 			out = AppendJSONString(out, p.key, true)
@@ -267,18 +274,6 @@ func plain8(x uint64) bool {
 		}
 	}
 	return true
-}
-
-func decodeString(raw []byte) (string, error) {
-	if plain(raw) {
-		return string(raw), nil
-	}
-	var stack [128]byte
-	dec, bad := UnescapeJSON(stack[:0], raw)
-	if bad >= 0 {
-		return "", errCanon
-	}
-	return string(dec), nil
 }
 
 // appendCanonString appends raw (undecoded string contents) as encoding/json would write the
