@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -143,6 +144,32 @@ tables:
 func cpuTicks() (self, postgres int64) {
 	self, postgres, _ = cpuTicksOf(0)
 	return self, postgres
+}
+
+// stealTicks is the machine's steal time in clock ticks (/proc/stat): time this VM's virtual
+// CPUs were ready to run but the hypervisor ran something else. On the shared VM of the notes
+// it ranged from none to a third of both cores between runs, and every latency and rate of a
+// run with much of it is worse for reasons outside this program.
+func stealTicks() int64 {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 {
+		return 0
+	}
+	v, _ := strconv.ParseInt(f[8], 10, 64)
+	return v
+}
+
+// stealShare is the steal ticks of a phase as a share of all the machine's CPU time in it.
+func stealShare(ticks int64, wall time.Duration) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return float64(ticks) * 10 * float64(time.Millisecond) / (float64(wall) * float64(runtime.NumCPU())) // USER_HZ 100
 }
 
 // cpuTicksOf is cpuTicks plus the ticks of process pid (0: none).

@@ -231,11 +231,18 @@ func TestBenchIngest(t *testing.T) {
 	slice := dur / time.Duration(rounds)
 	var baseline, durable loadResult
 	var cpu struct{ genBase, bare, genDurable, service, pg time.Duration }
+	// Steal ticks and wall time per phase: baseline slices, durable slices, steady phase.
+	var steal struct {
+		base, durable, steady             int64
+		baseWall, durableWall, steadyWall time.Duration
+	}
 	tick := func(ticks int64) time.Duration { return time.Duration(ticks) * 10 * time.Millisecond } // USER_HZ 100
 	g0 := histogram(t, in, "appwrite_sync_group_commit_changes", "")
 	for r := 0; r < rounds; r++ {
 		b0, _ := cpuTicks()
+		st0, w0 := stealTicks(), time.Now()
 		res, gen := loadProc(t, bare, 64, slice, 0, fmt.Sprintf("b%d-", r), false)
+		steal.base, steal.baseWall = steal.base+stealTicks()-st0, steal.baseWall+time.Since(w0)
 		b1, _ := cpuTicks()
 		baseline.add(res)
 		cpu.genBase, cpu.bare = cpu.genBase+gen, cpu.bare+tick(b1-b0)
@@ -246,7 +253,9 @@ func TestBenchIngest(t *testing.T) {
 			t.Cleanup(func() { f.Close() })
 		}
 		self0, pg0 := cpuTicks()
+		st0, w0 = stealTicks(), time.Now()
 		res, gen = loadProc(t, in.base, 64, slice, 0, fmt.Sprintf("d%d-", r), false)
+		steal.durable, steal.durableWall = steal.durable+stealTicks()-st0, steal.durableWall+time.Since(w0)
 		self1, pg1 := cpuTicks()
 		pprof.StopCPUProfile()
 		durable.add(res)
@@ -257,7 +266,9 @@ func TestBenchIngest(t *testing.T) {
 	// The generator's own floor: the bare server at the steady rate (the same machine's
 	// scheduling delays show up in every latency below).
 	baselineSteady, _ := loadProc(t, bare, 64, dur, 2000, "bs", false)
+	st0, w0 := stealTicks(), time.Now()
 	steady, _ := loadProc(t, in.base, 64, dur, 2000, "s", true)
+	steal.steady, steal.steadyWall = stealTicks()-st0, time.Since(w0)
 	g2 := histogram(t, in, "appwrite_sync_group_commit_changes", "")
 	waitDrained(t, state, 5*time.Minute)
 
@@ -291,12 +302,14 @@ func TestBenchIngest(t *testing.T) {
 | CPU per request, baseline: generator / bare server | %.0f µs / %.0f µs |
 | CPU per request, durable: generator / service / Postgres | %.0f µs / %.0f µs / %.0f µs |
 | mean record group (changes per ledger transaction), durable / steady | %.1f / %.1f |
+| CPU steal (the hypervisor running other guests) as a share of all CPU time: baseline / durable / steady | %.0f%% / %.0f%% / %.0f%% |
 `, dur, rounds, baseline.rps(), pct(baseline.lat, .99), durable.rps(), pct(durable.lat, .99), durable.errs,
 		durable.rps()/baseline.rps(), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .9), pct(steady.lat, .99), pct(steady.lat, .999),
 		pct(baselineSteady.lat, .5), pct(baselineSteady.lat, .99),
 		len(fresh), pct(fresh, .5), pct(fresh, .99),
 		per(cpu.genBase, baseline.n), per(cpu.bare, baseline.n), per(cpu.genDurable, durable.n), per(cpu.service, durable.n), per(cpu.pg, durable.n),
-		g1.mean(g0), g2.mean(g1))
+		g1.mean(g0), g2.mean(g1),
+		100*stealShare(steal.base, steal.baseWall), 100*stealShare(steal.durable, steal.durableWall), 100*stealShare(steal.steady, steal.steadyWall))
 	appendReport(t, report)
 	require.Zero(t, durable.errs)
 	require.Zero(t, steady.errs)
