@@ -51,8 +51,8 @@ func appendTextArray(buf []byte, elem uint32, vs []string) []byte {
 	return buf
 }
 
-// appendBytesArray appends vs as an array of elem (bytea, or json, whose binary form is the
-// text); a nil element is NULL, as pgx sends it.
+// appendBytesArray appends vs as an array of elem (bytea, or text or json, whose binary form
+// is the text); a nil element is NULL, as pgx sends it.
 func appendBytesArray(buf []byte, elem uint32, vs [][]byte) []byte {
 	hasNull := false
 	for _, v := range vs {
@@ -65,23 +65,6 @@ func appendBytesArray(buf []byte, elem uint32, vs [][]byte) []byte {
 			continue
 		}
 		buf = append(binary.BigEndian.AppendUint32(buf, uint32(len(v))), v...)
-	}
-	return buf
-}
-
-// appendNullableTextArray appends vs as a text[]; nil is NULL.
-func appendNullableTextArray(buf []byte, vs []*string) []byte {
-	hasNull := false
-	for _, v := range vs {
-		hasNull = hasNull || v == nil
-	}
-	buf = appendArrayHeader(buf, oidText, len(vs), hasNull)
-	for _, v := range vs {
-		if v == nil {
-			buf = binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF)
-			continue
-		}
-		buf = append(binary.BigEndian.AppendUint32(buf, uint32(len(*v))), *v...)
 	}
 	return buf
 }

@@ -19,7 +19,6 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 		require.NoError(t, err)
 		return b
 	}
-	s := func(v string) *string { return &v }
 	cases := []struct {
 		name   string
 		tk     []string
@@ -27,16 +26,16 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 		uas    []time.Time
 		ops    []int16
 		hashes [][]byte
-		seqs   []*string
+		seqs   [][]byte
 		acts   []string
 		rows   [][]byte
 	}{
-		{name: "empty group", tk: []string{}, ids: []string{}, uas: []time.Time{}, ops: []int16{}, hashes: [][]byte{}, seqs: []*string{}, acts: []string{}, rows: [][]byte{}},
+		{name: "empty group", tk: []string{}, ids: []string{}, uas: []time.Time{}, ops: []int16{}, hashes: [][]byte{}, seqs: [][]byte{}, acts: []string{}, rows: [][]byte{}},
 		{
 			name: "one row",
 			tk:   []string{"main/posts"}, ids: []string{"r1"},
 			uas: []time.Time{time.Date(2026, 3, 26, 10, 0, 0, 123456789, time.UTC)},
-			ops: []int16{1}, hashes: [][]byte{{0, 1, 2, 0xff}}, seqs: []*string{s("42")}, acts: []string{"create"},
+			ops: []int16{1}, hashes: [][]byte{{0, 1, 2, 0xff}}, seqs: [][]byte{[]byte("42")}, acts: []string{"create"},
 			rows: [][]byte{[]byte(`{"$id":"r1","title":"é ünïcode ✓"}`)},
 		},
 		{
@@ -49,7 +48,7 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 			},
 			ops:    []int16{-1, 0, 32767},
 			hashes: [][]byte{{}, nil, make([]byte, 16)},
-			seqs:   []*string{nil, s(""), s("9007199254740993")},
+			seqs:   [][]byte{nil, {}, []byte("9007199254740993")},
 			acts:   []string{"delete", "", "backfill"},
 			rows:   [][]byte{[]byte(`{}`), nil, []byte(`{"a":[1,2,{"b":null}]}`)},
 		},

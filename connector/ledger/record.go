@@ -267,14 +267,11 @@ var recordFormats = []int16{1}
 
 // recordParams encodes a group's columns as recordSQL's eight array parameters, in one buffer
 // sized up front (see pgbinary.go).
-func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes [][]byte, seqs []*string, acts []string, rows [][]byte) [][]byte {
+func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [][]byte, acts []string, rows [][]byte) [][]byte {
 	n := len(tk)
 	size := 8*arrayHeaderLen + 8*4*n + n*(8+2)
 	for i := range n {
-		size += len(tk[i]) + len(ids[i]) + len(hashes[i]) + len(acts[i]) + len(rows[i])
-		if seqs[i] != nil {
-			size += len(*seqs[i])
-		}
+		size += len(tk[i]) + len(ids[i]) + len(hashes[i]) + len(seqs[i]) + len(acts[i]) + len(rows[i])
 	}
 	buf := make([]byte, 0, size)
 	params := make([][]byte, 0, 8)
@@ -287,7 +284,7 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes [][]byt
 	add(appendTimestamptzArray(buf, uas))
 	add(appendInt2Array(buf, ops))
 	add(appendBytesArray(buf, oidBytea, hashes))
-	add(appendNullableTextArray(buf, seqs))
+	add(appendBytesArray(buf, oidText, seqs))
 	add(appendTextArray(buf, oidText, acts))
 	add(appendBytesArray(buf, oidJSON, rows))
 	return params
@@ -352,15 +349,14 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		return a.ch.RowID < b.ch.RowID
 	})
 	n := len(winners)
-	tk, ids, acts, seqs := make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
+	tk, ids, acts, seqs := make([]string, n), make([]string, n), make([]string, n), make([][]byte, n)
 	uas, ops, hashes, rows := make([]time.Time, n), make([]int16, n), make([][]byte, n), make([][]byte, n)
 	idx := make(map[rowKey]int, n)
 	queued := false
 	for i, q := range winners {
 		tk[i], ids[i], uas[i], ops[i], hashes[i], acts[i] = q.table, q.ch.RowID, q.ch.UpdatedAt, int16(q.ch.Op), q.hash, q.ch.Action
 		if q.ch.Sequence != "" {
-			s := q.ch.Sequence
-			seqs[i] = &s
+			seqs[i] = []byte(q.ch.Sequence) // nil: NULL
 		}
 		rows[i] = q.ch.Row
 		idx[rowKey{tk[i], ids[i]}] = i
