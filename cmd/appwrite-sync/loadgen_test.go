@@ -238,6 +238,7 @@ func TestBenchIngest(t *testing.T) {
 	}
 	tick := func(ticks int64) time.Duration { return time.Duration(ticks) * 10 * time.Millisecond } // USER_HZ 100
 	g0 := histogram(t, in, "appwrite_sync_group_commit_changes", "")
+	var sliceRatios []string // each durable slice against the baseline slice just before it
 	for r := 0; r < rounds; r++ {
 		b0, _ := cpuTicks()
 		st0, w0 := stealTicks(), time.Now()
@@ -245,6 +246,7 @@ func TestBenchIngest(t *testing.T) {
 		steal.base, steal.baseWall = steal.base+stealTicks()-st0, steal.baseWall+time.Since(w0)
 		b1, _ := cpuTicks()
 		baseline.add(res)
+		baseRPS := res.rps()
 		cpu.genBase, cpu.bare = cpu.genBase+gen, cpu.bare+tick(b1-b0)
 		if p := os.Getenv("BENCH_CPUPROFILE"); p != "" && r == 0 { // the service, first durable slice
 			f, err := os.Create(p)
@@ -259,6 +261,7 @@ func TestBenchIngest(t *testing.T) {
 		self1, pg1 := cpuTicks()
 		pprof.StopCPUProfile()
 		durable.add(res)
+		sliceRatios = append(sliceRatios, fmt.Sprintf("%.2f", res.rps()/baseRPS))
 		cpu.genDurable, cpu.service, cpu.pg = cpu.genDurable+gen, cpu.service+tick(self1-self0), cpu.pg+tick(pg1-pg0)
 		waitDrained(t, state, 5*time.Minute) // the next slice (and the steady phase) starts from an idle engine
 	}
@@ -294,7 +297,7 @@ func TestBenchIngest(t *testing.T) {
 |---|---|
 | baseline: bare net/http, verify only | %.0f req/s (p99 %s) |
 | appwrite-sync durable ingest | %.0f req/s (p99 %s, errors %d) |
-| ratio durable / baseline | %.2f× (goal ≥ 0.5×) |
+| ratio durable / baseline | %.2f× (goal ≥ 0.5×); per slice: %s |
 | steady 2,000 req/s: achieved | %.0f req/s |
 | steady 2,000 req/s: ack latency p50 / p90 / p99 / p99.9 | %s / %s / %s / %s (goal p99 ≤ 10 ms) |
 | same schedule against the bare server (the generator's floor): p50 / p99 | %s / %s |
@@ -304,7 +307,7 @@ func TestBenchIngest(t *testing.T) {
 | mean record group (changes per ledger transaction), durable / steady | %.1f / %.1f |
 | CPU steal (the hypervisor running other guests) as a share of all CPU time: baseline / durable / steady | %.0f%% / %.0f%% / %.0f%% |
 `, dur, rounds, baseline.rps(), pct(baseline.lat, .99), durable.rps(), pct(durable.lat, .99), durable.errs,
-		durable.rps()/baseline.rps(), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .9), pct(steady.lat, .99), pct(steady.lat, .999),
+		durable.rps()/baseline.rps(), strings.Join(sliceRatios, " / "), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .9), pct(steady.lat, .99), pct(steady.lat, .999),
 		pct(baselineSteady.lat, .5), pct(baselineSteady.lat, .99),
 		len(fresh), pct(fresh, .5), pct(fresh, .99),
 		per(cpu.genBase, baseline.n), per(cpu.bare, baseline.n), per(cpu.genDurable, durable.n), per(cpu.service, durable.n), per(cpu.pg, durable.n),
