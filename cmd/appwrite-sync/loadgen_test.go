@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"sort"
@@ -239,6 +240,7 @@ func TestBenchIngest(t *testing.T) {
 	tick := func(ticks int64) time.Duration { return time.Duration(ticks) * 10 * time.Millisecond } // USER_HZ 100
 	g0 := histogram(t, in, "appwrite_sync_group_commit_changes", "")
 	var sliceRatios []string // each durable slice against the baseline slice just before it
+	var alloc struct{ n, bytes uint64 }
 	for r := 0; r < rounds; r++ {
 		b0, _ := cpuTicks()
 		st0, w0 := stealTicks(), time.Now()
@@ -254,6 +256,8 @@ func TestBenchIngest(t *testing.T) {
 			require.NoError(t, pprof.StartCPUProfile(f))
 			t.Cleanup(func() { f.Close() })
 		}
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
 		self0, pg0 := cpuTicks()
 		st0, w0 = stealTicks(), time.Now()
 		res, gen = loadProc(t, in.base, 64, slice, 0, fmt.Sprintf("d%d-", r), false)
@@ -264,6 +268,10 @@ func TestBenchIngest(t *testing.T) {
 		sliceRatios = append(sliceRatios, fmt.Sprintf("%.2f", res.rps()/baseRPS))
 		cpu.genDurable, cpu.service, cpu.pg = cpu.genDurable+gen, cpu.service+tick(self1-self0), cpu.pg+tick(pg1-pg0)
 		waitDrained(t, state, 5*time.Minute) // the next slice (and the steady phase) starts from an idle engine
+		// Allocations of the service (in this process; the generator has its own) for the
+		// slice's requests, delivery to the warehouse included.
+		runtime.ReadMemStats(&ms1)
+		alloc.n, alloc.bytes = alloc.n+ms1.Mallocs-ms0.Mallocs, alloc.bytes+ms1.TotalAlloc-ms0.TotalAlloc
 	}
 	g1 := histogram(t, in, "appwrite_sync_group_commit_changes", "")
 	// The generator's own floor: the bare server at the steady rate (the same machine's
@@ -305,13 +313,14 @@ func TestBenchIngest(t *testing.T) {
 | CPU per request, baseline: generator / bare server | %.0f µs / %.0f µs |
 | CPU per request, durable: generator / service / Postgres | %.0f µs / %.0f µs / %.0f µs |
 | mean record group (changes per ledger transaction), durable / steady | %.1f / %.1f |
+| service allocations per durable request, recording and delivery to the warehouse | %.0f allocations, %.1f KiB |
 | CPU steal (the hypervisor running other guests) as a share of all CPU time: baseline / durable / steady | %.0f%% / %.0f%% / %.0f%% |
 `, dur, rounds, baseline.rps(), pct(baseline.lat, .99), durable.rps(), pct(durable.lat, .99), durable.errs,
 		durable.rps()/baseline.rps(), strings.Join(sliceRatios, " / "), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .9), pct(steady.lat, .99), pct(steady.lat, .999),
 		pct(baselineSteady.lat, .5), pct(baselineSteady.lat, .99),
 		len(fresh), pct(fresh, .5), pct(fresh, .99),
 		per(cpu.genBase, baseline.n), per(cpu.bare, baseline.n), per(cpu.genDurable, durable.n), per(cpu.service, durable.n), per(cpu.pg, durable.n),
-		g1.mean(g0), g2.mean(g1),
+		g1.mean(g0), g2.mean(g1), float64(alloc.n)/float64(durable.n), float64(alloc.bytes)/1024/float64(durable.n),
 		100*stealShare(steal.base, steal.baseWall), 100*stealShare(steal.durable, steal.durableWall), 100*stealShare(steal.steady, steal.steadyWall))
 	appendReport(t, report)
 	require.Zero(t, durable.errs)
