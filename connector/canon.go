@@ -131,7 +131,8 @@ func (c *canonicalizer) literal(s []byte, lit string) ([]byte, error) {
 
 func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
 	base := len(c.pairs)
-	defer func() { c.pairs = c.pairs[:base] }()
+	// The keys point into the row: drop them, so a pooled canonicalizer keeps no body alive.
+	defer func() { clear(c.pairs[base:]); c.pairs = c.pairs[:base] }()
 	// Members are canonicalised into buf after a mark, then copied back in key order.
 	mark := len(c.buf)
 	s = skipWS(s)
