@@ -148,7 +148,7 @@ func cpuTicks() (self, postgres int64) {
 
 // stealTicks is the machine's steal time in clock ticks (/proc/stat): time this VM's virtual
 // CPUs were ready to run but the hypervisor ran something else. On the shared VM of the notes
-// it ranged from none to a third of both cores between runs, and every latency and rate of a
+// it ranged from none to about a fifth of both cores between runs, and every latency and rate of a
 // run with much of it is worse for reasons outside this program.
 func stealTicks() int64 {
 	raw, err := os.ReadFile("/proc/stat")
