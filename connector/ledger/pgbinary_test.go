@@ -1,11 +1,16 @@
 package ledger
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
+
+	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 // TestRecordParamsMatchPgx: the hand-written binary arrays are byte for byte what pgx's own
@@ -72,4 +77,26 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecordSurvivesLostPreparedStatement: a connection whose prepared record statement was
+// dropped behind pgx's back (DEALLOCATE by a pooler such as PgBouncer, or by hand) prepares it
+// again, and the group still records instead of failing on that connection forever.
+func TestRecordSurvivesLostPreparedStatement(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	_, err := migrations.Up(ctx, url)
+	require.NoError(t, err)
+	pool, err := OpenLogPool(ctx, url, 1) // one connection: the DEALLOCATE hits the recorder's
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	rec := NewRecorder(pool, RecorderOptions{})
+	t.Cleanup(rec.Close)
+	require.NoError(t, rec.Record(ctx, ch("a", t0, connector.OpUpsert, "v1")))
+	_, err = pool.Exec(ctx, "DEALLOCATE "+recordStmt)
+	require.NoError(t, err)
+	require.NoError(t, rec.Record(ctx, ch("a", t0.Add(time.Second), connector.OpUpsert, "v2")))
+	var title string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT row->>'title' FROM appwrite_sync.ledger WHERE row_id = 'a'`).Scan(&title))
+	require.Equal(t, "v2", title)
 }

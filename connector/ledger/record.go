@@ -311,6 +311,14 @@ func (r *Recorder) execRecord(ctx context.Context, params [][]byte, row func(val
 		}
 	}
 	if _, err := rr.Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "26000" {
+			// The statement was dropped behind pgx's back (DEALLOCATE by a pooler such as
+			// PgBouncer): forget it here too, so the retry prepares it again.
+			if derr := c.Conn().Deallocate(ctx, recordStmt); derr != nil {
+				c.Conn().PgConn().Close(ctx) // the pool then drops this connection
+			}
+		}
 		return err
 	}
 	return rowErr
@@ -383,8 +391,8 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 			return nil
 		})
 		var pgErr *pgconn.PgError
-		if err != nil && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") {
-			continue // deadlock or serialization failure between replicas: retry the group
+		if err != nil && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "26000") {
+			continue // deadlock or serialization failure between replicas, or a lost prepared statement: retry the group
 		}
 		break
 	}
