@@ -80,8 +80,9 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 }
 
 // TestRecordSurvivesLostPreparedStatement: a connection whose prepared record statement was
-// dropped behind pgx's back (DEALLOCATE by a pooler such as PgBouncer, or by hand) prepares it
-// again, and the group still records instead of failing on that connection forever.
+// dropped behind pgx's back (DEALLOCATE by a pooler such as PgBouncer, or by hand), or
+// invalidated by a migration, prepares it again, and the group still records instead of
+// failing on that connection forever.
 func TestRecordSurvivesLostPreparedStatement(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
@@ -96,7 +97,12 @@ func TestRecordSurvivesLostPreparedStatement(t *testing.T) {
 	_, err = pool.Exec(ctx, "DEALLOCATE "+recordStmt)
 	require.NoError(t, err)
 	require.NoError(t, rec.Record(ctx, ch("a", t0.Add(time.Second), connector.OpUpsert, "v2")))
+	// A migration that changes a returned column's type invalidates the prepared statement
+	// ("cached plan must not change result type"): prepared again, it records.
+	_, err = pool.Exec(ctx, "ALTER TABLE appwrite_sync.ledger ALTER COLUMN row_id TYPE varchar")
+	require.NoError(t, err)
+	require.NoError(t, rec.Record(ctx, ch("a", t0.Add(2*time.Second), connector.OpUpsert, "v3")))
 	var title string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT row->>'title' FROM appwrite_sync.ledger WHERE row_id = 'a'`).Scan(&title))
-	require.Equal(t, "v2", title)
+	require.Equal(t, "v3", title)
 }

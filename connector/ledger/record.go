@@ -259,6 +259,14 @@ SELECT l.table_key, l.row_id, l.updated_at, l.op, l.hash
 FROM unnest($1::text[], $2::text[]) AS t(table_key, row_id)
 JOIN appwrite_sync.ledger l ON l.table_key = t.table_key AND l.row_id = t.row_id`
 
+// retryGroup: errors after which a group is tried again at once (nothing of it committed).
+var retryGroup = map[string]bool{
+	"40P01": true, // deadlock between replicas' groups
+	"40001": true, // serialization failure
+	"26000": true, // the prepared statement is gone (see execRecord)
+	"0A000": true, // cached plan must not change result type: a migration changed the ledger
+}
+
 // recordStmt names recordSQL's prepared statement on each state store connection.
 const recordStmt = "appwrite_sync_record"
 
@@ -311,13 +319,12 @@ func (r *Recorder) execRecord(ctx context.Context, params [][]byte, row func(val
 		}
 	}
 	if _, err := rr.Close(); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "26000" {
-			// The statement was dropped behind pgx's back (DEALLOCATE by a pooler such as
-			// PgBouncer): forget it here too, so the retry prepares it again.
-			if derr := c.Conn().Deallocate(ctx, recordStmt); derr != nil {
-				c.Conn().PgConn().Close(ctx) // the pool then drops this connection
-			}
+		// As pgx does with its own statement cache: after any error, forget the statement, so
+		// the next use prepares it again. It may have been dropped behind pgx's back (DEALLOCATE
+		// by a pooler such as PgBouncer) or invalidated by a migration ("cached plan must not
+		// change result type").
+		if derr := c.Conn().Deallocate(ctx, recordStmt); derr != nil {
+			c.Conn().PgConn().Close(ctx) // the pool then drops this connection
 		}
 		return err
 	}
@@ -391,8 +398,8 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 			return nil
 		})
 		var pgErr *pgconn.PgError
-		if err != nil && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "26000") {
-			continue // deadlock or serialization failure between replicas, or a lost prepared statement: retry the group
+		if err != nil && errors.As(err, &pgErr) && retryGroup[pgErr.Code] {
+			continue
 		}
 		break
 	}
