@@ -20,6 +20,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/internal/procstat"
 )
 
 func benchRows() int {
@@ -146,22 +147,13 @@ func cpuTicks() (self, postgres int64) {
 	return self, postgres
 }
 
-// stealTicks is the machine's steal time in clock ticks (/proc/stat): time this VM's virtual
-// CPUs were ready to run but the hypervisor ran something else. On the shared VM of the notes
-// it ranged from none to about a fifth of both cores between runs, and every latency and rate of a
-// run with much of it is worse for reasons outside this program.
+// stealTicks is the machine's steal time in clock ticks (0 without /proc/stat): time this VM's
+// virtual CPUs were ready to run but the hypervisor ran something else. On the shared VM of
+// the notes it ranged from none to about a fifth of both cores between runs, and every latency
+// and rate of a run with much of it is worse for reasons outside this program.
 func stealTicks() int64 {
-	raw, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(raw), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	if len(f) < 9 {
-		return 0
-	}
-	v, _ := strconv.ParseInt(f[8], 10, 64)
-	return v
+	c, _ := procstat.Read()
+	return c.Steal
 }
 
 // stealShare is the steal ticks of a phase as a share of all the machine's CPU time in it.

@@ -3,9 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/internal/procstat"
 )
 
 // BenchmarkApply applies batches of new rows: 40 is about what delivery sends per batch under
@@ -37,7 +36,7 @@ func BenchmarkApply(b *testing.B) {
 			}
 			t0 := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
 			items := make([]sink.Item, size)
-			busy0 := busyTicks()
+			cpu0, procOK := procstat.Read()
 			b.ResetTimer()
 			for n := 0; n < b.N; n++ {
 				b.StopTimer()
@@ -50,27 +49,9 @@ func BenchmarkApply(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "rows/s")
-			if busy0 >= 0 {
-				b.ReportMetric(float64(busyTicks()-busy0)*1e4/float64(b.N*size), "busy-µs/row") // USER_HZ 100
+			if cpu1, ok := procstat.Read(); procOK && ok {
+				b.ReportMetric(float64(cpu1.Busy-cpu0.Busy)*1e4/float64(b.N*size), "busy-µs/row") // USER_HZ 100
 			}
 		})
 	}
-}
-
-// busyTicks is the machine's non-idle CPU time in clock ticks (-1 without /proc/stat).
-func busyTicks() int64 {
-	raw, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return -1
-	}
-	line, _, _ := strings.Cut(string(raw), "\n")
-	var n int64
-	for i, f := range strings.Fields(line)[1:] {
-		if i == 3 || i == 4 || i >= 7 { // idle, iowait, steal, guest, guest_nice
-			continue
-		}
-		v, _ := strconv.ParseInt(f, 10, 64)
-		n += v
-	}
-	return n
 }
