@@ -177,3 +177,18 @@ func BenchmarkContentHash(b *testing.B) {
 		}
 	})
 }
+
+// TestCanonicalizerKeepsNoRowAlive: the pairs' keys point into the row being hashed; once an
+// object is done they are cleared, so a pooled canonicalizer does not keep an old (possibly
+// large) request body reachable.
+func TestCanonicalizerKeepsNoRowAlive(t *testing.T) {
+	c := &canonicalizer{}
+	row := []byte(`{"b":{"y":1,"x":[{"q":2,"p":3}]},"a":"v","$tableId":"posts"}`)
+	_, err := c.value(row, true)
+	require.NoError(t, err)
+	require.Equal(t, `{"a":"v","b":{"x":[{"p":3,"q":2}],"y":1}}`, string(c.buf))
+	require.Empty(t, c.pairs)
+	for i, p := range c.pairs[:cap(c.pairs)] {
+		require.Nil(t, p.key, "pair %d still references the row", i)
+	}
+}
