@@ -60,6 +60,12 @@ func (a *Admin) Counts(ctx context.Context, sinks []string) (map[string]SinkCoun
 
 // SinkCounts returns pending/dead-letter/lag per sink and the quarantine size: index range
 // counts only, cheap enough for a periodic metrics refresh.
+//
+// Postgres plans the pending count without knowing where the cursor is (it guesses a third
+// of the ledger) and keeps that plan on the connection: planned while the ledger was small,
+// it was a sequential scan, which then read the whole ledger on every refresh as it grew. The
+// statement therefore runs with sequential scans disabled; the index serves every sink, the
+// one without a cursor (everything pending) included.
 func (a *Admin) SinkCounts(ctx context.Context, sinks []string) (map[string]SinkCounts, int64, error) {
 	out := make(map[string]SinkCounts, len(sinks))
 	for _, s := range sinks {
@@ -67,7 +73,11 @@ func (a *Admin) SinkCounts(ctx context.Context, sinks []string) (map[string]Sink
 	}
 	// pending: log entries after the sink's cursor plus rows waiting in its retry table; lag:
 	// age of the oldest of them. A sink without a cursor has not started: everything is pending.
-	rows, err := a.pool.Query(ctx, `SELECT s.sink,
+	err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT s.sink,
             (SELECT count(*) FROM appwrite_sync.ledger l WHERE (l.tx, l.seq) > (COALESCE(c.tx, '0'), COALESCE(c.seq, 0)))
               + (SELECT count(*) FROM appwrite_sync.sink_retry r WHERE r.sink = s.sink AND r.dead_at IS NULL),
             (SELECT count(*) FROM appwrite_sync.sink_retry r WHERE r.sink = s.sink AND r.dead_at IS NOT NULL),
@@ -76,20 +86,21 @@ func (a *Admin) SinkCounts(ctx context.Context, sinks []string) (map[string]Sink
                     ORDER BY l.tx, l.seq LIMIT 1),
                 (SELECT min(r.enqueued_at) FROM appwrite_sync.sink_retry r WHERE r.sink = s.sink AND r.dead_at IS NULL))), 0)::float8
         FROM unnest($1::text[]) AS s(sink) LEFT JOIN appwrite_sync.sink_cursor c USING (sink)`, sinks)
-	if err != nil {
-		return nil, 0, err
-	}
-	for rows.Next() {
-		var s string
-		var c SinkCounts
-		if err := rows.Scan(&s, &c.Pending, &c.DeadLetter, &c.LagSeconds); err != nil {
-			rows.Close()
-			return nil, 0, err
+		if err != nil {
+			return err
 		}
-		out[s] = c
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			var s string
+			var c SinkCounts
+			if err := rows.Scan(&s, &c.Pending, &c.DeadLetter, &c.LagSeconds); err != nil {
+				return err
+			}
+			out[s] = c
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return nil, 0, err
 	}
 	var q int64
