@@ -217,16 +217,21 @@ type deliverer struct {
 	leaseEnd    time.Time          // local clock
 	readPos     Pos
 	batches     []*batch // unsettled, in read order
-	busy        map[rowKey]struct{}
-	deferredAt  map[rowKey]*deferral // rows with a deferral not yet settled
+	busy        map[itemKey]struct{}
+	deferredAt  map[itemKey]*deferral // rows with a deferral not yet settled
 	pausedUntil time.Time
 	retryCheck  time.Time // when the retry table was last read
 	retryHint   bool      // this process wrote retry rows since
 }
 
-type rowKey struct{ table, id string }
+// itemKey identifies a delivered row. The table key stays a struct: rendering it as
+// "database/table" for every lookup cost an allocation per row and map operation.
+type itemKey struct {
+	table connector.TableKey
+	id    string
+}
 
-func keyOf(it sink.Item) rowKey { return rowKey{it.Key.String(), it.RowID} }
+func keyOf(it sink.Item) itemKey { return itemKey{it.Key, it.RowID} }
 
 // A deferral is settled only if no newer version of its row was applied meanwhile: batches
 // stuck behind a sink outage may settle their deferrals long after the retry of that row
@@ -248,7 +253,7 @@ type batch struct {
 func newDeliverer(e *Engine, sc SinkConfig) *deliverer {
 	name := sc.Sink.Name()
 	return &deliverer{e: e, sc: sc, name: name, log: e.opts.Log.WithField("sink", name), m: e.opts.Metrics,
-		slots: make(chan struct{}, sc.Workers), bo: e.newBackoff(), busy: map[rowKey]struct{}{}, deferredAt: map[rowKey]*deferral{}}
+		slots: make(chan struct{}, sc.Workers), bo: e.newBackoff(), busy: map[itemKey]struct{}{}, deferredAt: map[itemKey]*deferral{}}
 }
 
 func (d *deliverer) run(ctx context.Context) {
@@ -334,7 +339,7 @@ func (d *deliverer) acquire(ctx context.Context) bool {
 	}
 	d.mu.Lock()
 	d.leader, d.leaseEnd, d.readPos = true, time.Now().Add(left), cur
-	d.batches, d.busy, d.deferredAt = nil, map[rowKey]struct{}{}, map[rowKey]*deferral{}
+	d.batches, d.busy, d.deferredAt = nil, map[itemKey]struct{}{}, map[itemKey]*deferral{}
 	d.ectx, d.ecancel = context.WithCancel(ctx)
 	d.mu.Unlock()
 	d.e.setStatus(d.name, "running", "")
@@ -428,7 +433,7 @@ func (d *deliverer) next(ctx context.Context) (*batch, error) {
 	if len(entries) > 0 {
 		b.end = entries[len(entries)-1].Pos
 	}
-	picked := make(map[rowKey]int, len(retries)+len(entries))
+	picked := make(map[itemKey]int, len(retries)+len(entries))
 	for _, e := range retries {
 		k := keyOf(e.Item)
 		if _, ok := d.busy[k]; ok {

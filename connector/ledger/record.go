@@ -331,6 +331,9 @@ func (r *Recorder) execRecord(ctx context.Context, params [][]byte, row func(val
 	return rowErr
 }
 
+// rowKey is a ledger row's key as the record statement takes and returns it.
+type rowKey struct{ table, id string }
+
 // commit runs one group transaction and fills each request's result.
 func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	// Within a group, keep only the newest version per row (one statement cannot touch a row
