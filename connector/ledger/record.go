@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
@@ -439,7 +440,10 @@ func (r *Recorder) classifyLost(ctx context.Context, winners []*request, advance
 	if len(tk) == 0 {
 		return
 	}
-	rs, err := r.pool.Query(ctx, lostSQL, tk, ids)
+	// Planned for each run (the unnamed statement), never from a plan the connection cached:
+	// one made while the ledger was small joins it with a full scan, and a backfill over rows
+	// the ledger already holds runs this for nearly every page.
+	rs, err := r.pool.Query(ctx, lostSQL, pgx.QueryExecModeExec, tk, ids)
 	if err != nil {
 		r.opts.Log.WithError(err).Warn("reading the versions that beat recorded changes")
 		return
