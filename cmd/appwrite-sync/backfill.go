@@ -56,10 +56,10 @@ func adminBase(listen string, tls bool) string {
 
 func backfillCommand(ctx context.Context, _ *string, load func() (*config.Config, error), stdout, stderr io.Writer) *cobra.Command {
 	var table, mode, adminURL string
-	var follow bool
+	var follow, allowMassDelete bool
 	var poll time.Duration
 	cmd := &cobra.Command{
-		Use:   "backfill --table database/table [--mode full|incremental] [--follow]",
+		Use:   "backfill --table database/table [--mode full|incremental] [--allow-mass-delete] [--follow]",
 		Short: "Start a backfill job through the admin API; --follow shows live progress",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -72,6 +72,9 @@ func backfillCommand(ctx context.Context, _ *string, load func() (*config.Config
 			}
 			if mode != "full" && mode != "incremental" {
 				return &exitError{exitBadInput, fmt.Errorf("--mode %q: use full or incremental", mode)}
+			}
+			if allowMassDelete && mode != "full" {
+				return &exitError{exitBadInput, errors.New("--allow-mass-delete applies to --mode full only")}
 			}
 			if cfg.Admin.Listen == "" && adminURL == "" {
 				return &exitError{exitBadInput, errors.New("admin.listen is empty: the backfill command talks to the admin API of a running serve")}
@@ -93,7 +96,7 @@ func backfillCommand(ctx context.Context, _ *string, load func() (*config.Config
 				hc.Transport = tr
 			}
 			c := adminClient{base: base, token: cfg.Admin.Token, http: hc}
-			body, _ := json.Marshal(map[string]string{"table": table, "mode": mode})
+			body, _ := json.Marshal(map[string]any{"table": table, "mode": mode, "allow_mass_delete": allowMassDelete})
 			var started struct {
 				ID    string `json:"id"`
 				Error string `json:"error"`
@@ -114,6 +117,7 @@ func backfillCommand(ctx context.Context, _ *string, load func() (*config.Config
 	}
 	cmd.Flags().StringVar(&table, "table", "", "table to backfill, as database/table")
 	cmd.Flags().StringVar(&mode, "mode", "full", "full (scan all rows, delete rows gone from the source) or incremental (rows changed since the last watermark)")
+	cmd.Flags().BoolVar(&allowMassDelete, "allow-mass-delete", false, "let a full job delete more than half of the table's rows (it refuses otherwise: a key that cannot see the rows would look like every row is gone)")
 	cmd.Flags().BoolVar(&follow, "follow", false, "show live progress until the job ends; exit code reflects the outcome")
 	cmd.Flags().StringVar(&adminURL, "admin-url", "", "admin API base URL (default: from admin.listen)")
 	cmd.Flags().DurationVar(&poll, "poll", 500*time.Millisecond, "progress refresh interval")

@@ -25,7 +25,7 @@ func TestBackfillCLIFollow(t *testing.T) {
 	text := backfillConfigText(t, state, bfConfig{endpoint: api.URL})
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
-	startInstance(t, parseText(t, text))
+	in := startInstance(t, parseText(t, text))
 
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
@@ -46,6 +46,17 @@ func TestBackfillCLIFollow(t *testing.T) {
 	code, out, _ = run("--table", "main/posts", "--mode", "incremental", "--follow", "--poll", "20ms")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "(main/posts, incremental)")
+
+	// --allow-mass-delete reaches the job; it means nothing to an incremental one.
+	code, out, errOut = run("--table", "main/posts", "--allow-mass-delete", "--follow", "--poll", "20ms")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	id := strings.Fields(out)[2]
+	status, body := adminGet(t, in, "/admin/backfill/"+id)
+	require.Equal(t, 200, status)
+	require.Contains(t, body, `"allow_mass_delete":true`)
+	code, _, errOut = run("--table", "main/posts", "--mode", "incremental", "--allow-mass-delete")
+	require.Equal(t, exitBadInput, code)
+	require.Contains(t, errOut, "--allow-mass-delete applies to --mode full only")
 
 	// A table mapped but absent from Appwrite: the job fails, the command exits 1 with why.
 	code, out, errOut = run("--table", "main/missing", "--follow", "--poll", "20ms")

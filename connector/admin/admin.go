@@ -24,7 +24,8 @@ import (
 // Backfill is the job API implemented by package backfill.
 type Backfill interface {
 	// Start queues a job; table is "database/table", mode "full" or "incremental".
-	Start(ctx context.Context, table, mode string) (id string, err error)
+	// allowMassDelete lets a full job delete most of the table's rows.
+	Start(ctx context.Context, table, mode string, allowMassDelete bool) (id string, err error)
 	Get(ctx context.Context, id string) (any, bool, error)
 	List(ctx context.Context, limit int) (any, error)
 	Cancel(ctx context.Context, id string) (bool, error)
@@ -245,17 +246,18 @@ func (o Options) startBackfill(c *gin.Context) {
 		return
 	}
 	var req struct {
-		Table string `json:"table"`
-		Mode  string `json:"mode"`
+		Table           string `json:"table"`
+		Mode            string `json:"mode"`
+		AllowMassDelete bool   `json:"allow_mass_delete"`
 	}
 	if err := c.ShouldBindJSON(&req); err != nil {
-		c.JSON(http.StatusBadRequest, gin.H{"error": `body must be {"table": "database/table", "mode": "full"|"incremental"}`})
+		c.JSON(http.StatusBadRequest, gin.H{"error": `body must be {"table": "database/table", "mode": "full"|"incremental", "allow_mass_delete": false}`})
 		return
 	}
 	if req.Mode == "" {
 		req.Mode = "full"
 	}
-	id, err := o.Backfill.Start(c.Request.Context(), req.Table, req.Mode)
+	id, err := o.Backfill.Start(c.Request.Context(), req.Table, req.Mode, req.AllowMassDelete)
 	if err != nil {
 		if errors.Is(err, ErrBadRequest) {
 			c.JSON(http.StatusBadRequest, gin.H{"error": strings.TrimSuffix(err.Error(), ": "+ErrBadRequest.Error())})

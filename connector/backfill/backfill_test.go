@@ -147,6 +147,57 @@ func TestFullReconcileDeletesRowsGoneFromSourceOnly(t *testing.T) {
 	require.Zero(t, n, "seen ids are dropped when the job ends")
 }
 
+// A full job that would delete more than half of a table (a key that cannot see the rows
+// reads few or none, and the rest look gone) fails and deletes nothing, with a reason that
+// says what to check; started with allow_mass_delete, the same job deletes them.
+func TestFullJobRefusesToDeleteMostOfATable(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	t0 := b.api.Now()
+	for i := range 100 {
+		b.put(fmt.Sprintf("r%03d", i), "v1", t0)
+	}
+	require.Equal(t, backfill.StateSucceeded, b.wait(b.start("main/posts", "full"), 30*time.Second).State)
+	for i := range 60 {
+		require.True(t, b.api.Delete(posts, fmt.Sprintf("r%03d", i)))
+	}
+
+	j := b.wait(b.start("main/posts", "full"), 30*time.Second)
+	require.Equal(t, backfill.StateFailed, j.State)
+	require.Equal(t, 1, j.Failures, "refusing is final: retrying cannot change the answer")
+	require.Contains(t, j.Error, "refusing to delete 60 of the 100 rows of main/posts: the full scan read 40 rows")
+	require.Contains(t, j.Error, `{"table": "main/posts", "mode": "full", "allow_mass_delete": true}`)
+	require.Zero(t, j.RowsDeleted)
+	for id, r := range b.ledger(posts) {
+		require.Equal(t, connector.OpUpsert, r.Op, "row %s was deleted by a refused job", id)
+	}
+
+	code, out := b.call(http.MethodPost, "/admin/backfill", `{"table":"main/posts","mode":"full","allow_mass_delete":true}`)
+	require.Equal(t, http.StatusAccepted, code, out)
+	j = b.wait(out["id"].(string), 30*time.Second)
+	require.Equal(t, backfill.StateSucceeded, j.State, j.Error)
+	require.True(t, j.AllowMassDelete)
+	require.EqualValues(t, 60, j.RowsDeleted)
+	deleted := 0
+	for _, r := range b.ledger(posts) {
+		if r.Op == connector.OpDelete {
+			deleted++
+		}
+	}
+	require.Equal(t, 60, deleted)
+}
+
+// A scan that reads nothing at all (the key sees no row) on a table of any size above the
+// floor is refused as well; on a table of a few rows it may delete them all.
+func TestMassDeleteRule(t *testing.T) {
+	for _, c := range []struct {
+		unseen, live int64
+		refused      bool
+	}{{0, 0, false}, {10, 10, false}, {11, 11, true}, {11, 22, false}, {12, 22, true}, {1000, 1000000, false}, {500001, 1000000, true}} {
+		require.Equal(t, c.refused, backfill.MassDelete(c.unseen, c.live), "%d of %d", c.unseen, c.live)
+	}
+}
+
 func TestIncrementalRepairsRowsUpdatedWhileWebhooksWereLost(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})

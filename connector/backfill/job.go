@@ -70,6 +70,9 @@ type Job struct {
 	Checkpoint string `json:"checkpoint,omitempty"`
 	// Since is the lower bound on $updatedAt of an incremental job (absent: every row).
 	Since *time.Time `json:"since,omitempty"`
+	// AllowMassDelete lets a full job record deletes for more than half of the table's rows
+	// (see massDeleteError).
+	AllowMassDelete bool `json:"allow_mass_delete,omitempty"`
 	// Failures counts failed attempts.
 	Failures   int        `json:"failures"`
 	Owner      string     `json:"owner,omitempty"`

@@ -212,6 +212,7 @@ func TestStartRejectsBadRequests(t *testing.T) {
 		{`{"table":"*/any","mode":"full"}`, `table */any: the mapping entry applies to every database, so name one, e.g. "main/any"`},
 		{`{"table":"posts","mode":"full"}`, `table "posts": want "database/table", e.g. "main/posts"`},
 		{`{"table":"main/posts","mode":"everything"}`, `mode "everything": use "full" or "incremental"`},
+		{`{"table":"main/posts","mode":"incremental","allow_mass_delete":true}`, `allow_mass_delete applies to full jobs only (an incremental job records no deletes)`},
 	} {
 		code, out := b.call(http.MethodPost, "/admin/backfill", c.body)
 		require.Equal(t, http.StatusBadRequest, code, c.body)

@@ -227,7 +227,7 @@ func (m *Manager) signal() {
 // Start queues a job for table ("database/table") in mode ("full" or "incremental") and
 // returns its id. Requests that cannot succeed (unknown mode, unmapped table, a table that
 // already has a job) wrap admin.ErrBadRequest.
-func (m *Manager) Start(ctx context.Context, table, mode string) (string, error) {
+func (m *Manager) Start(ctx context.Context, table, mode string, allowMassDelete bool) (string, error) {
 	key, err := connector.ParseTableKey(strings.TrimSpace(table))
 	if err != nil {
 		return "", badRequest(err.Error())
@@ -236,7 +236,10 @@ func (m *Manager) Start(ctx context.Context, table, mode string) (string, error)
 	if md != ModeFull && md != ModeIncremental {
 		return "", badRequest(fmt.Sprintf("mode %q: use \"full\" or \"incremental\"", mode))
 	}
-	id, err := m.Enqueue(ctx, key, md, TriggerAdmin)
+	if allowMassDelete && md != ModeFull {
+		return "", badRequest("allow_mass_delete applies to full jobs only (an incremental job records no deletes)")
+	}
+	id, err := m.enqueue(ctx, key, md, TriggerAdmin, allowMassDelete)
 	var ae *ActiveError
 	var nm *NotMappedError
 	if errors.As(err, &ae) || errors.As(err, &nm) {
@@ -256,10 +259,14 @@ func (e *NotMappedError) Error() string { return e.msg }
 // Enqueue queues a job and returns its id. A table with a queued or running job yields
 // *ActiveError, a table that cannot be read *NotMappedError.
 func (m *Manager) Enqueue(ctx context.Context, key connector.TableKey, mode Mode, trigger string) (string, error) {
+	return m.enqueue(ctx, key, mode, trigger, false)
+}
+
+func (m *Manager) enqueue(ctx context.Context, key connector.TableKey, mode Mode, trigger string, allowMassDelete bool) (string, error) {
 	if err := m.checkTable(key); err != nil {
 		return "", err
 	}
-	id, err := m.store.insert(ctx, key.String(), mode, trigger, m.opts.Skew, 0, nil)
+	id, err := m.store.insert(ctx, key.String(), mode, trigger, m.opts.Skew, 0, nil, allowMassDelete)
 	if err != nil {
 		return "", err
 	}
@@ -275,7 +282,7 @@ func (m *Manager) enqueueIfDue(ctx context.Context, key connector.TableKey, mode
 	for i, d := range dueModes {
 		modes[i] = string(d)
 	}
-	id, err := m.store.insert(ctx, key.String(), mode, trigger, m.opts.Skew, every, modes)
+	id, err := m.store.insert(ctx, key.String(), mode, trigger, m.opts.Skew, every, modes, false)
 	var ae *ActiveError
 	if errors.As(err, &ae) || id == "" {
 		return "", nil

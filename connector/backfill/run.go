@@ -182,6 +182,15 @@ func (r *run) record(ctx context.Context, key connector.TableKey, p appwrite.Pag
 // an upsert of the same instant, and a newer version (a webhook that re-created the row)
 // still wins under the version guard.
 func (r *run) deletes(ctx context.Context, key connector.TableKey) error {
+	if !r.job.AllowMassDelete {
+		unseen, live, read, err := r.m.store.unseenCount(ctx, r.job)
+		if err != nil {
+			return fmt.Errorf("counting rows gone from the source: %w", err)
+		}
+		if massDelete(unseen, live) {
+			return massDeleteError(r.job.Table, unseen, live, read)
+		}
+	}
 	after := ""
 	for {
 		cands, err := r.m.store.unseen(ctx, r.job, after, deleteBatch)
@@ -267,4 +276,23 @@ func relationSelect(t *mapping.Table) []string {
 	}
 	sort.Strings(sel)
 	return append([]string{"*"}, sel...)
+}
+
+// massDeleteMin: a full job may always record this many deletes; the half-of-the-table rule
+// applies above it.
+const massDeleteMin = 10
+
+// massDelete reports whether recording unseen deletes would remove more than half of the live
+// rows the ledger holds for the table (and more than massDeleteMin). A full scan that read
+// nothing, or only what an API key without access to the rows can see, would otherwise
+// delete every row it missed from both sinks, and the tombstones would outrank the rows when
+// they are read again at the same $updatedAt.
+func massDelete(unseen, live int64) bool { return unseen > massDeleteMin && 2*unseen > live }
+
+func massDeleteError(table string, unseen, live, read int64) error {
+	return connector.Permanent(fmt.Sprintf("refusing to delete %d of the %d rows of %s: the full scan read %d rows, and "+
+		"deleting more than half of a table takes a job started with allow_mass_delete. If the API key may lack access "+
+		"to the rows (scope rows.read, document security, another project), fix it and run the job again; if the rows "+
+		"are really gone, run it with {\"table\": %q, \"mode\": \"full\", \"allow_mass_delete\": true} "+
+		"(CLI: appwrite-sync backfill --table %s --allow-mass-delete)", unseen, live, table, read, table, table), nil)
 }

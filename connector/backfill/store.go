@@ -38,14 +38,14 @@ const jobColumns = `id, table_key, mode, state, trigger, phase, rows_read, rows_
     created_at, started_at, finished_at, updated_at, scan_started_at, max_updated_at,
     CASE WHEN run_started_at IS NULL OR state = 'queued' THEN 0
          ELSE (rows_read - run_rows_base) / GREATEST(EXTRACT(EPOCH FROM COALESCE(finished_at, now()) - run_started_at), 0.001)
-    END::float8`
+    END::float8, allow_mass_delete`
 
 func scanJob(row pgx.Row) (*Job, error) {
 	j := &Job{}
 	var mode, state string
 	err := row.Scan(&j.ID, &j.Table, &mode, &state, &j.Trigger, &j.Phase, &j.RowsRead, &j.RowsChanged, &j.RowsDeleted, &j.Total,
 		&j.Error, &j.Checkpoint, &j.Since, &j.Failures, &j.Owner,
-		&j.CreatedAt, &j.StartedAt, &j.FinishedAt, &j.UpdatedAt, &j.scanStartedAt, &j.maxUpdatedAt, &j.RatePerS)
+		&j.CreatedAt, &j.StartedAt, &j.FinishedAt, &j.UpdatedAt, &j.scanStartedAt, &j.maxUpdatedAt, &j.RatePerS, &j.AllowMassDelete)
 	if err != nil {
 		return nil, err
 	}
@@ -68,15 +68,15 @@ func newJobID() string {
 // dueWithin > 0 makes the insert conditional: nothing is queued (and "" returned) when a job
 // of a mode in dueModes was created within that time. A table with an active job yields
 // *ActiveError.
-func (s *store) insert(ctx context.Context, table string, mode Mode, trigger string, skew, dueWithin time.Duration, dueModes []string) (string, error) {
+func (s *store) insert(ctx context.Context, table string, mode Mode, trigger string, skew, dueWithin time.Duration, dueModes []string, allowMassDelete bool) (string, error) {
 	id := newJobID()
-	tag, err := s.pool.Exec(ctx, `INSERT INTO appwrite_sync.backfill_jobs (id, table_key, mode, state, trigger, since)
-        SELECT $1, $2, $3, 'queued', $4,
+	tag, err := s.pool.Exec(ctx, `INSERT INTO appwrite_sync.backfill_jobs (id, table_key, mode, state, trigger, allow_mass_delete, since)
+        SELECT $1, $2, $3, 'queued', $4, $8,
                CASE WHEN $3 = 'incremental' THEN (SELECT updated_at - $5::interval FROM appwrite_sync.backfill_watermarks WHERE table_key = $2) END
         WHERE $6::interval <= '0s' OR NOT EXISTS (
             SELECT 1 FROM appwrite_sync.backfill_jobs
             WHERE table_key = $2 AND mode = ANY($7::text[]) AND created_at > now() - $6::interval)`,
-		id, table, string(mode), trigger, skew, dueWithin, dueModes)
+		id, table, string(mode), trigger, skew, dueWithin, dueModes, allowMassDelete)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "backfill_jobs_one_active" {
 		return "", s.activeError(ctx, table)
@@ -195,6 +195,16 @@ type deleteCandidate struct {
 // that were recorded before the scan began and that the scan did not see. (A row the scan
 // itself advanced was recorded after the scan began; only the rows it saw but did not
 // advance are in backfill_seen.)
+// unseenCount returns how many rows unseen would yield in all, how many live rows the ledger
+// holds for the job's table, and how many rows the job's scan read.
+func (s *store) unseenCount(ctx context.Context, j *Job) (unseen, live, read int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE l.recorded_at < $2
+              AND NOT EXISTS (SELECT 1 FROM appwrite_sync.backfill_seen s WHERE s.job_id = $3 AND s.row_id = l.row_id)),
+            count(*), (SELECT rows_read FROM appwrite_sync.backfill_jobs WHERE id = $3)
+        FROM appwrite_sync.ledger l WHERE l.table_key = $1 AND l.op = 1`, j.Table, j.scanStartedAt, j.ID).Scan(&unseen, &live, &read)
+	return unseen, live, read, err
+}
+
 func (s *store) unseen(ctx context.Context, j *Job, after string, limit int) ([]deleteCandidate, error) {
 	rows, err := s.pool.Query(ctx, `SELECT l.row_id, l.updated_at, l.sequence, l.row::text
         FROM appwrite_sync.ledger l

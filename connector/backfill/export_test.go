@@ -1,0 +1,4 @@
+package backfill
+
+// MassDelete exposes massDelete to the external tests.
+var MassDelete = massDelete
