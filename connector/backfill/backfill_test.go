@@ -111,10 +111,7 @@ func TestFullReconcileDeletesRowsGoneFromSourceOnly(t *testing.T) {
 		}
 	}})
 	t0 := b.api.Now()
-	for i := range 500 {
-		b.put(fmt.Sprintf("r%03d", i), "v1", t0)
-	}
-	require.Equal(t, backfill.StateSucceeded, b.wait(b.start("main/posts", "full"), 30*time.Second).State)
+	b.synced(500, t0)
 
 	// Lost webhooks: 50 rows deleted in the source.
 	for i := 0; i < 500; i += 10 {
@@ -154,10 +151,7 @@ func TestFullJobRefusesToDeleteMostOfATable(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	t0 := b.api.Now()
-	for i := range 100 {
-		b.put(fmt.Sprintf("r%03d", i), "v1", t0)
-	}
-	require.Equal(t, backfill.StateSucceeded, b.wait(b.start("main/posts", "full"), 30*time.Second).State)
+	b.synced(100, t0)
 	for i := range 60 {
 		require.True(t, b.api.Delete(posts, fmt.Sprintf("r%03d", i)))
 	}
@@ -202,10 +196,7 @@ func TestIncrementalRepairsRowsUpdatedWhileWebhooksWereLost(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
 	t0 := b.api.Now()
-	for i := range 400 {
-		b.put(fmt.Sprintf("r%03d", i), "v1", t0)
-	}
-	require.Equal(t, backfill.StateSucceeded, b.wait(b.start("main/posts", "full"), 30*time.Second).State)
+	b.synced(400, t0)
 
 	// Lost webhooks: 20 rows updated an hour later.
 	t1 := t0.Add(time.Hour)

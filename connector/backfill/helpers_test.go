@@ -287,6 +287,16 @@ func (b *bundle) put(id, title string, updated time.Time) json.RawMessage {
 		"$updatedAt": updated, "$permissions": []string{`read("any")`}})
 }
 
+// synced puts rows r000, r001, ... (n of them, title "v1", $updatedAt at) in the source and
+// runs a full job that records them all.
+func (b *bundle) synced(n int, at time.Time) {
+	b.t.Helper()
+	for i := range n {
+		b.put(fmt.Sprintf("r%03d", i), "v1", at)
+	}
+	require.Equal(b.t, backfill.StateSucceeded, b.wait(b.start("main/posts", "full"), 30*time.Second).State)
+}
+
 // listRequests returns the list requests the double received for a table, in order.
 func (b *bundle) listRequests(key connector.TableKey) []appwritetest.Request {
 	var out []appwritetest.Request
