@@ -15,7 +15,8 @@ import (
 )
 
 // When a table's mapping changes, its rows are re-projected from the ledger's stored source
-// rows on the next start: a new column is filled for rows recorded before it existed.
+// rows on the next start: a new column is filled for rows recorded before it existed. The
+// webhook listener does not wait for that: queueing a large table's rows takes minutes.
 func TestMappingChangeReprojectsFromLedger(t *testing.T) {
 	state := pgtest.NewDatabase(t)
 	cfg := testConfig(t, state, state, "")
@@ -50,16 +51,23 @@ tables:
 `, cfg.Listen, cfg.Admin.Listen, testToken, webhookURL, testSecret, state)
 	cfg2, err := config.Parse("v2.yaml", []byte(text), func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
-	startInstance(t, cfg2)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, state)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
+	// Hold the re-projection: it waits for the fingerprints this transaction locks.
+	hold, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = hold.Exec(ctx, `SELECT * FROM appwrite_sync.sink_tables FOR UPDATE`)
+	require.NoError(t, err)
+	in = startInstance(t, cfg2) // fails unless the listener opens meanwhile
+	require.Equal(t, 200, post(t, in.base, "late", event{"create", rowBody("late", t0, "title", 99, "author-late")}))
+	require.NoError(t, hold.Rollback(ctx))
 	require.Eventually(t, func() bool {
 		var n int
 		err := conn.QueryRow(ctx, `SELECT count(*) FROM wh.posts WHERE author_id = 'a1'`).Scan(&n)
-		return err == nil && n == 20
-	}, 20*time.Second, 50*time.Millisecond, "every existing row must be re-projected with the new column")
+		return err == nil && n == 21
+	}, 20*time.Second, 50*time.Millisecond, "every existing row must be re-projected with the new column, and the new one delivered")
 	var names string
 	require.NoError(t, conn.QueryRow(ctx, `SELECT string_agg(author_name, ',' ORDER BY views) FROM wh.posts`).Scan(&names))
 	require.True(t, strings.HasPrefix(names, "author-0,author-1,"), names)

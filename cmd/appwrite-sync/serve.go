@@ -387,9 +387,6 @@ func (a *app) ready(ctx context.Context) error {
 }
 
 func (a *app) run(ctx context.Context) error {
-	if err := a.reproject(ctx); err != nil {
-		a.log.WithError(err).Warn("re-projection check failed; will not re-sync changed mappings this run")
-	}
 	pub, err := a.publicRouter()
 	if err != nil {
 		return err
@@ -412,7 +409,20 @@ func (a *app) run(ctx context.Context) error {
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	bg.Add(3)
-	go func() { defer bg.Done(); a.engine.Run(engineCtx) }()
+	// The listeners open without waiting for the re-projection check: after a mapping change
+	// it queues every live row of the table, minutes for a large ledger, and webhooks refused
+	// meanwhile would be lost (Appwrite never retries, and disables a webhook after 10
+	// failures). Delivery starts after it, so a sink seen for the first time is registered by
+	// the check (and gets the whole log) rather than by delivery (and a re-projection too).
+	go func() {
+		defer bg.Done()
+		if err := a.reproject(engineCtx); err != nil && engineCtx.Err() == nil {
+			a.log.WithError(err).Warn("re-projection check failed; will not re-sync changed mappings this run")
+		}
+		if engineCtx.Err() == nil {
+			a.engine.Run(engineCtx)
+		}
+	}()
 	go func() { defer bg.Done(); a.sweep(engineCtx) }()
 	go func() { defer bg.Done(); a.gauges(engineCtx) }()
 	if a.backfill != nil {
