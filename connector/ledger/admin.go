@@ -261,9 +261,16 @@ func (a *Admin) Reproject(ctx context.Context, sinkName string, fingerprints map
 	return out, nil
 }
 
-// LedgerTables lists the table keys present in the ledger.
+// LedgerTables lists the table keys present in the ledger, in order. It runs at every start:
+// it hops through the primary key from one table to the next (one index probe per table)
+// instead of reading the whole ledger, which took 1.5 s for 600,000 rows not in cache.
 func (a *Admin) LedgerTables(ctx context.Context) ([]string, error) {
-	rows, err := a.pool.Query(ctx, `SELECT DISTINCT table_key FROM appwrite_sync.ledger`)
+	rows, err := a.pool.Query(ctx, `WITH RECURSIVE t(k) AS (
+            (SELECT table_key FROM appwrite_sync.ledger ORDER BY table_key LIMIT 1)
+            UNION ALL
+            SELECT (SELECT l.table_key FROM appwrite_sync.ledger l WHERE l.table_key > t.k ORDER BY l.table_key LIMIT 1)
+            FROM t WHERE t.k IS NOT NULL)
+        SELECT k FROM t WHERE k IS NOT NULL`)
 	if err != nil {
 		return nil, err
 	}
