@@ -20,6 +20,7 @@ import (
 //     whole ledger, 30 to 116 ms of Postgres CPU;
 //   - the recorder's look-up of the versions that beat a group's stale or duplicate changes
 //     (lostSQL), which a backfill over rows the ledger holds runs for nearly every page.
+//
 // The list of tables every start reads (LedgerTables) is checked here too: it read the whole
 // ledger (SELECT DISTINCT) before the webhook listener opened.
 func TestHotStatementsDoNotScanTheLedger(t *testing.T) {
