@@ -191,26 +191,31 @@ type deleteCandidate struct {
 	row       string
 }
 
-// unseen returns up to limit live ledger rows of the table, after row id `after` in id order,
-// that were recorded before the scan began and that the scan did not see. (A row the scan
-// itself advanced was recorded after the scan began; only the rows it saw but did not
-// advance are in backfill_seen.)
+// Live ledger rows of the job's table ($1) are unseen when they were recorded before the scan
+// began ($2) and the scan did not see them ($3: the job). (A row the scan itself advanced was
+// recorded after the scan began; only the rows it saw but did not advance are in
+// backfill_seen.) unseenCount counts exactly what unseen pages through.
+const (
+	liveRows   = `l.table_key = $1 AND l.op = 1`
+	unseenRows = `l.recorded_at < $2
+          AND NOT EXISTS (SELECT 1 FROM appwrite_sync.backfill_seen s WHERE s.job_id = $3 AND s.row_id = l.row_id)`
+)
+
 // unseenCount returns how many rows unseen would yield in all, how many live rows the ledger
 // holds for the job's table, and how many rows the job's scan read.
 func (s *store) unseenCount(ctx context.Context, j *Job) (unseen, live, read int64, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE l.recorded_at < $2
-              AND NOT EXISTS (SELECT 1 FROM appwrite_sync.backfill_seen s WHERE s.job_id = $3 AND s.row_id = l.row_id)),
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE `+unseenRows+`),
             count(*), (SELECT rows_read FROM appwrite_sync.backfill_jobs WHERE id = $3)
-        FROM appwrite_sync.ledger l WHERE l.table_key = $1 AND l.op = 1`, j.Table, j.scanStartedAt, j.ID).Scan(&unseen, &live, &read)
+        FROM appwrite_sync.ledger l WHERE `+liveRows, j.Table, j.scanStartedAt, j.ID).Scan(&unseen, &live, &read)
 	return unseen, live, read, err
 }
 
+// unseen returns up to limit unseen rows after row id `after`, in id order.
 func (s *store) unseen(ctx context.Context, j *Job, after string, limit int) ([]deleteCandidate, error) {
 	rows, err := s.pool.Query(ctx, `SELECT l.row_id, l.updated_at, l.sequence, l.row::text
         FROM appwrite_sync.ledger l
-        WHERE l.table_key = $1 AND l.row_id > $2 AND l.op = 1 AND l.recorded_at < $3
-          AND NOT EXISTS (SELECT 1 FROM appwrite_sync.backfill_seen s WHERE s.job_id = $4 AND s.row_id = l.row_id)
-        ORDER BY l.row_id LIMIT $5`, j.Table, after, j.scanStartedAt, j.ID, limit)
+        WHERE `+liveRows+` AND `+unseenRows+` AND l.row_id > $4
+        ORDER BY l.row_id LIMIT $5`, j.Table, j.scanStartedAt, j.ID, after, limit)
 	if err != nil {
 		return nil, err
 	}
