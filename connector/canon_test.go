@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -52,14 +53,33 @@ var canonSeeds = []string{
 	// PHP's json_encode, as Appwrite sends rows: non-ASCII as \u escapes, / as \/.
 	`{"title":"Caf\u00e9 \/ Montr\u00e9al","emoji":"\ud83d\ude00","url":"https:\/\/x.io\/a"}`,
 	`{"lone":"\ud800x","low":"\udc00","pair_bad":"\ud800\u0041","ctl":"\u0001\b\f\u001f","html":"\u003c\u003e\u0026","ls":"\u2028 \u2029","q":"\"\\"}`,
-	"{\"bad_utf8\":\"a\xffb\xc3\",\"k\\u00e9\":\"\xe2\x80\xa8\"}",
+	"{\"k\\u00e9\":\"\xe2\x80\xa8\"}",
 	`{"a":1,"\u0061":2,"A\u0301":3}`,
-	"{\"bad utf8\":\"\xff\xfe\"}",
 	`{"n":-0,"m":0.0,"e":1E5,"big":123456789012345678901234567890}`,
 	`{"nested":[[[]],[{}],{"x":[{"y":null}]}]}`,
 	// Strings long enough for the eight-bytes-at-a-time paths, special bytes at odd places.
 	`{"a long key, plain":"0123456789abcdefghij<klmnopq","another long key \"quoted\"":"tail &"}`,
 	"{\"text\":\"lorem ipsum dolor sit amet, caf\u00e9 \u2028 \\\\ \\n end\",\"x\":\"12345678\\u0041bcdefgh\"}",
+}
+
+// invalidUTF8Rows are valid JSON to encoding/json (which replaces the bad bytes) but not
+// valid UTF-8: ContentHash refuses them, as the state store would.
+var invalidUTF8Rows = []string{
+	"{\"bad_utf8\":\"a\xffb\xc3\",\"k\\u00e9\":\"\xe2\x80\xa8\"}",
+	"{\"bad utf8\":\"\xff\xfe\"}",
+	"{\"key \xc0\xaf\":1}",     // an overlong encoding of '/'
+	"{\"s\":\"\xed\xa0\x80\"}", // a surrogate encoded in UTF-8
+}
+
+func TestContentHashRefusesInvalidUTF8(t *testing.T) {
+	for _, s := range invalidUTF8Rows {
+		_, err := referenceHash([]byte(s))
+		require.NoError(t, err, "encoding/json takes %q", s)
+		_, err = ContentHash([]byte(s))
+		require.ErrorIs(t, err, ErrInvalidUTF8, "%q", s)
+	}
+	_, err := ContentHash([]byte("{\"title\":\"caf\xc3\xa9 \xff\"}"))
+	require.EqualError(t, err, "row is not valid UTF-8 (byte 16 is 0xff)")
 }
 
 // Every byte value at every position of strings of 8 to 24 bytes: plain's eight-byte fast path
@@ -123,7 +143,7 @@ func TestContentHashDepthLimit(t *testing.T) {
 }
 
 func FuzzContentHash(f *testing.F) {
-	for _, s := range canonSeeds {
+	for _, s := range append(canonSeeds, invalidUTF8Rows...) {
 		f.Add([]byte(s))
 	}
 	f.Add([]byte(`{"a":1} x`))
@@ -132,6 +152,12 @@ func FuzzContentHash(f *testing.F) {
 		got, gerr := ContentHash(row)
 		if gerr == nil && !json.Valid(row) {
 			t.Fatalf("ContentHash accepted %q, which is not valid JSON", row)
+		}
+		if !utf8.Valid(row) {
+			if !errors.Is(gerr, ErrInvalidUTF8) {
+				t.Fatalf("ContentHash(%q) = %v, want ErrInvalidUTF8", row, gerr)
+			}
+			return
 		}
 		if werr != nil {
 			if gerr == nil {

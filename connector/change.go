@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Op is what a change does to a row.
@@ -106,9 +107,14 @@ var volatileKeys = map[string]bool{
 // volatile routing keys removed, canonicalised (sorted keys, numbers kept verbatim). It is the
 // final tie-break of Version.
 //
-// It accepts exactly the rows that are one valid JSON object (json.Valid, and an object), so
-// it doubles as the validation of a webhook body (a fuzz test holds it to encoding/json).
+// It accepts exactly the rows that are one valid JSON object (json.Valid, and an object) in
+// valid UTF-8, so it doubles as the validation of a webhook body (a fuzz test holds it to
+// encoding/json). encoding/json would take invalid UTF-8 and replace it; the state store
+// refuses it (ErrInvalidUTF8).
 func ContentHash(row json.RawMessage) ([]byte, error) {
+	if !utf8.Valid(row) {
+		return nil, invalidUTF8(row)
+	}
 	c := canonPool.Get().(*canonicalizer)
 	defer canonPool.Put(c)
 	c.buf, c.pairs, c.depth = c.buf[:0], c.pairs[:0], 0
@@ -125,4 +131,20 @@ func ContentHash(row json.RawMessage) ([]byte, error) {
 	}
 	sum := sha256.Sum256(c.buf)
 	return sum[:16], nil
+}
+
+// ErrInvalidUTF8: a row that is not valid UTF-8. Appwrite never sends one (PHP's json_encode
+// fails on it), and Postgres refuses to store one in a UTF-8 database.
+var ErrInvalidUTF8 = errors.New("row is not valid UTF-8")
+
+// invalidUTF8 is ErrInvalidUTF8 with the offset of the first bad byte of b.
+func invalidUTF8(b []byte) error {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return fmt.Errorf("%w (byte %d is 0x%02x)", ErrInvalidUTF8, i, b[i])
+		}
+		i += n
+	}
+	return ErrInvalidUTF8
 }

@@ -64,12 +64,17 @@ func TestDeadLetterAndQuarantine(t *testing.T) {
 	// Quarantine: valid signature, row-shaped event, body that is not a row.
 	garbage := []byte(`{"$id":"q1","$updatedAt":"not a date"}`)
 	require.Equal(t, 202, post(t, in.base, "q1", event{"create", garbage}))
+	// A body that is not valid UTF-8, which Postgres refuses to store as text: it used to fail
+	// the group commit of every request it shared one with (503, "state store unavailable").
+	notUTF8 := []byte(strings.Replace(string(rowBody("q2", t0, "x", 1, "a")), `"title":"x"`, "\"title\":\"caf\xe9\"", 1))
+	require.Equal(t, 202, post(t, in.base, "q2", event{"create", notUTF8}))
 	code, body = adminGet(t, in, "/admin/quarantine")
 	require.Equal(t, 200, code)
 	require.Contains(t, body, `"webhook":"webhooks[0]"`)
+	require.Contains(t, body, "row is not valid UTF-8 (byte ")
 	code, body = adminPost(t, in, "/admin/quarantine/replay", "")
 	require.Equal(t, 200, code)
-	require.Contains(t, body, `"failed":1`)
+	require.Contains(t, body, `"failed":2`)
 
 	// The admin API refuses a wrong token.
 	req, _ := http.NewRequest(http.MethodGet, in.admin+"/admin/status", nil)

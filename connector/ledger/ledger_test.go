@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	dto "github.com/prometheus/client_model/go"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -236,6 +237,63 @@ func TestGroupMixesAdvancedAndLost(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Equal(t, []Result{Recorded, Duplicate, Recorded, Stale}, res)
+}
+
+// A change Postgres refuses fails alone: the rest of its group is recorded, and it gets a
+// permanent error (which the webhook handler quarantines) rather than the group's "state store
+// unavailable". The two kinds here are turned away by the webhook decoder before they get this
+// far; this is the net under whatever it misses.
+func TestGroupSurvivesChangesTheStateStoreRefuses(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	m := metrics.New()
+	rec := NewRecorder(b.logPool, RecorderOptions{MaxWait: 300 * time.Millisecond, Metrics: m})
+	defer rec.Close()
+	notUTF8 := ch("not-utf8", t0, connector.OpUpsert, "x")
+	notUTF8.Row = json.RawMessage(strings.Replace(string(notUTF8.Row), `"title":"x"`, "\"title\":\"caf\xe9\"", 1))
+	// An id too long for a btree entry; varied letters, so Postgres cannot compress it under the limit.
+	var long strings.Builder
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for long.Len() < 3000 {
+		long.WriteByte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[rnd.IntN(62)])
+	}
+	tooLong := ch(long.String(), t0, connector.OpUpsert, "x")
+	changes := []connector.Change{notUTF8, tooLong}
+	for i := range 6 {
+		changes = append(changes, ch(fmt.Sprint("ok", i), t0, connector.OpUpsert, "x"))
+	}
+	// ContentHash refuses the first row; the hash only has to be there.
+	notUTF8.Hash, changes[0].Hash = []byte("0123456789abcdef"), []byte("0123456789abcdef")
+	errs := make([]error, len(changes))
+	results := make([]Result, len(changes))
+	var wg sync.WaitGroup
+	for i, c := range changes {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i], errs[i] = rec.RecordResult(ctx, c) }()
+	}
+	wg.Wait()
+	for i, want := range []string{"invalid byte sequence", "index row size"} {
+		require.Error(t, errs[i])
+		require.True(t, connector.IsPermanent(errs[i]), "%v", errs[i])
+		require.NotErrorIs(t, errs[i], ErrUnavailable)
+		require.ErrorContains(t, errs[i], want)
+	}
+	for i := 2; i < len(changes); i++ {
+		require.NoError(t, errs[i], changes[i].RowID)
+		require.Equal(t, Recorded, results[i], changes[i].RowID)
+	}
+	var n int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.ledger`).Scan(&n))
+	require.Equal(t, 6, n)
+	groups, _ := groupStats(t, m)
+	require.Equal(t, uint64(6), groups, "the group of 8 failed; each good change then committed on its own")
+
+	// A backfill page fails with the row named; the rest of the page is recorded.
+	_, err := b.rec.RecordBatch(ctx, []connector.Change{ch("page1", t0, connector.OpUpsert, "x"), tooLong})
+	require.ErrorContains(t, err, "row "+tooLong.RowID+": the state store refused the change")
+	require.True(t, connector.IsPermanent(err))
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.ledger WHERE row_id = 'page1'`).Scan(&n))
+	require.Equal(t, 1, n)
 }
 
 // readAll reads the whole log after pos.

@@ -154,6 +154,9 @@ func (r *Recorder) RecordBatch(ctx context.Context, chs []connector.Change) ([]R
 	}
 	out := make([]Result, len(reqs))
 	for i, q := range reqs {
+		if q.err != nil {
+			return nil, fmt.Errorf("row %s: %w", q.ch.RowID, q.err)
+		}
 		out[i] = q.result
 	}
 	return out, nil
@@ -408,6 +411,10 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		break
 	}
 	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && refusedData[pgErr.Code[:2]] {
+			return r.commitAlone(ctx, reqs, err)
+		}
 		r.opts.Log.WithError(err).Warn("ledger commit failed")
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -420,6 +427,34 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	}
 	if queued && r.opts.Notify != nil {
 		r.opts.Notify()
+	}
+	return nil
+}
+
+// refusedData: SQLSTATE classes of a group failing because of what one of its changes
+// holds (a value Postgres cannot store, a key too large for the index), not because the state
+// store is unavailable.
+var refusedData = map[string]bool{
+	"22": true, // data exception
+	"23": true, // integrity constraint violation
+	"54": true, // program limit exceeded
+}
+
+// commitAlone records the changes of a group the state store refused because of its data,
+// each in a statement of its own, as if each had come alone: the one it refuses again gets a
+// permanent error (the webhook handler quarantines it), and does not take the others down
+// with it. The decoder turns away the inputs known to do this (invalid UTF-8, over-long
+// ids); this is for whatever it misses.
+func (r *Recorder) commitAlone(ctx context.Context, reqs []*request, groupErr error) error {
+	if len(reqs) == 1 {
+		reqs[0].err = connector.Permanent("the state store refused the change", groupErr)
+		r.opts.Log.WithError(groupErr).WithField("row", fmt.Sprintf("%s/%.200s", reqs[0].table, reqs[0].ch.RowID)).Warn("the state store refused a change")
+		return nil
+	}
+	for _, q := range reqs {
+		if err := r.commit(ctx, []*request{q}); err != nil {
+			q.err = err
+		}
 	}
 	return nil
 }

@@ -124,6 +124,10 @@ func decodeRow(event string, body []byte) (connector.Change, error) {
 			"row event %q has unknown action %q (want create, update, upsert or delete)", event, action)
 	}
 	p, err := readPayload(body)
+	if errors.Is(err, connector.ErrInvalidUTF8) {
+		return connector.Change{}, decodeErrorf(err, "payload of %s: %v; the state store cannot hold it, and Appwrite itself "+
+			"never sends such a body (PHP's json_encode refuses invalid UTF-8)", event, err)
+	}
 	if err != nil {
 		return connector.Change{}, decodeErrorf(err, "payload of %s is not a JSON row object: %v", event, err)
 	}
@@ -131,7 +135,8 @@ func decodeRow(event string, body []byte) (connector.Change, error) {
 		return connector.Change{}, decodeErrorf(nil, "payload of %s has no $id", event)
 	}
 	if !validID(p.ID) {
-		return connector.Change{}, decodeErrorf(nil, "payload of %s has $id %q, which is not an Appwrite id", event, p.ID)
+		return connector.Change{}, decodeErrorf(nil, "payload of %s has $id %.300q, which is not an Appwrite id "+
+			"(1 to 255 of A-Z a-z 0-9 . _ -, not starting with . _ or -)", event, p.ID)
 	}
 	table := p.TableID
 	if p.CollectionID != "" {
@@ -236,9 +241,15 @@ func orAbsent(id string) string {
 	return fmt.Sprintf("%q", id)
 }
 
-// validID reports whether s is a well-formed Appwrite id (^[A-Za-z0-9][A-Za-z0-9._-]*$).
+// maxIDLen is the longest id Appwrite allows: 36 characters on SQL-backed servers, 255 on
+// MongoDB-backed ones. It also keeps a ledger key far below Postgres' limit for an index
+// entry (about 2,700 bytes), which a longer id would exceed and fail its whole group commit.
+const maxIDLen = 255
+
+// validID reports whether s is a well-formed Appwrite id (^[A-Za-z0-9][A-Za-z0-9._-]*$, at
+// most maxIDLen characters).
 func validID(s string) bool {
-	if s == "" {
+	if s == "" || len(s) > maxIDLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -268,6 +268,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"$tableId is an object", event, phpRow(`"$id":"r1"`, `"$databaseId":"main"`, `"$tableId":{"$id":"posts"}`, at), "$tableId must be a string, got an object"},
 		{"$id not an appwrite id", event,
 			phpRow(`"$id":"r 1"`, `"$databaseId":"main"`, `"$tableId":"posts"`, at), "not an Appwrite id"},
+		{"$id longer than Appwrite allows", "databases.main.tables.posts.rows." + strings.Repeat("r", 256) + ".update",
+			phpRow(`"$id":"`+strings.Repeat("r", 256)+`"`, `"$databaseId":"main"`, `"$tableId":"posts"`, at), "not an Appwrite id (1 to 255 of"},
+		{"invalid UTF-8", event, phpRow(`"$id":"r1"`, `"$databaseId":"main"`, `"$tableId":"posts"`, at, "\"subtitle\":\"caf\xe9\""),
+			"row is not valid UTF-8 (byte "},
 		{"not json", event, []byte(`{"$id":"r1",`), "not a JSON row object"},
 		{"json array", event, []byte(`[{"$id":"r1"}]`), "not a JSON row object"},
 		{"json null", event, []byte(`null`), "not a JSON object"},
@@ -297,10 +301,10 @@ func TestFirstEvent(t *testing.T) {
 
 func TestValidID(t *testing.T) {
 	t.Parallel()
-	for _, s := range []string{"a", "A9", "0", "a.b", "a_b-c.d", "row.2026.001"} {
+	for _, s := range []string{"a", "A9", "0", "a.b", "a_b-c.d", "row.2026.001", strings.Repeat("x", 255)} {
 		assert.True(t, validID(s), s)
 	}
-	for _, s := range []string{"", ".a", "_a", "-a", "a b", "a/b", "a*", "é"} {
+	for _, s := range []string{"", ".a", "_a", "-a", "a b", "a/b", "a*", "é", strings.Repeat("x", 256)} {
 		assert.False(t, validID(s), s)
 	}
 }

@@ -255,6 +255,9 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 		return http.StatusOK, gin.H{"ignored": true, "reason": res.Reason}
 	}
 	if err := h.rec.Record(ctx, ch); err != nil {
+		if connector.IsPermanent(err) { // the change itself, not the state store: keep it for a look
+			return h.quarantine(ctx, ep, header, body, start, err.Error(), res)
+		}
 		res.Outcome, res.Reason, res.err = OutcomeUnavailable, "recording the change failed", err
 		return http.StatusServiceUnavailable, gin.H{
 			"error":   "state store unavailable; change not stored",

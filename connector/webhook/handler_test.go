@@ -435,6 +435,19 @@ func TestHandlerUnavailable(t *testing.T) {
 		assert.Equal(t, logrus.ErrorLevel, b.logs.LastEntry().Level)
 		assert.Equal(t, OutcomeUnavailable, b.observed()[0].Outcome)
 	})
+	t.Run("recorder refuses the change", func(t *testing.T) {
+		// Not the state store's fault: the change is kept raw for a look, and answered 202.
+		t.Parallel()
+		b := setup(t, nil)
+		b.rec.recordErr = connector.Permanent("the state store refused the change", errors.New("ERROR: index row size 3024 exceeds btree version 4 maximum 2704 (SQLSTATE 54000)"))
+		w, resp := b.post(t, testPath, testHeader, b.rowSig, b.row, nil)
+		require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+		assert.Equal(t, true, resp["quarantined"])
+		assert.Contains(t, resp["reason"], "the state store refused the change: ERROR: index row size")
+		require.Len(t, b.rec.quarantined, 1)
+		assert.Equal(t, b.row, b.rec.quarantined[0].Body)
+		assert.Equal(t, OutcomeQuarantined, b.observed()[0].Outcome)
+	})
 	t.Run("NotStored", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, func(o *Options) { o.Recorder = NotStored{} })

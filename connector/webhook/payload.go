@@ -43,6 +43,9 @@ func readPayload(body []byte) (payload, error) {
 	var p payload
 	hash, err := connector.ContentHash(body)
 	if err != nil {
+		if errors.Is(err, connector.ErrInvalidUTF8) {
+			return p, err
+		}
 		if json.Valid(body) {
 			return p, errNotObject
 		}
