@@ -2,9 +2,13 @@ package migrations
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"testing"
 
+	"github.com/golang-migrate/migrate/v4"
+	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
@@ -55,4 +59,40 @@ func TestConcurrentUpIsSafe(t *testing.T) {
 func TestUpUnreachable(t *testing.T) {
 	_, err := Up(context.Background(), "postgres://nobody@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
 	require.ErrorContains(t, err, "connecting to state store")
+}
+
+// Migration 6 keeps rows recorded before it in the json column, and its down migration puts
+// the rows recorded since back there.
+func TestLedgerSourceTextDownKeepsEveryRow(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	_, err := Up(ctx, url)
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `INSERT INTO appwrite_sync.ledger (table_key, row_id, seq, updated_at, op, hash, action, row, source)
+        VALUES ('main/posts', 'before', 1, now(), 1, '\x00', 'update', '{"v":"json"}', NULL),
+               ('main/posts', 'after', 2, now(), 1, '\x00', 'update', NULL, '{"v":"text"}')`)
+	require.NoError(t, err)
+
+	db, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	defer db.Close()
+	drv, err := migratepgx.WithInstance(db, &migratepgx.Config{MigrationsTable: Table})
+	require.NoError(t, err)
+	src, err := iofs.New(files, ".")
+	require.NoError(t, err)
+	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
+	require.NoError(t, err)
+	require.NoError(t, m.Steps(-1))
+	rows, err := conn.Query(ctx, `SELECT row_id, row->>'v' FROM appwrite_sync.ledger ORDER BY seq`)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+		var v [2]string
+		return v, r.Scan(&v[0], &v[1])
+	})
+	require.NoError(t, err)
+	require.Equal(t, [][2]string{{"before", "json"}, {"after", "text"}}, got)
+	require.NoError(t, m.Steps(1), "and up again")
 }

@@ -239,8 +239,8 @@ type ledgerRow struct {
 
 func (b *bundle) ledger(key connector.TableKey) map[string]ledgerRow {
 	b.t.Helper()
-	rows, err := b.pool.Query(context.Background(), `SELECT row_id, op, updated_at, COALESCE(row->>'title', ''), action
-        FROM appwrite_sync.ledger WHERE table_key = $1`, key.String())
+	rows, err := b.pool.Query(context.Background(), `SELECT row_id, op, updated_at, COALESCE((`+ledger.SourceSQL+`)::json->>'title', ''), action
+        FROM appwrite_sync.ledger l WHERE table_key = $1`, key.String())
 	require.NoError(b.t, err)
 	defer rows.Close()
 	out := map[string]ledgerRow{}

@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 )
 
 // store is the jobs' SQL. Every write of a running job is conditioned on the caller still
@@ -212,7 +214,7 @@ func (s *store) unseenCount(ctx context.Context, j *Job) (unseen, live, read int
 
 // unseen returns up to limit unseen rows after row id `after`, in id order.
 func (s *store) unseen(ctx context.Context, j *Job, after string, limit int) ([]deleteCandidate, error) {
-	rows, err := s.pool.Query(ctx, `SELECT l.row_id, l.updated_at, l.sequence, l.row::text
+	rows, err := s.pool.Query(ctx, `SELECT l.row_id, l.updated_at, l.sequence, `+ledger.SourceSQL+`
         FROM appwrite_sync.ledger l
         WHERE `+liveRows+` AND `+unseenRows+` AND l.row_id > $4
         ORDER BY l.row_id LIMIT $5`, j.Table, j.scanStartedAt, j.ID, after, limit)

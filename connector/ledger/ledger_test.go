@@ -214,7 +214,7 @@ func TestGroupCommitBatchKeepsNewestPerRow(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []Result{Recorded, Stale, Duplicate, Recorded}, res)
 	var title string
-	require.NoError(t, b.pool.QueryRow(ctx, `SELECT row->>'title' FROM appwrite_sync.ledger WHERE row_id = 'g'`).Scan(&title))
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT source::json->>'title' FROM appwrite_sync.ledger WHERE row_id = 'g'`).Scan(&title))
 	require.Equal(t, "new", title)
 }
 
@@ -501,6 +501,47 @@ func TestReprojectQueuesLiveRowsOnFingerprintChange(t *testing.T) {
 	due, err := b.q.ReadRetries(ctx, "s", 10)
 	require.NoError(t, err)
 	require.Equal(t, []string{"p1"}, rowIDs(due))
+}
+
+// Rows recorded before migration 6 keep their source in the json column row (the migration
+// rewrites nothing): the log, the retries and a re-projection read them all the same, and
+// their next version moves to source. A row with neither is refused.
+func TestRowsRecordedBeforeTheTextColumnAreRead(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	legacy := ch("old", t0, connector.OpUpsert, "as json")
+	_, err := b.pool.Exec(ctx, `INSERT INTO appwrite_sync.ledger (table_key, row_id, seq, updated_at, op, hash, action, row)
+        VALUES ('main/posts', 'old', nextval('appwrite_sync.version_seq'), $1, 1, '\x00', 'update', $2::json)`, t0, string(legacy.Row))
+	require.NoError(t, err)
+	require.NoError(t, b.rec.Record(ctx, ch("new", t0, connector.OpUpsert, "as text")))
+	es := readN(t, b.q, Pos{}, 2)
+	require.Equal(t, []string{"old", "new"}, rowIDs(es))
+	require.JSONEq(t, string(legacy.Row), string(es[0].Item.Row))
+	require.Contains(t, string(es[1].Item.Row), `"title":"as text"`)
+
+	_, err = NewAdmin(b.pool).Reproject(ctx, "s", map[string]string{"main/posts": "fp1"})
+	require.NoError(t, err)
+	_, err = NewAdmin(b.pool).Reproject(ctx, "s", map[string]string{"main/posts": "fp2"})
+	require.NoError(t, err)
+	due, err := b.q.ReadRetries(ctx, "s", 10)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"old", "new"}, rowIDs(due))
+	for _, e := range due {
+		if e.Item.RowID == "old" {
+			require.JSONEq(t, string(legacy.Row), string(e.Item.Row))
+		}
+	}
+
+	require.NoError(t, b.rec.Record(ctx, ch("old", t0.Add(time.Second), connector.OpUpsert, "v2")))
+	var title string
+	var rowIsNull bool
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT source::json->>'title', row IS NULL FROM appwrite_sync.ledger WHERE row_id = 'old'`).Scan(&title, &rowIsNull))
+	require.Equal(t, "v2", title)
+	require.True(t, rowIsNull, "the new version's source replaces the json")
+
+	_, err = b.pool.Exec(ctx, `INSERT INTO appwrite_sync.ledger (table_key, row_id, seq, updated_at, op, hash, action)
+        VALUES ('main/posts', 'none', 0, now(), 1, '\x00', 'update')`)
+	require.ErrorContains(t, err, "ledger_source_present")
 }
 
 func TestStateStoreDownIsUnavailable(t *testing.T) {

@@ -20,7 +20,6 @@ const (
 	oidBytea       = 17
 	oidInt2        = 21
 	oidText        = 25
-	oidJSON        = 114
 	oidTimestamptz = 1184
 )
 

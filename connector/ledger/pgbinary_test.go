@@ -69,7 +69,7 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 				enc(pgtype.ByteaArrayOID, c.hashes),
 				enc(pgtype.TextArrayOID, c.seqs),
 				enc(pgtype.TextArrayOID, c.acts),
-				enc(pgtype.JSONArrayOID, c.rows),
+				enc(pgtype.TextArrayOID, c.rows),
 			}
 			require.Len(t, got, len(want))
 			for i := range want {
@@ -103,6 +103,6 @@ func TestRecordSurvivesLostPreparedStatement(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, rec.Record(ctx, ch("a", t0.Add(2*time.Second), connector.OpUpsert, "v3")))
 	var title string
-	require.NoError(t, pool.QueryRow(ctx, `SELECT row->>'title' FROM appwrite_sync.ledger WHERE row_id = 'a'`).Scan(&title))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT source::json->>'title' FROM appwrite_sync.ledger WHERE row_id = 'a'`).Scan(&title))
 	require.Equal(t, "v3", title)
 }

@@ -68,11 +68,15 @@ func (q *Queue) Resign(ctx context.Context, sinkName, owner string) error {
 	return err
 }
 
+// SourceSQL is the source row of ledger row l as text: source since migration 6, the json
+// column row for rows recorded before it (they are not rewritten).
+const SourceSQL = `COALESCE(l.source, l.row::text)`
+
 // readLogSQL reads entries after a position whose writing transaction is older than every
 // transaction still running: those can no longer be joined by an entry with a smaller
 // position, so a cursor moving past them never skips one.
-const readLogSQL = `SELECT table_key, row_id, 0, tx, seq, updated_at, op, hash, row::text
-    FROM appwrite_sync.ledger
+const readLogSQL = `SELECT table_key, row_id, 0, tx, seq, updated_at, op, hash, ` + SourceSQL + `
+    FROM appwrite_sync.ledger l
     WHERE (tx, seq) > ($1::xid8, $2::bigint) AND tx < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
     ORDER BY tx, seq LIMIT $3`
 
@@ -88,9 +92,9 @@ func (q *Queue) ReadLog(ctx context.Context, after Pos, limit int) ([]Entry, err
 // ReadRetries returns up to limit retry rows of the sink that are due, with their rows'
 // current ledger versions, oldest due first.
 func (q *Queue) ReadRetries(ctx context.Context, sinkName string, limit int) ([]Entry, error) {
-	rows, err := q.pool.Query(ctx, `SELECT r.table_key, r.row_id, r.attempts, l.tx, l.seq, l.updated_at, l.op, l.hash, l.row::text
+	rows, err := q.pool.Query(ctx, `SELECT r.table_key, r.row_id, r.attempts, l.tx, l.seq, l.updated_at, l.op, l.hash, l.source
         FROM appwrite_sync.sink_retry r CROSS JOIN LATERAL (
-            SELECT tx, seq, updated_at, op, hash, row FROM appwrite_sync.ledger l
+            SELECT tx, seq, updated_at, op, hash, `+SourceSQL+` AS source FROM appwrite_sync.ledger l
             WHERE l.table_key = r.table_key AND l.row_id = r.row_id) l
         WHERE r.sink = $1 AND r.dead_at IS NULL AND r.available_at <= now()
         ORDER BY r.available_at LIMIT $2`, sinkName, limit)

@@ -244,14 +244,14 @@ func (r *Recorder) drain() {
 // and merge-joined them, a third of the statement's time for rows that nearly always all
 // advanced. The few that did not are looked up afterwards (lostSQL).
 const recordSQL = `
-INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, tx, updated_at, op, hash, sequence, action, row)
-SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), pg_current_xact_id(), updated_at, op, hash, sequence, action, row
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::json[])
-    AS t(table_key, row_id, updated_at, op, hash, sequence, action, row)
+INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, tx, updated_at, op, hash, sequence, action, source)
+SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), pg_current_xact_id(), updated_at, op, hash, sequence, action, source
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::text[])
+    AS t(table_key, row_id, updated_at, op, hash, sequence, action, source)
 -- a new version gets a new (tx, seq): it moves to the end of the delivery log
 ON CONFLICT (table_key, row_id) DO UPDATE
     SET seq = excluded.seq, tx = excluded.tx, updated_at = excluded.updated_at, op = excluded.op, hash = excluded.hash,
-        sequence = excluded.sequence, action = excluded.action, row = excluded.row, recorded_at = now(),
+        sequence = excluded.sequence, action = excluded.action, source = excluded.source, row = NULL, recorded_at = now(),
         tie = (l.updated_at = excluded.updated_at AND l.op = excluded.op)
     WHERE (l.updated_at, l.op, l.hash) < (excluded.updated_at, excluded.op, excluded.hash)
 RETURNING l.table_key, l.row_id, l.tie`
@@ -298,7 +298,7 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 	add(appendBytesArray(buf, oidBytea, hashes))
 	add(appendBytesArray(buf, oidText, seqs))
 	add(appendTextArray(buf, oidText, acts))
-	add(appendBytesArray(buf, oidJSON, rows))
+	add(appendBytesArray(buf, oidText, rows))
 	return params
 }
 
