@@ -11,13 +11,16 @@ import (
 // []any, numbers json.Number (kept verbatim, so big integers and decimals lose nothing).
 type Row map[string]any
 
+// ReasonNotAnObject is the permanent error's reason when a source row does not decode.
+const ReasonNotAnObject = "source row is not a JSON object"
+
 // DecodeRow decodes the JSON object of a row exactly as encoding/json's Decoder with UseNumber
 // would, only faster. A body that is not exactly one JSON object is a permanent error:
 // retrying cannot fix it.
 func DecodeRow(raw []byte) (Row, error) {
 	m, err := decodeObject(raw)
 	if err != nil {
-		return nil, connector.Permanent("row is not a JSON object", err)
+		return nil, connector.Permanent(ReasonNotAnObject, err)
 	}
 	return Row(m), nil
 }
@@ -29,7 +32,7 @@ func DecodeRow(raw []byte) (Row, error) {
 func (t *Table) DecodeRowForPostgres(raw []byte) (Row, error) {
 	m, err := decodeObjectKeys(raw, t.pgKeys)
 	if err != nil {
-		return nil, connector.Permanent("row is not a JSON object", err)
+		return nil, connector.Permanent(ReasonNotAnObject, err)
 	}
 	return Row(m), nil
 }

@@ -111,7 +111,7 @@ func (s *Sink) project(t *mapping.Table, it sink.Item) (*entry, bool, error) {
 	if !del {
 		var err error
 		if row, err = mapping.DecodeRow(it.Row); err != nil {
-			return nil, false, connector.Permanent(reasonNotAnObject, err)
+			return nil, false, err // permanent, with its reason
 		}
 		del = !t.Matches(row)
 	}

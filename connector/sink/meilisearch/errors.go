@@ -25,7 +25,6 @@ const (
 	reasonRejected            = "meilisearch rejected the document"
 	reasonIndexMisconfigured  = "meilisearch index is not set up as the mapping says"
 	reasonIDTooLong           = "row id cannot be a meilisearch document id"
-	reasonNotAnObject         = "source row is not a JSON object"
 	reasonDocumentUnencodable = "document does not encode as JSON"
 )
 

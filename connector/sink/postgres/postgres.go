@@ -162,7 +162,7 @@ func (s *Sink) Apply(ctx context.Context, items []sink.Item) error {
 		}
 		row, err := t.DecodeRowForPostgres(it.Row)
 		if err != nil {
-			batchErr.Fail(i, connector.Permanent("source row is not a JSON object", err))
+			batchErr.Fail(i, err) // permanent, with its reason
 			continue
 		}
 		del := it.Version.Op == connector.OpDelete || !t.Matches(row)

@@ -107,6 +107,29 @@ func TestLargeBatchIsolatesBadRows(t *testing.T) {
 	require.Len(t, be.Failed, len(bad))
 }
 
+// A source row that is not a JSON object fails alone, its reason said once.
+func TestRowThatIsNotAnObjectFailsAlone(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	defer pool.Close()
+	s := New(pool, sinktest.Mapping(t), nil)
+	require.NoError(t, s.Start(ctx))
+	at := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
+	notObject := sinktest.Row("no", at, connector.OpUpsert, "t", 1, nil)
+	notObject.Row = []byte(`["not", "an", "object"]`)
+	err = s.Apply(ctx, []sink.Item{sinktest.Row("ok", at, connector.OpUpsert, "t", 1, nil), notObject})
+	var be *connector.BatchError
+	require.ErrorAs(t, err, &be)
+	require.Len(t, be.Failed, 1)
+	require.True(t, connector.IsPermanent(be.Failed[1]))
+	require.ErrorContains(t, be.Failed[1], "source row is not a JSON object: ")
+	require.Equal(t, 1, strings.Count(be.Failed[1].Error(), "JSON object"), "said once: %v", be.Failed[1])
+	var landed int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM sinktest.posts`).Scan(&landed))
+	require.Equal(t, 1, landed)
+}
+
 // Every column type of the mapping, including list values with quotes, backslashes, commas,
 // braces, "NULL", empty strings and nulls, lands exactly as Postgres stores the same values
 // bound one parameter each to a plain INSERT (the oracle table): the unnest statement sends
