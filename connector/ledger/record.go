@@ -478,9 +478,10 @@ func (r *Recorder) classifyLost(ctx context.Context, winners []*request, advance
 	// Planned for each run (the unnamed statement), never from a plan the connection cached:
 	// one made while the ledger was small joins it with a full scan, and a backfill over rows
 	// the ledger already holds runs this for nearly every page.
+	failed := func(err error) { r.opts.Log.WithError(err).Warn("reading the versions that beat recorded changes") }
 	rs, err := r.pool.Query(ctx, lostSQL, pgx.QueryExecModeExec, tk, ids)
 	if err != nil {
-		r.opts.Log.WithError(err).Warn("reading the versions that beat recorded changes")
+		failed(err)
 		return
 	}
 	defer rs.Close()
@@ -490,7 +491,7 @@ func (r *Recorder) classifyLost(ctx context.Context, winners []*request, advance
 		var op int16
 		var hash []byte
 		if err := rs.Scan(&t, &id, &ua, &op, &hash); err != nil {
-			r.opts.Log.WithError(err).Warn("reading the versions that beat recorded changes")
+			failed(err)
 			return
 		}
 		q := winners[idx[rowKey{t, id}]]
@@ -503,7 +504,7 @@ func (r *Recorder) classifyLost(ctx context.Context, winners []*request, advance
 		}
 	}
 	if err := rs.Err(); err != nil {
-		r.opts.Log.WithError(err).Warn("reading the versions that beat recorded changes")
+		failed(err)
 	}
 }
 
