@@ -199,6 +199,19 @@ func histogram(t *testing.T, in *instance, name, labels string) histSum {
 	return h
 }
 
+// undelivered counts the log entries past the warehouse sink's cursor (an index range).
+func undelivered(t *testing.T, stateURL string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, stateURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var n int64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.ledger l, appwrite_sync.sink_cursor c
+        WHERE c.sink = 'postgres' AND (l.tx, l.seq) > (c.tx, c.seq)`).Scan(&n))
+	return strconv.FormatInt(n, 10)
+}
+
 // TestBenchIngest is the ingest + freshness benchmark of the ledger issue.
 func TestBenchIngest(t *testing.T) {
 	if os.Getenv("APPWRITE_SYNC_BENCH") == "" {
@@ -240,6 +253,7 @@ func TestBenchIngest(t *testing.T) {
 	tick := func(ticks int64) time.Duration { return time.Duration(ticks) * 10 * time.Millisecond } // USER_HZ 100
 	g0 := histogram(t, in, "appwrite_sync_group_commit_changes", "")
 	var sliceRatios []string // each durable slice against the baseline slice just before it
+	var behind, drains []string
 	var alloc struct{ n, bytes uint64 }
 	for r := 0; r < rounds; r++ {
 		b0, _ := cpuTicks()
@@ -267,7 +281,12 @@ func TestBenchIngest(t *testing.T) {
 		durable.add(res)
 		sliceRatios = append(sliceRatios, fmt.Sprintf("%.2f", res.rps()/baseRPS))
 		cpu.genDurable, cpu.service, cpu.pg = cpu.genDurable+gen, cpu.service+tick(self1-self0), cpu.pg+tick(pg1-pg0)
+		// What delivery had not caught up with when the slice ended, and how long it took to: a
+		// delivery that fell behind would leave its work outside the measured slice.
+		behind = append(behind, undelivered(t, state))
+		d0 := time.Now()
 		waitDrained(t, state, 5*time.Minute) // the next slice (and the steady phase) starts from an idle engine
+		drains = append(drains, time.Since(d0).Round(time.Millisecond).String())
 		// Allocations of the service (in this process; the generator has its own) for the
 		// slice's requests, delivery to the warehouse included.
 		runtime.ReadMemStats(&ms1)
@@ -312,6 +331,7 @@ func TestBenchIngest(t *testing.T) {
 | freshness to warehouse p50 / p99 (%d rows) | %s / %s (goal p99 ≤ 250 ms) |
 | CPU per request, baseline: generator / bare server | %.0f µs / %.0f µs |
 | CPU per request, durable: generator / service / Postgres | %.0f µs / %.0f µs / %.0f µs |
+| changes not yet in the warehouse when each durable slice ended, and the time to deliver them | %s; %s |
 | mean record group (changes per ledger transaction), durable / steady | %.1f / %.1f |
 | service allocations per durable request, recording and delivery to the warehouse | %.0f allocations, %.1f KiB |
 | CPU steal (the hypervisor running other guests) as a share of all CPU time: baseline / durable / steady | %.0f%% / %.0f%% / %.0f%% |
@@ -320,7 +340,7 @@ func TestBenchIngest(t *testing.T) {
 		pct(baselineSteady.lat, .5), pct(baselineSteady.lat, .99),
 		len(fresh), pct(fresh, .5), pct(fresh, .99),
 		per(cpu.genBase, baseline.n), per(cpu.bare, baseline.n), per(cpu.genDurable, durable.n), per(cpu.service, durable.n), per(cpu.pg, durable.n),
-		g1.mean(g0), g2.mean(g1), float64(alloc.n)/float64(durable.n), float64(alloc.bytes)/1024/float64(durable.n),
+		strings.Join(behind, " / "), strings.Join(drains, " / "), g1.mean(g0), g2.mean(g1), float64(alloc.n)/float64(durable.n), float64(alloc.bytes)/1024/float64(durable.n),
 		100*stealShare(steal.base, steal.baseWall), 100*stealShare(steal.durable, steal.durableWall), 100*stealShare(steal.steady, steal.steadyWall))
 	appendReport(t, report)
 	require.Zero(t, durable.errs)
