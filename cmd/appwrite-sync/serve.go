@@ -248,7 +248,7 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 	}
 	a.engine = ledger.NewEngine(ledger.NewQueue(a.logPool), sinkCfgs, ledger.EngineOptions{
 		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff, Linger: cfg.Delivery.Linger,
-		Metrics: a.metrics, Log: log})
+		Busy: func() bool { return a.recorder.Saturated() }, Metrics: a.metrics, Log: log})
 	a.recorder = ledger.NewRecorder(a.logPool, ledger.RecorderOptions{
 		MaxWait: recorderWait(cfg.State.GroupCommitWait), MaxBatch: cfg.State.GroupCommitMax,
 		Metrics: a.metrics, Log: log, Notify: a.engine.Notify})

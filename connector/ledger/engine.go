@@ -50,7 +50,11 @@ type EngineOptions struct {
 	MaxBackoff   time.Duration
 	// Linger: after reading a batch less than a quarter full, wait this long before the next
 	// read, so a trickle of changes is delivered in batches rather than one by one.
-	Linger  time.Duration
+	Linger time.Duration
+	// Busy, when set, reports that ingest keeps the machine busy (Recorder.Saturated): every
+	// read short of a full batch then waits busyLingerFactor times Linger, so delivery writes
+	// fewer, larger batches and leaves more of the CPU to acknowledging webhooks.
+	Busy    func() bool
 	Metrics *metrics.Metrics
 	Log     *logrus.Entry
 }
@@ -319,10 +323,32 @@ func (d *deliverer) run(ctx context.Context) {
 			defer func() { <-d.slots }()
 			d.deliver(b)
 		}()
-		if linger := d.e.opts.Linger; linger > 0 && len(b.entries)+len(b.deferred) < d.sc.BatchSize/4 {
+		if linger := d.lingerFor(len(b.entries) + len(b.deferred)); linger > 0 {
 			sleep(ctx, linger)
 		}
 	}
+}
+
+// busyLingerFactor: how much longer delivery lingers while ingest keeps the machine busy. With
+// the default 20 ms, 100 ms: at 10,000 changes a second batches then fill towards a thousand
+// rows, and the warehouse takes about a quarter of the statements (pg_stat_statements). In
+// three alternating pairs of ingest benchmarks, CPU per change fell by about 3% in the service
+// and 5% in Postgres (each relative to the load generator's, which is the same work in both);
+// freshness at 2,000 changes a second, which does not saturate, was unchanged.
+const busyLingerFactor = 5
+
+// lingerFor is how long to wait before the next read after reading a batch of n items.
+func (d *deliverer) lingerFor(n int) time.Duration {
+	linger := d.e.opts.Linger
+	switch {
+	case linger <= 0 || n >= d.sc.BatchSize:
+		return 0
+	case d.e.opts.Busy != nil && d.e.opts.Busy():
+		return busyLingerFactor * linger
+	case n < d.sc.BatchSize/4:
+		return linger
+	}
+	return 0
 }
 
 func (d *deliverer) acquire(ctx context.Context) bool {

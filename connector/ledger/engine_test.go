@@ -210,3 +210,39 @@ func TestEngineOutagePoisonAndCollapse(t *testing.T) {
 	require.Contains(t, ds[0].Reason, "poison row")
 	require.Equal(t, "running", e.Status()["s"].State)
 }
+
+// The wait before the next read: a trickle lingers, a batch a quarter full or more does not;
+// while ingest keeps the machine busy every batch short of full lingers five times longer.
+func TestLingerForBatchSizeAndLoad(t *testing.T) {
+	busy := false
+	e := NewEngine(nil, []SinkConfig{{Sink: newFakeSink(t), BatchSize: 1000}}, EngineOptions{Linger: 20 * time.Millisecond, Busy: func() bool { return busy }})
+	d := newDeliverer(e, e.sinks[0])
+	for n, want := range map[int]time.Duration{0: 20 * time.Millisecond, 249: 20 * time.Millisecond, 250: 0, 999: 0, 1000: 0} {
+		require.Equal(t, want, d.lingerFor(n), "idle, %d items", n)
+	}
+	busy = true
+	for n, want := range map[int]time.Duration{0: 100 * time.Millisecond, 250: 100 * time.Millisecond, 999: 100 * time.Millisecond, 1000: 0} {
+		require.Equal(t, want, d.lingerFor(n), "busy, %d items", n)
+	}
+	e.opts.Linger = 0
+	require.Zero(t, d.lingerFor(1), "linger 0 turns both off")
+}
+
+// Saturated follows the webhook groups' sizes, and forgets them once groups stop coming.
+func TestRecorderSaturatedFollowsGroupSizes(t *testing.T) {
+	r := &Recorder{}
+	require.False(t, r.Saturated())
+	for range 30 {
+		r.observeGroup(20)
+	}
+	require.True(t, r.Saturated(), "groups of 20")
+	for range 30 {
+		r.observeGroup(3)
+	}
+	require.False(t, r.Saturated(), "groups of 3")
+	for range 30 {
+		r.observeGroup(20)
+	}
+	r.groupAt.Store(time.Now().Add(-time.Second).UnixNano())
+	require.False(t, r.Saturated(), "no group for a second: nothing is arriving")
+}

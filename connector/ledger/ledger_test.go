@@ -136,6 +136,7 @@ func TestOneGroupGathersAtATime(t *testing.T) {
 	groups, changes := groupStats(t, m)
 	require.Equal(t, uint64(1), groups, "8 changes within the wait must share one transaction")
 	require.Equal(t, 8.0, changes)
+	require.Equal(t, int64(8*256/8), rec.groupMean.Load(), "the group counts towards Saturated")
 }
 
 // While every committer is busy, arriving changes wait for the next free one and go together,

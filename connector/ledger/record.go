@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,6 +61,29 @@ type Recorder struct {
 	in   chan *request
 	done chan struct{}
 	stop context.CancelFunc
+	// groupMean is a moving average of the webhook groups' sizes in 1/256ths, groupAt the
+	// time of the last group (UnixNano); written by gatherLoop only. See Saturated.
+	groupMean, groupAt atomic.Int64
+}
+
+// saturatedGroup: while webhook groups average this many changes or more, changes arrive much
+// faster than one commit takes (a few per group at 2,000 a second on an idle machine, about
+// twenty when ingest takes all of it).
+const saturatedGroup = 10
+
+// Saturated reports whether ingest is what keeps the state store busy: the recent webhook
+// groups were large, and the last one is less than 100 ms old. Delivery then writes larger
+// batches (EngineOptions.Busy).
+func (r *Recorder) Saturated() bool {
+	return r.groupMean.Load() >= saturatedGroup*256 && time.Since(time.Unix(0, r.groupAt.Load())) < 100*time.Millisecond
+}
+
+// observeGroup folds a group's size into groupMean (weight 1/8: it follows a change of load
+// within a few dozen groups, a few tens of milliseconds under load).
+func (r *Recorder) observeGroup(n int) {
+	old := r.groupMean.Load()
+	r.groupMean.Store(old - old/8 + int64(n)*256/8)
+	r.groupAt.Store(time.Now().UnixNano())
 }
 
 type request struct {
@@ -208,6 +232,7 @@ func (r *Recorder) gatherLoop(ctx context.Context) {
 		if len(batch) >= r.opts.MaxBatch {
 			slots <- struct{}{}
 		}
+		r.observeGroup(len(batch))
 		inflight.Add(1)
 		go func(batch []*request) {
 			defer inflight.Done()
