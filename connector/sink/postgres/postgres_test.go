@@ -70,14 +70,21 @@ func TestStartAddsColumnsAndRefusesTypeChanges(t *testing.T) {
 
 // A large batch with bad values at the start, middle and end: exactly those rows fail, every
 // other row lands.
+// startedSink is a started sink with the conformance mapping on a fresh database.
+func startedSink(t *testing.T) (*Sink, *pgxpool.Pool) {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s := New(pool, sinktest.Mapping(t), nil)
+	require.NoError(t, s.Start(context.Background()))
+	return s, pool
+}
+
 func TestLargeBatchIsolatesBadRows(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	require.NoError(t, err)
-	defer pool.Close()
-	s := New(pool, sinktest.Mapping(t), nil)
-	require.NoError(t, s.Start(ctx))
-	_, err = pool.Exec(ctx, `ALTER TABLE sinktest.posts ADD CONSTRAINT views_small CHECK (views < 1000000)`)
+	s, pool := startedSink(t)
+	_, err := pool.Exec(ctx, `ALTER TABLE sinktest.posts ADD CONSTRAINT views_small CHECK (views < 1000000)`)
 	require.NoError(t, err)
 	at := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
 	n := 549
@@ -110,15 +117,11 @@ func TestLargeBatchIsolatesBadRows(t *testing.T) {
 // A source row that is not a JSON object fails alone, its reason said once.
 func TestRowThatIsNotAnObjectFailsAlone(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-	require.NoError(t, err)
-	defer pool.Close()
-	s := New(pool, sinktest.Mapping(t), nil)
-	require.NoError(t, s.Start(ctx))
+	s, pool := startedSink(t)
 	at := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
 	notObject := sinktest.Row("no", at, connector.OpUpsert, "t", 1, nil)
 	notObject.Row = []byte(`["not", "an", "object"]`)
-	err = s.Apply(ctx, []sink.Item{sinktest.Row("ok", at, connector.OpUpsert, "t", 1, nil), notObject})
+	err := s.Apply(ctx, []sink.Item{sinktest.Row("ok", at, connector.OpUpsert, "t", 1, nil), notObject})
 	var be *connector.BatchError
 	require.ErrorAs(t, err, &be)
 	require.Len(t, be.Failed, 1)
