@@ -437,7 +437,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	}
 	if err != nil {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && refusedData[pgErr.Code[:2]] {
+		if errors.As(err, &pgErr) && len(pgErr.Code) == 5 && refusedData[pgErr.Code[:2]] {
 			return r.commitAlone(ctx, reqs, err)
 		}
 		r.opts.Log.WithError(err).Warn("ledger commit failed")
