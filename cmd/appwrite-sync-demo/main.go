@@ -90,6 +90,7 @@ meilisearch: {url: %q, api_key: %q}
 warehouse: {schema: appwrite}
 appwrite: {endpoint: %q, project: %q, api_key: %q}
 log: {level: warn, format: text}
+server: {drain_delay: 0s}
 tables:
   - database: main
     table: posts

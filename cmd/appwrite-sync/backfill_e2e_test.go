@@ -70,7 +70,7 @@ state: {database_url: %q, group_commit_wait: 1ms}
 warehouse: {schema: wh, batch_size: 500}
 meilisearch: {url: %q, timeout: 10s}
 delivery: {lease: 5s, poll_interval: 20ms, max_backoff: 500ms}
-server: {shutdown_timeout: 5s}
+server: {shutdown_timeout: 5s, drain_delay: 0s}
 log: {level: warn, format: json}
 appwrite: {endpoint: %q, project: %q, api_key: %q}
 reconcile: %s

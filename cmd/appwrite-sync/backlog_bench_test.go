@@ -73,6 +73,7 @@ state: {database_url: %q}
 warehouse: {database_url: %q, schema: wh, batch_size: 5000}
 delivery: {max_backoff: 1s}
 log: {level: error, format: json}
+server: {drain_delay: 0s}
 tables:
   - database: main
     table: posts

@@ -40,6 +40,7 @@ state: {database_url: %q}
 warehouse: {schema: wh}
 delivery: {lease: 2s, poll_interval: 20ms, max_backoff: 200ms}
 log: {level: warn, format: json}
+server: {drain_delay: 0s}
 tables:
   - database: main
     table: posts

@@ -114,7 +114,7 @@ webhooks:
     signing_keys: [%q]
 state: {database_url: %q, group_commit_wait: 1ms}
 warehouse: {schema: wh}
-server: {shutdown_timeout: 5s}
+server: {shutdown_timeout: 5s, drain_delay: 0s}
 log: {level: warn, format: text}
 tables:
   - database: main

@@ -45,7 +45,7 @@ webhooks:
 state: {database_url: %q, group_commit_wait: 1ms}
 warehouse: {database_url: %q, schema: wh, batch_size: 200}
 delivery: {lease: 5s, poll_interval: 20ms, max_backoff: 500ms}
-server: {shutdown_timeout: 5s}
+server: {shutdown_timeout: 5s, drain_delay: 0s}
 log: {level: warn, format: text}
 tables:
   - database: main

@@ -177,7 +177,7 @@ state: {database_url: %q, group_commit_wait: 1ms}
 warehouse: {database_url: %q, schema: wh, batch_size: 200}
 meilisearch: {url: %q, timeout: 5s, %s}
 delivery: %s
-server: {shutdown_timeout: 5s}
+server: {shutdown_timeout: 5s, drain_delay: 0s}
 log: {level: warn, format: text}
 tables:
   - database: main

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -87,6 +88,8 @@ type app struct {
 	backfill *backfill.Manager
 	schedule *backfill.Scheduler
 	probe    *backfill.Probe
+	// draining is set at the first SIGTERM/SIGINT: /readyz answers 503 from then on.
+	draining atomic.Bool
 }
 
 func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.Writer) error {
@@ -267,7 +270,8 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		Endpoints: eps, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Recorder: storeRecorder{a},
 		Mapped: func(k connector.TableKey) bool { return cfg.Mapping.Lookup(k) != nil },
 		Log:    log, Observe: a.observe,
-		RateLimit: webhook.RateLimit{PerSecond: cfg.Limits.RatePerSource, Burst: cfg.Limits.Burst}})
+		RateLimit:  webhook.RateLimit{PerSecond: cfg.Limits.RatePerSource, Burst: cfg.Limits.Burst},
+		BodyBudget: cfg.Limits.BodyBudget, BodyWait: cfg.Limits.BodyWait})
 	if err != nil {
 		return nil, err
 	}
@@ -284,8 +288,11 @@ func recorderWait(d time.Duration) time.Duration {
 
 func (a *app) observe(r webhook.Result) {
 	a.metrics.WebhookRequests.WithLabelValues(r.Webhook, r.Outcome).Inc()
-	if r.Outcome == webhook.OutcomeRateLimited {
+	switch r.Outcome {
+	case webhook.OutcomeRateLimited:
 		a.metrics.RateLimited.WithLabelValues(r.Webhook).Inc()
+	case webhook.OutcomeBusy:
+		a.metrics.IntakeRefused.WithLabelValues(r.Webhook).Inc()
 	}
 	a.metrics.IngestLatency.WithLabelValues(r.Outcome).Observe(r.Latency.Seconds())
 	if r.Outcome == webhook.OutcomeQuarantined {
@@ -380,7 +387,13 @@ func fingerprint(cfg *config.Config, sinkName string, k connector.TableKey) stri
 	return ""
 }
 
+// errDraining is /readyz's answer from the first SIGTERM/SIGINT on.
+var errDraining = errors.New("shutting down")
+
 func (a *app) ready(ctx context.Context) error {
+	if a.draining.Load() {
+		return errDraining
+	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	return ledger.Ready(ctx, a.state)
@@ -461,22 +474,75 @@ func (a *app) run(ctx context.Context) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
-		a.log.Info("shutting down: finishing in-flight requests")
+		a.drain(servers, hardStop(ctx))
 	case runErr = <-errc:
 		a.log.WithError(runErr).Error("listener failed; shutting down")
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout)
-	defer cancel()
-	for _, s := range servers {
-		if err := s.Shutdown(sctx); err != nil {
-			a.log.WithError(err).Warn("in-flight requests did not finish within server.shutdown_timeout")
-		}
-	}
+	a.shutdown(servers, hardStop(ctx))
 	a.recorder.Close()
 	stopEngine()
 	bg.Wait()
 	a.log.Info("stopped")
 	return runErr
+}
+
+// drain runs between the stop signal and closing the listeners: /readyz answers 503, so load
+// balancers take this replica out of rotation, while webhooks are still taken and recorded for
+// server.drain_delay. Closing the listener at once would refuse the requests the balancer
+// still sends until its next probe: Appwrite never retries them. Keep-alives end, so clients
+// with a pooled connection reconnect through the balancer. A hard stop (the second signal)
+// ends the wait.
+func (a *app) drain(servers []*http.Server, hard <-chan struct{}) {
+	a.draining.Store(true)
+	a.metrics.Draining.Set(1)
+	delay := a.cfg.Server.DrainDelay
+	a.log.WithField("drain_delay", delay.String()).Info("shutting down: /readyz answers 503; still taking webhooks until the drain delay ends (a second signal stops at once)")
+	for _, s := range servers {
+		s.SetKeepAlivesEnabled(false)
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-hard:
+		a.log.Warn("second signal: stopping at once")
+	}
+}
+
+// shutdown closes the listeners and waits for in-flight requests (server.shutdown_timeout),
+// or closes every connection at once on a hard stop.
+func (a *app) shutdown(servers []*http.Server, hard <-chan struct{}) {
+	select {
+	case <-hard:
+		for _, s := range servers {
+			_ = s.Close()
+		}
+		return
+	default:
+	}
+	a.log.Info("closing the listeners: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-hard:
+			a.log.Warn("second signal: closing every connection")
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(sctx); err != nil {
+				a.log.WithError(err).Warn("in-flight requests did not finish within server.shutdown_timeout")
+				_ = s.Close()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // publicRouter is the webhook listener's router: health, readiness and the webhook routes.

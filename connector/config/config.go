@@ -46,11 +46,19 @@ const (
 	WriteTimeoutDefault          = 30 * time.Second
 	IdleTimeoutDefault           = 120 * time.Second
 	ShutdownTimeoutDefault       = 20 * time.Second
-	TombstoneRetentionDefault    = 30 * 24 * time.Hour
-	GroupCommitWaitDefault       = 1 * time.Millisecond
-	GroupCommitMaxDefault        = 512
-	LeaseDefault                 = 60 * time.Second
-	PollIntervalDefault          = 100 * time.Millisecond
+	// DrainDelayDefault is server.drain_delay: after SIGTERM, how long /readyz answers 503 while
+	// webhooks are still taken, so load balancers stop sending before the listener closes. It
+	// covers the readiness probe shipped in deploy/ (period 1 s × failure threshold 2) plus 3 s
+	// for the load balancer to act on it.
+	DrainDelayDefault = 5 * time.Second
+	// BodyWaitDefault is limits.body_wait: how long a request waits for room in the intake
+	// budget before 503.
+	BodyWaitDefault           = 10 * time.Second
+	TombstoneRetentionDefault = 30 * 24 * time.Hour
+	GroupCommitWaitDefault    = 1 * time.Millisecond
+	GroupCommitMaxDefault     = 512
+	LeaseDefault              = 60 * time.Second
+	PollIntervalDefault       = 100 * time.Millisecond
 	// LingerDefault is how long delivery waits to fill a batch when changes trickle in: a few
 	// milliseconds of freshness buy batches of tens instead of ones and twos.
 	LingerDefault     = 20 * time.Millisecond
@@ -151,11 +159,29 @@ type Limits struct {
 	// TrustedProxies are the IPs and CIDRs whose X-Forwarded-For / X-Real-IP headers name
 	// the client IP. Empty (default): the TCP peer is the client, the headers are ignored.
 	TrustedProxies []string
+	// BodyBudget bounds the bytes of webhook bodies being read at once (the intake budget).
+	// Default (0 in the file): BodyBudgetFor(MemoryLimit, MaxBodyBytes).
+	BodyBudget int64
+	// BodyWait is how long a request waits for room in BodyBudget. Default BodyWaitDefault.
+	BodyWait time.Duration
+}
+
+// BodyBudgetFor is limits.body_budget_bytes when it is not set: a quarter of memory_limit
+// (64 MiB when memory_limit is off), and never less than two bodies of the largest size.
+func BodyBudgetFor(memoryLimit, maxBody int64) int64 {
+	b := int64(64 << 20)
+	if memoryLimit > 0 {
+		b = memoryLimit / 4
+	}
+	return max(b, 2*maxBody)
 }
 
 // Server holds the HTTP timeouts of both listeners.
 type Server struct {
 	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout, ShutdownTimeout time.Duration
+	// DrainDelay: after SIGTERM/SIGINT, /readyz answers 503 and webhooks are still taken this
+	// long before the listener closes. Default DrainDelayDefault; 0 closes at once.
+	DrainDelay time.Duration
 }
 
 // Log selects level and format ("auto": JSON unless stderr is a terminal).
@@ -283,7 +309,8 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 		case "server":
 			durations(d, f, map[string]*time.Duration{"read_header_timeout": &c.Server.ReadHeaderTimeout,
 				"read_timeout": &c.Server.ReadTimeout, "write_timeout": &c.Server.WriteTimeout,
-				"idle_timeout": &c.Server.IdleTimeout, "shutdown_timeout": &c.Server.ShutdownTimeout})
+				"idle_timeout": &c.Server.IdleTimeout, "shutdown_timeout": &c.Server.ShutdownTimeout,
+				"drain_delay": &c.Server.DrainDelay})
 		case "log":
 			for _, g := range d.Fields(f.Value, f.Path, "level", "format") {
 				v := d.String(g.Value, g.Path)
@@ -390,6 +417,13 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 	if c.Warehouse.DatabaseURL == "" {
 		c.Warehouse.DatabaseURL = c.State.DatabaseURL
 	}
+	if c.Limits.BodyBudget == 0 {
+		c.Limits.BodyBudget = BodyBudgetFor(c.MemoryLimit, c.Limits.MaxBodyBytes)
+	} else if c.Limits.BodyBudget < c.Limits.MaxBodyBytes {
+		n := lookupPath(root.Content[0], "limits.body_budget_bytes")
+		d.Errorf(n, "limits.body_budget_bytes", fmt.Sprintf("raise it to at least limits.max_body_bytes (%d), or lower max_body_bytes", c.Limits.MaxBodyBytes),
+			"smaller than limits.max_body_bytes: no body of the largest allowed size could ever be read")
+	}
 	c.validate(d, root.Content[0])
 
 	var tables []*mapping.Table
@@ -431,9 +465,10 @@ func (c *Config) setDefaults() {
 	c.Listen = ListenDefault
 	c.Admin.Listen = AdminListenDefault
 	c.Limits = Limits{MaxBodyBytes: MaxBodyBytesDefault, MaxHeaderBytes: MaxHeaderBytesDefault,
-		RatePerSource: RatePerSourceDefault, Burst: RateBurstDefault}
+		RatePerSource: RatePerSourceDefault, Burst: RateBurstDefault, BodyWait: BodyWaitDefault}
 	c.Server = Server{ReadHeaderTimeout: ReadHeaderTimeoutDefault, ReadTimeout: ReadTimeoutDefault,
-		WriteTimeout: WriteTimeoutDefault, IdleTimeout: IdleTimeoutDefault, ShutdownTimeout: ShutdownTimeoutDefault}
+		WriteTimeout: WriteTimeoutDefault, IdleTimeout: IdleTimeoutDefault, ShutdownTimeout: ShutdownTimeoutDefault,
+		DrainDelay: DrainDelayDefault}
 	c.Log = Log{Level: "info", Format: "auto"}
 	c.State = State{TombstoneRetention: TombstoneRetentionDefault, GroupCommitWait: GroupCommitWaitDefault,
 		GroupCommitMax: GroupCommitMaxDefault}
@@ -512,8 +547,25 @@ func FormatMemoryLimit(v int64) string {
 }
 
 func (c *Config) parseLimits(d *connector.Node, f connector.Field) {
-	for _, g := range d.Fields(f.Value, f.Path, "max_body_bytes", "max_header_bytes", "rate_per_source", "burst", "trusted_proxies") {
+	for _, g := range d.Fields(f.Value, f.Path, "max_body_bytes", "max_header_bytes", "rate_per_source", "burst", "trusted_proxies",
+		"body_budget_bytes", "body_wait") {
 		switch g.Key {
+		case "body_budget_bytes":
+			if v, ok := d.Int(g.Value, g.Path); ok {
+				if v <= 0 {
+					d.Errorf(g.Value, g.Path, "use a positive number of bytes, at least limits.max_body_bytes; or leave it out for a quarter of memory_limit", "must be positive")
+				} else {
+					c.Limits.BodyBudget = v
+				}
+			}
+		case "body_wait":
+			if v, ok := d.Duration(g.Value, g.Path); ok {
+				if v <= 0 {
+					d.Errorf(g.Value, g.Path, "use a positive duration, e.g. 10s (Appwrite waits 15 s for an answer)", "must be positive")
+				} else {
+					c.Limits.BodyWait = v
+				}
+			}
 		case "max_body_bytes", "max_header_bytes":
 			if v, ok := d.Int(g.Value, g.Path); ok {
 				if v <= 0 {

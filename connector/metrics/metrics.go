@@ -14,6 +14,8 @@ type Metrics struct {
 
 	WebhookRequests *prometheus.CounterVec   // webhook, outcome
 	RateLimited     *prometheus.CounterVec   // webhook: requests refused with 429 by limits.rate_per_source
+	IntakeRefused   *prometheus.CounterVec   // webhook: requests refused with 503 for want of room in limits.body_budget_bytes
+	Draining        prometheus.Gauge         // 1 from SIGTERM until the listener closes
 	IngestLatency   *prometheus.HistogramVec // outcome
 	Changes         *prometheus.CounterVec   // table, result: recorded|stale|duplicate
 	Ties            *prometheus.CounterVec   // table
@@ -45,9 +47,13 @@ func New() *Metrics {
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Metrics{Registry: r}
 	m.WebhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_requests_total",
-		Help: "Webhook requests by webhook and outcome (recorded, ignored, quarantined, unauthorized, too_large, unavailable, bad_request, not_found, rate_limited)."}, []string{"webhook", "outcome"})
+		Help: "Webhook requests by webhook and outcome (recorded, ignored, quarantined, unauthorized, too_large, unavailable, bad_request, not_found, rate_limited, busy)."}, []string{"webhook", "outcome"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_rate_limited_total",
 		Help: "Webhook requests refused with 429 because their client IP was over limits.rate_per_source. Appwrite counts each as a failed delivery."}, []string{"webhook"})
+	m.IntakeRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_intake_refused_total",
+		Help: "Webhook requests refused with 503 because no room for their body was free in limits.body_budget_bytes within limits.body_wait. Sources that delivered validly signed webhooks in the last hour use a reserved share."}, []string{"webhook"})
+	m.Draining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_draining",
+		Help: "1 while the service drains after SIGTERM/SIGINT (/readyz answers 503, webhooks still taken for server.drain_delay)."})
 	m.IngestLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_ingest_latency_seconds",
 		Help: "Time from request start to answer, by outcome.", Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"outcome"})
 	m.Changes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_changes_total",
@@ -90,7 +96,7 @@ func New() *Metrics {
 		Help: "Appwrite's own view of the webhook (1.9+): 1 enabled, 0 disabled."}, []string{"webhook_id"})
 	m.WebhookAttempts = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_appwrite_webhook_attempts",
 		Help: "Appwrite's consecutive failed delivery counter for the webhook (1.9+); it disables the webhook at 10."}, []string{"webhook_id"})
-	for _, c := range []prometheus.Collector{m.WebhookRequests, m.RateLimited, m.IngestLatency, m.Changes, m.Ties, m.GroupCommitSize,
+	for _, c := range []prometheus.Collector{m.WebhookRequests, m.RateLimited, m.IntakeRefused, m.Draining, m.IngestLatency, m.Changes, m.Ties, m.GroupCommitSize,
 		m.Pending, m.Lag, m.Applied, m.Failed, m.DeadLetter, m.Quarantine, m.Quarantined, m.BatchSize, m.ClaimLatency,
 		m.ApplyLatency, m.SinkUp, m.TombstonesSwept, m.Reprojected, m.BackfillRows, m.BackfillJobs, m.WebhookEnabled, m.WebhookAttempts} {
 		f(c)

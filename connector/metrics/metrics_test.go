@@ -14,6 +14,7 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	m := New()
 	m.WebhookRequests.WithLabelValues("w", "recorded").Inc() // vectors appear once they have a child
 	m.RateLimited.WithLabelValues("w").Inc()
+	m.IntakeRefused.WithLabelValues("w").Inc()
 	m.IngestLatency.WithLabelValues("recorded").Observe(0.001)
 	m.Changes.WithLabelValues("t", "recorded").Inc()
 	m.Ties.WithLabelValues("t").Inc()

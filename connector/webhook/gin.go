@@ -2,10 +2,12 @@ package webhook
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -52,8 +54,10 @@ func toggleSlash(path string) string {
 	return path + "/"
 }
 
-// ginHandler adapts the handler to one endpoint's route: read the body within the limit, run the
-// pipeline, write the answer.
+// ginHandler adapts the handler to one endpoint's route. Everything that can be decided from
+// the headers is decided before a byte of the body is read (rate limit, announced size, basic
+// auth); then the body's announced size is reserved in the intake budget, the body read as it
+// arrives, the pipeline run and the answer written.
 func (h *Handler) ginHandler(ep *Endpoint) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := h.now()
@@ -65,30 +69,7 @@ func (h *Handler) ginHandler(ep *Endpoint) gin.HandlerFunc {
 		if req.Body == nil { // only in hand-built requests; the server always sets one
 			req.Body = http.NoBody
 		}
-		var (
-			status int
-			resp   any
-			res    Result
-		)
-		// Refuse before reading when the client announces too much: nothing of it is needed.
-		if req.ContentLength > h.maxBody {
-			res.Webhook = ep.Name
-			status, resp = h.tooLarge(ep, &res)
-			res.Status, res.Latency = status, h.now().Sub(start)
-			h.report(res)
-		} else if body, err := readBody(req.Body, req.ContentLength, h.maxBody); errors.Is(err, errBodyTooLarge) {
-			res.Webhook = ep.Name
-			status, resp = h.tooLarge(ep, &res)
-			res.Status, res.Latency = status, h.now().Sub(start)
-			h.report(res)
-		} else if err != nil {
-			res.Webhook, res.Outcome, res.Reason = ep.Name, OutcomeBadRequest, "reading body: "+err.Error()
-			status, resp = http.StatusBadRequest, gin.H{"error": "could not read the request body: " + err.Error(), "webhook": ep.Name}
-			res.Status, res.Latency = status, h.now().Sub(start)
-			h.report(res)
-		} else {
-			status, resp, res = h.handle(req.Context(), ep, req.URL.Path, req.Header, body, start)
-		}
+		status, resp, res := h.serveHTTP(c, ep, req, start)
 		if res.Outcome == OutcomeRecorded { // the common answer, pre-rendered
 			c.Data(status, jsonContentType, recordedBody)
 			return
@@ -103,6 +84,56 @@ func (h *Handler) ginHandler(ep *Endpoint) gin.HandlerFunc {
 	}
 }
 
+// serveHTTP decides one request that arrived over HTTP.
+func (h *Handler) serveHTTP(c *gin.Context, ep *Endpoint, req *http.Request, start time.Time) (int, any, Result) {
+	res := Result{Webhook: ep.Name}
+	early := func(status int, resp any) (int, any, Result) {
+		res.Status, res.Latency = status, h.now().Sub(start)
+		h.report(res)
+		return status, resp, res
+	}
+	// Refuse before reading when the client announces too much: nothing of it is needed.
+	if req.ContentLength > h.maxBody {
+		return early(h.tooLarge(ep, &res))
+	}
+	// Basic auth is in the headers: a wrong one costs no body.
+	if status, resp, failed := h.basicAuthFailed(ep, req.Header, &res); failed {
+		return early(status, resp)
+	}
+	source := c.ClientIP()
+	if h.budget != nil {
+		size := req.ContentLength
+		if size < 0 {
+			size = h.maxBody // not announced (chunked): the most it may be
+		}
+		g, err := h.budget.acquire(req.Context(), source, size)
+		if err != nil {
+			res.Outcome = OutcomeBusy
+			res.Reason = fmt.Sprintf("source %s: no room for a %d-byte body in limits.body_budget_bytes within %s", source, size, h.budget.wait)
+			return early(http.StatusServiceUnavailable, gin.H{
+				"error":   "too many request bodies are being read at once; nothing was stored",
+				"webhook": ep.Name,
+				"hint": "sources that delivered validly signed webhooks recently are served from a reserved share; " +
+					"if this is Appwrite, raise limits.body_budget_bytes (or memory_limit) and look for other clients flooding the listener",
+			})
+		}
+		defer g.release()
+	}
+	body, err := readBody(req.Body, req.ContentLength, h.maxBody)
+	if errors.Is(err, errBodyTooLarge) {
+		return early(h.tooLarge(ep, &res))
+	}
+	if err != nil {
+		res.Outcome, res.Reason = OutcomeBadRequest, "reading body: "+err.Error()
+		return early(http.StatusBadRequest, gin.H{"error": "could not read the request body: " + err.Error(), "webhook": ep.Name})
+	}
+	status, resp, res := h.handle(req.Context(), ep, req.URL.Path, req.Header, body, start)
+	if res.verified && h.budget != nil {
+		h.budget.trust(source)
+	}
+	return status, resp, res
+}
+
 var errBodyTooLarge = errors.New("request body too large")
 
 // recordedBody is the answer to a recorded change, exactly as c.JSON renders answerRecorded;
@@ -111,18 +142,23 @@ var recordedBody = []byte(`{"recorded":true}`)
 
 const jsonContentType = "application/json; charset=utf-8"
 
-// readBody reads at most limit bytes of r; one byte more is errBodyTooLarge. A known
-// contentLength sizes the buffer once, so a large body is not copied while growing.
+// readBody reads at most limit bytes of r; one byte more is errBodyTooLarge. The buffer grows
+// as bytes arrive, never ahead of them: a client that announces a large body and trickles it
+// holds only what it sent (and at most twice that while the buffer grows). A known
+// contentLength caps the growth, so a body that arrives whole ends in a buffer of its size.
 func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
-	size := contentLength + 1 // room for the read that reports EOF
-	if contentLength < 0 || contentLength > limit {
-		size = 4 << 10
-	}
-	buf := make([]byte, 0, size)
+	buf := make([]byte, 0, min(readChunk, max(contentLength+1, 512)))
 	lr := io.LimitReader(r, limit+1)
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			size := int64(2 * cap(buf))
+			if contentLength >= 0 && int64(len(buf)) <= contentLength {
+				size = min(size, contentLength+1) // room for the read that reports EOF
+			}
+			size = min(size, limit+1)
+			grown := make([]byte, len(buf), max(size, int64(len(buf))+1))
+			copy(grown, buf)
+			buf = grown
 		}
 		n, err := lr.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -137,3 +173,6 @@ func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
 		}
 	}
 }
+
+// readChunk is the first buffer for a body: large enough for most row webhooks at once.
+const readChunk = 16 << 10

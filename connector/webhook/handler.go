@@ -78,6 +78,12 @@ type Options struct {
 	// RateLimit bounds the requests per client IP (gin's ClientIP) on the webhook routes.
 	// Default: off.
 	RateLimit RateLimit
+	// BodyBudget bounds the bytes of request bodies being read at once over HTTP (budget.go
+	// says how it is shared between sources). 0: no bound.
+	BodyBudget int64
+	// BodyWait is how long a request waits for room in BodyBudget before 503. Default
+	// BodyWaitDefault.
+	BodyWait time.Duration
 }
 
 // Handler runs the ingest pipeline. The order fails closed: cap the body, check basic auth,
@@ -91,6 +97,7 @@ type Handler struct {
 	observe   func(Result)
 	now       func() time.Time
 	limiter   *limiter // nil: no rate limit
+	budget    *budget  // nil: no intake budget
 }
 
 // NewHandler validates opts, fills defaults and returns a Handler.
@@ -116,18 +123,30 @@ func NewHandler(opts Options) (*Handler, error) {
 	if h.maxBody == 0 {
 		h.maxBody = MaxBodyBytesDefault
 	}
+	if h.now == nil {
+		h.now = time.Now
+	}
 	var err error
 	if h.limiter, err = newLimiter(opts.RateLimit); err != nil {
 		errs = append(errs, err)
+	}
+	switch {
+	case opts.BodyBudget < 0:
+		errs = append(errs, fmt.Errorf("limits.body_budget_bytes: must be positive, got %d", opts.BodyBudget))
+	case opts.BodyBudget > 0 && opts.BodyBudget < h.maxBody:
+		errs = append(errs, fmt.Errorf("limits.body_budget_bytes (%d) is smaller than limits.max_body_bytes (%d): no body of the largest size could ever be read", opts.BodyBudget, h.maxBody))
+	case opts.BodyBudget > 0:
+		wait := opts.BodyWait
+		if wait <= 0 {
+			wait = BodyWaitDefault
+		}
+		h.budget = newBudget(opts.BodyBudget, h.maxBody, wait, h.now)
 	}
 	if h.mapped == nil {
 		h.mapped = func(connector.TableKey) bool { return true }
 	}
 	if h.log == nil {
 		h.log = logrus.NewEntry(logrus.StandardLogger())
-	}
-	if h.now == nil {
-		h.now = time.Now
 	}
 	paths := map[string]string{}
 	for i := range opts.Endpoints {
@@ -216,14 +235,8 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 	if int64(len(body)) > h.maxBody {
 		return h.tooLarge(ep, res)
 	}
-	if ep.basicAuth() && !CheckBasicAuth(header.Get("Authorization"), ep.BasicUser, ep.BasicPass) {
-		res.Outcome, res.Reason = OutcomeUnauthorized, "basic auth missing or wrong"
-		return http.StatusUnauthorized, gin.H{
-			"error":   "missing or wrong HTTP basic auth credentials",
-			"webhook": ep.Name,
-			"hint": "this webhook requires HTTP basic auth: the HTTP user and password in the Appwrite " +
-				"webhook's settings must equal basic_auth.username and basic_auth.password of " + ep.Name + " in appwrite-sync's config",
-		}
+	if status, resp, failed := h.basicAuthFailed(ep, header, res); failed {
+		return status, resp
 	}
 	if err := ep.Verifier.Verify(header.Get(HeaderSignature), body); err != nil {
 		res.Outcome, res.Reason = OutcomeUnauthorized, err.Error()
@@ -235,6 +248,7 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 	}
 
 	// Authenticated from here on: the headers and body are Appwrite's.
+	res.verified = true
 	events := header.Get(HeaderEvents)
 	res.Event = FirstEvent(events)
 	ch, err := Decode(events, body)
@@ -268,6 +282,20 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 	}
 	res.Outcome = OutcomeRecorded
 	return http.StatusOK, answerRecorded
+}
+
+// basicAuthFailed checks the endpoint's basic auth, if it has one, from the headers alone.
+func (h *Handler) basicAuthFailed(ep *Endpoint, header http.Header, res *Result) (int, gin.H, bool) {
+	if !ep.basicAuth() || CheckBasicAuth(header.Get("Authorization"), ep.BasicUser, ep.BasicPass) {
+		return 0, nil, false
+	}
+	res.Outcome, res.Reason = OutcomeUnauthorized, "basic auth missing or wrong"
+	return http.StatusUnauthorized, gin.H{
+		"error":   "missing or wrong HTTP basic auth credentials",
+		"webhook": ep.Name,
+		"hint": "this webhook requires HTTP basic auth: the HTTP user and password in the Appwrite " +
+			"webhook's settings must equal basic_auth.username and basic_auth.password of " + ep.Name + " in appwrite-sync's config",
+	}, true
 }
 
 // answerRecorded is the answer to a recorded change (shared: never modify it).

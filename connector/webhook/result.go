@@ -19,6 +19,7 @@ const (
 	OutcomeBadRequest   = "bad_request"  // 400: the body could not be read
 	OutcomeNotFound     = "not_found"    // 404: no endpoint
 	OutcomeRateLimited  = "rate_limited" // 429: the client IP is over limits.rate_per_source
+	OutcomeBusy         = "busy"         // 503: no room in the intake budget (limits.body_budget_bytes) in time
 )
 
 // Result describes one handled request, for the log line and the Observe hook. It never holds
@@ -42,6 +43,8 @@ type Result struct {
 	Latency time.Duration
 	// err is the Recorder's error behind an "unavailable" outcome, for the log only.
 	err error
+	// verified: the request's signature was checked and valid.
+	verified bool
 }
 
 // Log field keys: constant so log queries and dashboards can rely on them.
@@ -62,7 +65,8 @@ func (h *Handler) report(res Result) {
 		defer h.observe(res)
 	}
 	quiet := res.Outcome != OutcomeUnavailable && res.Outcome != OutcomeUnauthorized && res.Outcome != OutcomeTooLarge &&
-		res.Outcome != OutcomeQuarantined && res.Outcome != OutcomeBadRequest && res.Outcome != OutcomeRateLimited
+		res.Outcome != OutcomeQuarantined && res.Outcome != OutcomeBadRequest && res.Outcome != OutcomeRateLimited &&
+		res.Outcome != OutcomeBusy
 	if quiet && !h.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 		return // skip building the fields of a line nobody will see
 	}
@@ -90,7 +94,7 @@ func (h *Handler) report(res Result) {
 		} else {
 			entry.Error("webhook request")
 		}
-	case OutcomeUnauthorized, OutcomeTooLarge, OutcomeQuarantined, OutcomeBadRequest, OutcomeRateLimited:
+	case OutcomeUnauthorized, OutcomeTooLarge, OutcomeQuarantined, OutcomeBadRequest, OutcomeRateLimited, OutcomeBusy:
 		entry.Warn("webhook request")
 	default:
 		// Accepted and ignored requests are the steady stream (thousands per second at peak):
