@@ -230,3 +230,26 @@ func TestFormatMemoryLimit(t *testing.T) {
 		require.Equal(t, want, FormatMemoryLimit(v))
 	}
 }
+
+func TestDrainDelayAndIntakeBudget(t *testing.T) {
+	c, err := Parse("config.yaml", []byte(good), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, DrainDelayDefault, c.Server.DrainDelay)
+	require.EqualValues(t, MemoryLimitDefault/4, c.Limits.BodyBudget, "a quarter of memory_limit")
+	require.Equal(t, BodyWaitDefault, c.Limits.BodyWait)
+
+	c, err = Parse("config.yaml", []byte(good+"server: {drain_delay: 0s}\nlimits: {body_budget_bytes: 10485760, body_wait: 2s}\nmemory_limit: 0\n"), fullEnv)
+	require.NoError(t, err)
+	require.Zero(t, c.Server.DrainDelay, "0 closes at once")
+	require.EqualValues(t, 10<<20, c.Limits.BodyBudget)
+	require.Equal(t, 2*time.Second, c.Limits.BodyWait)
+
+	c, err = Parse("config.yaml", []byte(good+"memory_limit: 0\nlimits: {max_body_bytes: 52428800}\n"), fullEnv)
+	require.NoError(t, err)
+	require.EqualValues(t, 100<<20, c.Limits.BodyBudget, "without memory_limit 64 MiB, but never under two bodies of the largest size")
+
+	msg := parseErr(t, good+"limits: {max_body_bytes: 1048576, body_budget_bytes: 1024}\n", fullEnv)
+	require.Contains(t, msg, "config.yaml:16: limits.body_budget_bytes: smaller than limits.max_body_bytes")
+	require.Contains(t, parseErr(t, good+"limits: {body_wait: 0s}\n", fullEnv), "limits.body_wait: must be positive")
+	require.Contains(t, parseErr(t, good+"server: {drain_delay: soon}\n", fullEnv), "server.drain_delay")
+}
