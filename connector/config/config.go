@@ -303,6 +303,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 			for _, g := range d.Fields(f.Value, f.Path, "database_url", "tombstone_retention", "group_commit_wait", "group_commit_max") {
 				switch g.Key {
 				case "database_url":
+					d.Redact(g.Value, Redact)
 					c.State.DatabaseURL = d.String(g.Value, g.Path)
 				case "tombstone_retention":
 					if v, ok := d.Duration(g.Value, g.Path); ok {
@@ -340,6 +341,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 			for _, g := range d.Fields(f.Value, f.Path, "database_url", "schema", "batch_size") {
 				switch g.Key {
 				case "database_url":
+					d.Redact(g.Value, Redact)
 					c.Warehouse.DatabaseURL = d.String(g.Value, g.Path)
 				case "schema":
 					c.Warehouse.Schema = d.String(g.Value, g.Path)
@@ -883,23 +885,9 @@ func (c *Config) Secrets() []string {
 	add(c.Meili.APIKey)
 	add(c.Appwrite.APIKey)
 	for _, dsn := range []string{c.State.DatabaseURL, c.Warehouse.DatabaseURL} {
-		if u, err := url.Parse(dsn); err == nil && u.User != nil {
-			if p, ok := u.User.Password(); ok {
-				add(p)
-			}
+		for _, p := range dsnPasswords(dsn) {
+			add(p)
 		}
 	}
 	return s
-}
-
-// Redact returns a Postgres URL with its password replaced, for logs.
-func Redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
