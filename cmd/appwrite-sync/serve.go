@@ -492,9 +492,10 @@ func (a *app) publicRouter() (*gin.Engine, error) {
 	}
 	pub.Use(gin.Recovery())
 	pub.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	readyz := &readiness{log: a.log}
 	pub.GET("/readyz", func(c *gin.Context) {
-		if err := a.ready(c.Request.Context()); err != nil {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"ready": false, "reason": err.Error()})
+		if reason := readyz.report(a.ready(c.Request.Context())); reason != "" {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"ready": false, "reason": reason})
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"ready": true})
