@@ -153,15 +153,12 @@ type Outcome struct {
 // and a row refused again is dead-lettered with a replacement reason: no row's error can
 // keep the sink re-applying the same batch.
 func (q *Queue) Settle(ctx context.Context, sinkName, owner string, lease time.Duration, outs []Outcome, cursor *Pos) (left time.Duration, err error) {
-	var (
-		okK, okID []string
-		okSeq     []int64
-		fails     failures
-	)
+	var ok settled
+	var fails failures
 	for _, o := range outs {
 		k := o.Item.Key.String()
 		if o.Err == nil && !o.Deferred {
-			okK, okID, okSeq = append(okK, k), append(okID, o.Item.RowID), append(okSeq, o.Item.Seq)
+			ok.k, ok.id, ok.seq = append(ok.k, k), append(ok.id, o.Item.RowID), append(ok.seq, o.Item.Seq)
 			continue
 		}
 		why, dead, after := "", false, o.Backoff
@@ -175,52 +172,9 @@ func (q *Queue) Settle(ctx context.Context, sinkName, owner string, lease time.D
 		}
 		fails.add(k, o.Item.RowID, o.Item.Seq, int32(o.Attempts), why, after, dead)
 	}
-	settle := func(oneByOne bool) (float64, error) {
-		var secs float64
-		err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
-			hasCursor, cur := cursor != nil, Pos{}
-			if hasCursor {
-				cur = *cursor
-			}
-			err := tx.QueryRow(ctx, `UPDATE appwrite_sync.sink_cursor
-                SET lease_until = now() + $3::interval,
-                    tx = CASE WHEN $4 THEN $5::xid8 ELSE tx END, seq = CASE WHEN $4 THEN $6::bigint ELSE seq END,
-                    moved_at = CASE WHEN $4 THEN now() ELSE moved_at END
-                WHERE sink = $1 AND owner = $2
-                RETURNING EXTRACT(EPOCH FROM lease_until - now())::float8`, sinkName, owner, lease, hasCursor, cur.Tx, cur.Seq).Scan(&secs)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return ErrLeaseLost
-			}
-			if err != nil {
-				return err
-			}
-			b := &pgx.Batch{}
-			if len(okK) > 0 {
-				// One primary-key probe per applied item (the table is usually empty or small).
-				b.Queue(`DELETE FROM appwrite_sync.sink_retry r WHERE r.ctid = ANY (ARRAY(
-                    SELECT x.ctid FROM unnest($2::text[], $3::text[], $4::bigint[]) AS d(k, id, seq)
-                    CROSS JOIN LATERAL (SELECT ctid FROM appwrite_sync.sink_retry x
-                        WHERE x.sink = $1 AND x.table_key = d.k AND x.row_id = d.id AND x.seq <= d.seq) x))`,
-					sinkName, okK, okID, okSeq)
-			}
-			if len(fails.k) > 0 && !oneByOne {
-				fails.queue(b, sinkName)
-			}
-			if b.Len() > 0 {
-				if err := tx.SendBatch(ctx, b).Close(); err != nil {
-					return err
-				}
-			}
-			if oneByOne {
-				return fails.writeOneByOne(ctx, tx, sinkName)
-			}
-			return nil
-		})
-		return secs, err
-	}
-	secs, err := settle(false)
+	secs, err := q.settle(ctx, sinkName, owner, lease, cursor, &ok, &fails, false)
 	if dataError(err) && len(fails.k) > 0 {
-		secs, err = settle(true)
+		secs, err = q.settle(ctx, sinkName, owner, lease, cursor, &ok, &fails, true)
 	}
 	if err != nil {
 		if errors.Is(err, ErrLeaseLost) {
@@ -229,6 +183,58 @@ func (q *Queue) Settle(ctx context.Context, sinkName, owner string, lease time.D
 		return 0, fmt.Errorf("settling %s batch: %w", sinkName, err)
 	}
 	return time.Duration(secs * float64(time.Second)), nil
+}
+
+// settle is Settle's transaction; it returns the seconds the lease has left. oneByOne writes
+// the failures one by one (failures.writeOneByOne).
+func (q *Queue) settle(ctx context.Context, sinkName, owner string, lease time.Duration, cursor *Pos, ok *settled, fails *failures, oneByOne bool) (float64, error) {
+	hasCursor, cur := cursor != nil, Pos{}
+	if hasCursor {
+		cur = *cursor
+	}
+	var secs float64
+	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE appwrite_sync.sink_cursor
+            SET lease_until = now() + $3::interval,
+                tx = CASE WHEN $4 THEN $5::xid8 ELSE tx END, seq = CASE WHEN $4 THEN $6::bigint ELSE seq END,
+                moved_at = CASE WHEN $4 THEN now() ELSE moved_at END
+            WHERE sink = $1 AND owner = $2
+            RETURNING EXTRACT(EPOCH FROM lease_until - now())::float8`, sinkName, owner, lease, hasCursor, cur.Tx, cur.Seq).Scan(&secs)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		if len(ok.k) > 0 {
+			// One primary-key probe per applied item (the table is usually empty or small).
+			b.Queue(`DELETE FROM appwrite_sync.sink_retry r WHERE r.ctid = ANY (ARRAY(
+                SELECT x.ctid FROM unnest($2::text[], $3::text[], $4::bigint[]) AS d(k, id, seq)
+                CROSS JOIN LATERAL (SELECT ctid FROM appwrite_sync.sink_retry x
+                    WHERE x.sink = $1 AND x.table_key = d.k AND x.row_id = d.id AND x.seq <= d.seq) x))`,
+				sinkName, ok.k, ok.id, ok.seq)
+		}
+		if len(fails.k) > 0 && !oneByOne {
+			fails.queue(b, sinkName)
+		}
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return err
+			}
+		}
+		if oneByOne {
+			return fails.writeOneByOne(ctx, tx, sinkName)
+		}
+		return nil
+	})
+	return secs, err
+}
+
+// settled are the applied items a settle clears from the retry table.
+type settled struct {
+	k, id []string
+	seq   []int64
 }
 
 // maxErrorText bounds the error text stored with a retry or dead letter, in bytes.
