@@ -118,8 +118,8 @@ func kvDSN(t *testing.T, u, password string) string {
 		p.Hostname(), p.Port(), p.User.Username(), quoted, strings.TrimPrefix(p.Path, "/"))
 }
 
-// A key=value state store DSN with a password: neither serve's start (its log, its /readyz)
-// nor validate nor a failing migrate shows any part of the password.
+// A key=value state store DSN with a password: neither serve (its start log, /readyz, the
+// admin API, /metrics) nor validate nor a failing migrate shows any part of the password.
 func TestKeyValueDSNPasswordIsNeverShown(t *testing.T) {
 	t.Parallel()
 	const pass = "kv-Pa55 w0rd's-7c1d"
@@ -157,6 +157,16 @@ tables:
 		shown.Write(b)
 		return resp.StatusCode == http.StatusOK
 	}, 20*time.Second, 20*time.Millisecond)
+	for _, path := range []string{"/admin/status", "/admin/dead-letter", "/metrics"} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+cfg.Admin.Listen+path, nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		shown.Write(b)
+	}
 	cancel()
 	require.Equal(t, 0, <-done, errb.String())
 	require.Contains(t, errb.String(), "starting appwrite-sync")
