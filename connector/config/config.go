@@ -271,6 +271,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 				case "listen":
 					c.Admin.Listen = d.String(g.Value, g.Path)
 				case "token":
+					d.Redact(g.Value, hideSecret)
 					c.Admin.Token = d.String(g.Value, g.Path)
 				case "tls":
 					c.Admin.TLS = parseTLS(d, g, file)
@@ -326,6 +327,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 				case "url":
 					c.Meili.URL = d.String(g.Value, g.Path)
 				case "api_key":
+					d.Redact(g.Value, hideSecret)
 					c.Meili.APIKey = d.String(g.Value, g.Path)
 				case "batch_size":
 					c.Meili.BatchSize = positiveInt(d, g)
@@ -360,6 +362,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 				case "project":
 					c.Appwrite.Project = d.String(g.Value, g.Path)
 				case "api_key":
+					d.Redact(g.Value, hideSecret)
 					c.Appwrite.APIKey = d.String(g.Value, g.Path)
 				case "page_size":
 					c.Appwrite.PageSize = positiveInt(d, g)
@@ -688,6 +691,7 @@ func parseWebhooks(d *connector.Node, f connector.Field) []Webhook {
 					if h.Key == "username" {
 						w.BasicUser = d.String(h.Value, h.Path)
 					} else {
+						d.Redact(h.Value, hideSecret)
 						w.BasicPass = d.String(h.Value, h.Path)
 					}
 				}

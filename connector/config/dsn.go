@@ -12,6 +12,9 @@ const redacted = "xxxxx"
 // shown, since a password could be anywhere in it.
 const dsnHidden = "<unreadable, redacted>"
 
+// hideSecret stands for a secret written in the config file, in messages about it.
+func hideSecret(string) string { return "<secret, redacted>" }
+
 // Redact returns a Postgres connection string with its passwords replaced, for logs and
 // messages. It reads the forms pgx reads: a postgres:// or postgresql:// URL (the userinfo
 // password, ?password= and ?sslpassword=) and keyword=value settings (password=…,

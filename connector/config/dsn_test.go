@@ -75,3 +75,13 @@ func TestSecretsOfKeywordValueDSN(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, c.Secrets(), "s3cret pw")
 }
+
+// A secret written in the file itself (not taken from the environment) is not shown either
+// when it is wrong.
+func TestSecretWrittenInTheFileIsNotShown(t *testing.T) {
+	t.Parallel()
+	text := strings.Replace(good, `"${TOKEN}"`, `"tok-Short1"`, 1)
+	msg := parseErr(t, text, fullEnv)
+	require.Contains(t, msg, "admin.token is too short")
+	require.NotContains(t, msg, "tok-Short1")
+}
