@@ -58,12 +58,13 @@ type Node struct {
 	File    string
 	Errs    ConfigErrors
 	fromEnv map[*yaml.Node]bool
+	redact  map[*yaml.Node]func(string) string
 }
 
 // NewNode prepares a decoder for file and expands environment variables in every scalar of
 // root (in place), recording unset variables as errors.
 func NewNode(file string, root *yaml.Node, lookup LookupEnv) *Node {
-	d := &Node{File: file, fromEnv: map[*yaml.Node]bool{}}
+	d := &Node{File: file, fromEnv: map[*yaml.Node]bool{}, redact: map[*yaml.Node]func(string) string{}}
 	d.expand(root, "", lookup)
 	return d
 }
@@ -120,6 +121,9 @@ func (d *Node) Shown(n *yaml.Node) string {
 		return "<from environment, redacted>"
 	}
 	v := n.Value
+	if r := d.redact[n]; r != nil && n.Kind == yaml.ScalarNode {
+		v = r(v)
+	}
 	if n.Kind == yaml.MappingNode {
 		v = "<mapping>"
 	} else if n.Kind == yaml.SequenceNode {
@@ -129,6 +133,14 @@ func (d *Node) Shown(n *yaml.Node) string {
 		v = v[:77] + "..."
 	}
 	return v
+}
+
+// Redact makes messages show the value of n through redact (a connection string without its
+// password, say) when it is written in the file; a value from the environment is never shown.
+func (d *Node) Redact(n *yaml.Node, redact func(string) string) {
+	if n != nil {
+		d.redact[n] = redact
+	}
 }
 
 // Errorf records a problem at n.

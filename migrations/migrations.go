@@ -7,7 +7,6 @@ package migrations
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -15,7 +14,8 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for golang-migrate
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // database/sql for golang-migrate
 )
 
 //go:embed *.sql
@@ -46,10 +46,13 @@ func Latest() (uint, error) {
 
 // Up applies every pending migration to the database at url.
 func Up(ctx context.Context, url string) (version uint, err error) {
-	db, err := sql.Open("pgx", url)
+	// Parsed here, not by database/sql: pgx's parse error quotes the connection string, and
+	// its redaction of a malformed one is best effort.
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return 0, fmt.Errorf("opening state store: %w", err)
+		return 0, errors.New("parsing the state store URL: invalid connection string")
 	}
+	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
 	if err := db.PingContext(ctx); err != nil {
 		return 0, fmt.Errorf("connecting to state store: %w", err)

@@ -96,3 +96,14 @@ func TestLedgerSourceTextDownKeepsEveryRow(t *testing.T) {
 	require.Equal(t, [][2]string{{"before", "json"}, {"after", "text"}}, got)
 	require.NoError(t, m.Steps(1), "and up again")
 }
+
+// A connection string pgx cannot parse is never echoed: pgx's own message masks the password
+// of a malformed one only in part.
+func TestUpNeverEchoesTheConnectionString(t *testing.T) {
+	t.Parallel()
+	for _, dsn := range []string{"host=127.0.0.1 password='pw-Secret1 pw-Secret2", "postgres://u:pw-Secret3@h:port/db"} {
+		_, err := Up(context.Background(), dsn)
+		require.Error(t, err)
+		require.NotContains(t, err.Error(), "pw-Secret", dsn)
+	}
+}

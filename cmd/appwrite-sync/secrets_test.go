@@ -2,15 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
@@ -100,3 +106,131 @@ tables:
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// kvDSN rewrites a postgres:// test URL as keyword=value settings with a password that needs
+// quoting and escaping (trust auth ignores it).
+func kvDSN(t *testing.T, u, password string) string {
+	t.Helper()
+	p, err := url.Parse(u)
+	require.NoError(t, err)
+	quoted := "'" + strings.ReplaceAll(password, "'", `\'`) + "'"
+	return fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=disable",
+		p.Hostname(), p.Port(), p.User.Username(), quoted, strings.TrimPrefix(p.Path, "/"))
+}
+
+// A key=value state store DSN with a password: neither serve (its start log, /readyz, the
+// admin API, /metrics) nor validate nor a failing migrate shows any part of the password.
+func TestKeyValueDSNPasswordIsNeverShown(t *testing.T) {
+	t.Parallel()
+	const pass = "kv-Pa55 w0rd's-7c1d"
+	parts := []string{"kv-Pa55", "w0rd", "s-7c1d"}
+	state := pgtest.NewDatabase(t)
+	cfg := testConfig(t, kvDSN(t, state, pass), kvDSN(t, state, pass), "")
+	text := fmt.Sprintf(`
+listen: %q
+admin: {listen: %q, token: %q}
+webhooks: [{url: %q, signing_keys: [%q]}]
+state: {database_url: %q}
+warehouse: {schema: wh}
+tables:
+  - database: main
+    table: posts
+    postgres: {table: posts, columns: {title: text}}
+`, cfg.Listen, cfg.Admin.Listen, testToken, webhookURL, testSecret, cfg.State.DatabaseURL)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(text), 0o600))
+	var shown strings.Builder
+
+	// serve: the start log, then /readyz once it is up.
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuf
+	done := make(chan int)
+	go func() { done <- Run(ctx, []string{"serve", "--config", file}, &out, &errb) }()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + cfg.Listen + "/readyz")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		shown.Write(b)
+		return resp.StatusCode == http.StatusOK
+	}, 20*time.Second, 20*time.Millisecond)
+	for _, path := range []string{"/admin/status", "/admin/dead-letter", "/metrics"} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+cfg.Admin.Listen+path, nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		shown.Write(b)
+	}
+	cancel()
+	require.Equal(t, 0, <-done, errb.String())
+	require.Contains(t, errb.String(), "starting appwrite-sync")
+	shown.WriteString(out.String() + errb.String())
+
+	// validate, and validate of a file whose warehouse DSN (written in it) is broken.
+	var vout, verr bytes.Buffer
+	require.Equal(t, 0, Run(context.Background(), []string{"validate", "--config", file}, &vout, &verr), verr.String())
+	shown.WriteString(vout.String() + verr.String())
+	broken := filepath.Join(dir, "broken.yaml")
+	require.NoError(t, os.WriteFile(broken, []byte(strings.Replace(text, "warehouse: {schema: wh}",
+		fmt.Sprintf("warehouse: {schema: wh, database_url: %q}", "postgress://u:"+pass+"@h/db"), 1)), 0o600))
+	vout.Reset()
+	verr.Reset()
+	require.Equal(t, 2, Run(context.Background(), []string{"validate", "--config", broken}, &vout, &verr))
+	require.Contains(t, verr.String(), "warehouse.database_url")
+	shown.WriteString(vout.String() + verr.String())
+
+	// migrate with a connection string pgx cannot parse (the closing quote is missing).
+	unparsable := filepath.Join(dir, "unparsable.yaml")
+	open := strings.Replace(cfg.State.DatabaseURL, "s-7c1d'", "s-7c1d", 1)
+	require.NotEqual(t, cfg.State.DatabaseURL, open)
+	require.NoError(t, os.WriteFile(unparsable, []byte(strings.Replace(text, fmt.Sprintf("%q", cfg.State.DatabaseURL), fmt.Sprintf("%q", open), 1)), 0o600))
+	vout.Reset()
+	verr.Reset()
+	require.NotEqual(t, 0, Run(context.Background(), []string{"migrate", "--config", unparsable}, &vout, &verr))
+	shown.WriteString(vout.String() + verr.String())
+
+	for _, p := range parts {
+		require.NotContains(t, shown.String(), p, "a part of the DSN password was shown")
+	}
+}
+
+// /readyz, which anyone can reach, says only what is wrong: never the state store's address,
+// port, user, database or the driver's text. The details go to the log, once per change.
+func TestReadyzSaysOnlyWhatIsWrong(t *testing.T) {
+	t.Parallel()
+	real, err := url.Parse(pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	for name, dsn := range map[string]string{
+		"unreachable":           "postgres://secretuser:pw-Ready1@127.0.0.1:1/secretdb?sslmode=disable",
+		"refused by the server": fmt.Sprintf("postgres://secretuser:pw-Ready2@%s/secretdb?sslmode=disable", real.Host),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t, dsn, dsn, "")
+			logs := &syncBuf{}
+			l := logrus.New()
+			l.SetOutput(logs)
+			l.SetFormatter(&logrus.JSONFormatter{})
+			a, err := build(context.Background(), cfg, logrus.NewEntry(l))
+			require.NoError(t, err)
+			defer a.close()
+			pub, err := a.publicRouter()
+			require.NoError(t, err)
+			for range 3 {
+				w := httptest.NewRecorder()
+				pub.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+				require.Equal(t, http.StatusServiceUnavailable, w.Code)
+				require.JSONEq(t, `{"ready":false,"reason":"state store unreachable"}`, w.Body.String())
+			}
+			require.Equal(t, 1, strings.Count(logs.String(), `"msg":"not ready"`), "logged once, not per probe: %s", logs.String())
+			require.Contains(t, logs.String(), "secretuser", "the details are in the log")
+			require.NotContains(t, logs.String(), "pw-Ready")
+		})
+	}
+}

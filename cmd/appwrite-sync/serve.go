@@ -388,7 +388,8 @@ func fingerprint(cfg *config.Config, sinkName string, k connector.TableKey) stri
 }
 
 // errDraining is /readyz's answer from the first SIGTERM/SIGINT on.
-var errDraining = errors.New("shutting down")
+var errDraining = &ledger.NotReadyError{Reason: "shutting down",
+	Err: errors.New("draining after a stop signal: still taking webhooks until server.drain_delay ends")}
 
 func (a *app) ready(ctx context.Context) error {
 	if a.draining.Load() {
@@ -558,9 +559,10 @@ func (a *app) publicRouter() (*gin.Engine, error) {
 	}
 	pub.Use(gin.Recovery())
 	pub.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	readyz := &readiness{log: a.log}
 	pub.GET("/readyz", func(c *gin.Context) {
-		if err := a.ready(c.Request.Context()); err != nil {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"ready": false, "reason": err.Error()})
+		if reason := readyz.report(a.ready(c.Request.Context())); reason != "" {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"ready": false, "reason": reason})
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"ready": true})

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -344,4 +346,29 @@ func TestCheckpointNeverPassesAnUnrecordedPage(t *testing.T) {
 	require.Equal(t, backfill.StateFailed, j.State)
 	require.Contains(t, j.Error, "state store lost mid-page")
 	require.Equal(t, "100", j.Checkpoint, "only the first page was recorded without a gap")
+}
+
+// failingRecorder refuses every page with an error text the state store cannot hold as it
+// is: a NUL byte, and over 4,000 bytes of two-byte characters cut at an odd offset.
+type failingRecorder struct{ backfill.Recorder }
+
+func (failingRecorder) RecordBatch(context.Context, []connector.Change) ([]ledger.Result, error) {
+	return nil, errors.New("value \"a\x00b\": " + strings.Repeat("ü", 2500))
+}
+
+// A job whose error text cannot be stored as it is still ends failed, with the text cleaned:
+// recording the failure must not fail and leave the job to be retaken forever.
+func TestFailureWithAnyErrorTextEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{manager: func(o *backfill.Options) {
+		o.Recorder, o.MaxAttempts = failingRecorder{o.Recorder}, 1
+	}})
+	b.api.Seed(posts, 10, 100)
+	id := b.start("main/posts", "full")
+	j := b.wait(id, 5*time.Second)
+	require.Equal(t, backfill.StateFailed, j.State)
+	require.True(t, utf8.ValidString(j.Error))
+	require.NotContains(t, j.Error, "\x00")
+	require.Contains(t, j.Error, `value "ab": üü`)
+	require.LessOrEqual(t, len(j.Error), 4000)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtext"
 )
 
 // store is the jobs' SQL. Every write of a running job is conditioned on the caller still
@@ -261,6 +262,9 @@ func (s *store) succeed(ctx context.Context, id, owner string) (bool, error) {
 	return ok, err
 }
 
+// maxErrorText bounds a job's stored error text, in bytes.
+const maxErrorText = 4000
+
 // fail records a failed attempt: the job is queued again after retryIn, or, when final,
 // failed. Returns the resulting state ("" when the caller no longer held the job).
 func (s *store) fail(ctx context.Context, id, owner, reason string, final bool, retryIn time.Duration) (State, error) {
@@ -271,7 +275,7 @@ func (s *store) fail(ctx context.Context, id, owner, reason string, final bool, 
             finished_at = CASE WHEN $4 THEN now() END,
             available_at = now() + $5::interval
         WHERE id = $1 AND lease_owner = $2 AND state = 'running'
-        RETURNING state`, id, owner, truncate(reason, 4000), final, retryIn).Scan(&st)
+        RETURNING state`, id, owner, pgtext.Clean(reason, maxErrorText), final, retryIn).Scan(&st)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -342,11 +346,4 @@ func (s *store) sweep(ctx context.Context, retention time.Duration) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM appwrite_sync.backfill_jobs
         WHERE state NOT IN ('queued', 'running') AND finished_at < now() - $1::interval`, retention)
 	return err
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

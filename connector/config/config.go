@@ -297,6 +297,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 				case "listen":
 					c.Admin.Listen = d.String(g.Value, g.Path)
 				case "token":
+					d.Redact(g.Value, hideSecret)
 					c.Admin.Token = d.String(g.Value, g.Path)
 				case "tls":
 					c.Admin.TLS = parseTLS(d, g, file)
@@ -330,6 +331,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 			for _, g := range d.Fields(f.Value, f.Path, "database_url", "tombstone_retention", "group_commit_wait", "group_commit_max") {
 				switch g.Key {
 				case "database_url":
+					d.Redact(g.Value, Redact)
 					c.State.DatabaseURL = d.String(g.Value, g.Path)
 				case "tombstone_retention":
 					if v, ok := d.Duration(g.Value, g.Path); ok {
@@ -352,6 +354,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 				case "url":
 					c.Meili.URL = d.String(g.Value, g.Path)
 				case "api_key":
+					d.Redact(g.Value, hideSecret)
 					c.Meili.APIKey = d.String(g.Value, g.Path)
 				case "batch_size":
 					c.Meili.BatchSize = positiveInt(d, g)
@@ -367,6 +370,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 			for _, g := range d.Fields(f.Value, f.Path, "database_url", "schema", "batch_size") {
 				switch g.Key {
 				case "database_url":
+					d.Redact(g.Value, Redact)
 					c.Warehouse.DatabaseURL = d.String(g.Value, g.Path)
 				case "schema":
 					c.Warehouse.Schema = d.String(g.Value, g.Path)
@@ -385,6 +389,7 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 				case "project":
 					c.Appwrite.Project = d.String(g.Value, g.Path)
 				case "api_key":
+					d.Redact(g.Value, hideSecret)
 					c.Appwrite.APIKey = d.String(g.Value, g.Path)
 				case "page_size":
 					c.Appwrite.PageSize = positiveInt(d, g)
@@ -738,6 +743,7 @@ func parseWebhooks(d *connector.Node, f connector.Field) []Webhook {
 					if h.Key == "username" {
 						w.BasicUser = d.String(h.Value, h.Path)
 					} else {
+						d.Redact(h.Value, hideSecret)
 						w.BasicPass = d.String(h.Value, h.Path)
 					}
 				}
@@ -935,23 +941,9 @@ func (c *Config) Secrets() []string {
 	add(c.Meili.APIKey)
 	add(c.Appwrite.APIKey)
 	for _, dsn := range []string{c.State.DatabaseURL, c.Warehouse.DatabaseURL} {
-		if u, err := url.Parse(dsn); err == nil && u.User != nil {
-			if p, ok := u.User.Password(); ok {
-				add(p)
-			}
+		for _, p := range dsnPasswords(dsn) {
+			add(p)
 		}
 	}
 	return s
-}
-
-// Redact returns a Postgres URL with its password replaced, for logs.
-func Redact(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }

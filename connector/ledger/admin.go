@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtext"
 )
 
 // Admin answers the admin API's questions about the ledger: status, dead letters,
@@ -167,7 +169,7 @@ func (a *Admin) Quarantine(ctx context.Context, webhook, reason string, headers 
 	h, _ := json.Marshal(headers)
 	var id int64
 	err := a.pool.QueryRow(ctx, `INSERT INTO appwrite_sync.quarantine (webhook, reason, headers, body) VALUES ($1, $2, $3, $4) RETURNING id`,
-		webhook, truncate(reason, 2000), h, body).Scan(&id)
+		webhook, pgtext.Clean(reason, maxErrorText), h, body).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -195,11 +197,12 @@ func (a *Admin) ListQuarantine(ctx context.Context, includeReplayed, withBody bo
 // MarkReplayed records the outcome of replaying a quarantined request. A success hides it
 // from the default listing; a failure keeps it with the new reason.
 func (a *Admin) MarkReplayed(ctx context.Context, id int64, ok bool, result string) error {
+	result = pgtext.Clean(result, maxErrorText)
 	if ok {
 		_, err := a.pool.Exec(ctx, `UPDATE appwrite_sync.quarantine SET replayed_at = now(), replay_result = $2 WHERE id = $1`, id, result)
 		return err
 	}
-	_, err := a.pool.Exec(ctx, `UPDATE appwrite_sync.quarantine SET replay_result = $2 WHERE id = $1`, id, truncate(result, 2000))
+	_, err := a.pool.Exec(ctx, `UPDATE appwrite_sync.quarantine SET replay_result = $2 WHERE id = $1`, id, result)
 	return err
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
@@ -26,13 +28,14 @@ type fakeSink struct {
 	writes   map[string]int
 	applies  int
 	delay    time.Duration
-	down     bool            // whole batches fail as unavailable
-	poison   map[string]bool // rows rejected permanently
+	down     bool              // whole batches fail as unavailable
+	poison   map[string]bool   // rows rejected permanently
+	why      map[string]string // the rejection's text for a poison row (default "poison row")
 	overlap  int
 }
 
 func newFakeSink(t *testing.T) *fakeSink {
-	return &fakeSink{t: t, inFlight: map[string]bool{}, held: map[string]int64{}, writes: map[string]int{}, poison: map[string]bool{}}
+	return &fakeSink{t: t, inFlight: map[string]bool{}, held: map[string]int64{}, writes: map[string]int{}, poison: map[string]bool{}, why: map[string]string{}}
 }
 
 func (f *fakeSink) Name() string                      { return "s" }
@@ -75,7 +78,11 @@ func (f *fakeSink) Apply(ctx context.Context, items []sink.Item) error {
 	for i, it := range items {
 		delete(f.inFlight, it.RowID)
 		if f.poison[it.RowID] {
-			failed[i] = connector.Permanent("poison row", nil)
+			why := "poison row"
+			if w, ok := f.why[it.RowID]; ok {
+				why = w
+			}
+			failed[i] = connector.Permanent(why, nil)
 			continue
 		}
 		if it.Key.Table == "ignored" {
@@ -245,4 +252,55 @@ func TestRecorderSaturatedFollowsGroupSizes(t *testing.T) {
 	}
 	r.groupAt.Store(time.Now().Add(-time.Second).UnixNano())
 	require.False(t, r.Saturated(), "no group for a second: nothing is arriving")
+}
+
+// A row whose rejection text cannot be stored as it is (over 2,000 bytes naming many
+// unconvertible non-ASCII values, as a warehouse row with 30 bad columns gives; or holding
+// a NUL byte) is dead-lettered with a storable reason, and rows recorded after it still reach
+// the sink: the settle must not fail on the text and leave the sink re-applying the batch.
+func TestEnginePoisonTextNeverStopsTheSink(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	f := newFakeSink(t)
+	var long strings.Builder
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&long, "column \"c%d\": value \"%s\" does not convert to bigint; ", i, strings.Repeat("ü", 24))
+	}
+	require.False(t, utf8.RuneStart(long.String()[maxErrorText]), "a cut at the limit must fall inside a character")
+	f.set(func(f *fakeSink) {
+		f.poison["long"], f.why["long"] = true, long.String()
+		f.poison["nul"], f.why["nul"] = true, "value \"a\x00b\" does not convert"
+	})
+	e := testEngine(b.q, f, 50)
+	ectx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { e.Run(ectx); close(done) }()
+	defer func() { stop(); <-done }()
+
+	require.NoError(t, b.rec.Record(ctx, ch("long", t0, connector.OpUpsert, "x")))
+	require.NoError(t, b.rec.Record(ctx, ch("nul", t0, connector.OpUpsert, "x")))
+	require.NoError(t, b.rec.Record(ctx, ch("same-batch", t0, connector.OpUpsert, "x")))
+	var ds []DeadLetter
+	require.Eventually(t, func() bool {
+		var err error
+		ds, err = NewAdmin(b.pool).DeadLetters(ctx, "s", "", 10)
+		return err == nil && len(ds) == 2
+	}, 10*time.Second, 10*time.Millisecond, "both poison rows must be dead-lettered")
+	for _, d := range ds {
+		require.True(t, utf8.ValidString(d.Reason), d.RowID)
+		require.NotContains(t, d.Reason, "\x00", d.RowID)
+		require.LessOrEqual(t, len(d.Reason), maxErrorText, d.RowID)
+		require.True(t, strings.HasPrefix(d.Reason, "column \"c0\"") || strings.HasPrefix(d.Reason, "value \"ab\""), "the reason keeps the text: %q", d.Reason)
+	}
+	for i := 0; i < 20; i++ {
+		require.NoError(t, b.rec.Record(ctx, ch(fmt.Sprint("later", i), t0, connector.OpUpsert, "x")))
+	}
+	require.Eventually(t, func() bool {
+		held, _ := f.snapshot()
+		return held["same-batch"] > 0 && held["later19"] > 0
+	}, 10*time.Second, 10*time.Millisecond, "the sink must move on past the poison rows")
+	counts, _, _, err := NewAdmin(b.pool).Counts(ctx, []string{"s"})
+	require.NoError(t, err)
+	require.Equal(t, int64(2), counts["s"].DeadLetter)
 }

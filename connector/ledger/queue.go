@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtext"
 )
 
 // Pos is a position in the delivery log: the ledger ordered by (writing transaction, seq).
@@ -144,41 +147,53 @@ type Outcome struct {
 // is not nil, moves the sink's cursor there. Applied items drop their retry or dead-letter
 // row unless it holds a newer version; failures write one (never over a newer version).
 // It fails with ErrLeaseLost, changing nothing, when owner no longer holds the lease.
+//
+// Error texts are stored cleaned (pgtext.Clean). Should the state store still refuse the
+// batch because of what one row holds (a data error), the failures are written one by one
+// and a row refused again is dead-lettered with a replacement reason: no row's error can
+// keep the sink re-applying the same batch.
 func (q *Queue) Settle(ctx context.Context, sinkName, owner string, lease time.Duration, outs []Outcome, cursor *Pos) (left time.Duration, err error) {
-	var (
-		okK, okID     []string
-		okSeq         []int64
-		rK, rID, rWhy []string
-		rSeq          []int64
-		rAttempts     []int32
-		rAfter        []time.Duration
-		rDead         []bool
-		hasCursor     = cursor != nil
-		cur           Pos
-	)
-	if hasCursor {
-		cur = *cursor
-	}
+	var ok settled
+	var fails failures
 	for _, o := range outs {
 		k := o.Item.Key.String()
 		if o.Err == nil && !o.Deferred {
-			okK, okID, okSeq = append(okK, k), append(okID, o.Item.RowID), append(okSeq, o.Item.Seq)
+			ok.k, ok.id, ok.seq = append(ok.k, k), append(ok.id, o.Item.RowID), append(ok.seq, o.Item.Seq)
 			continue
 		}
-		why, dead, after, attempts := "", false, o.Backoff, int32(o.Attempts)
+		why, dead, after := "", false, o.Backoff
 		switch {
 		case o.Deferred:
 			why, after = "deferred: an older version of the row was in flight", 0
 		case connector.IsPermanent(o.Err):
-			why, dead = truncate(o.Err.Error(), 2000), true
+			why, dead = pgtext.Clean(o.Err.Error(), maxErrorText), true
 		default:
-			why = truncate(o.Err.Error(), 2000)
+			why = pgtext.Clean(o.Err.Error(), maxErrorText)
 		}
-		rK, rID, rSeq, rWhy = append(rK, k), append(rID, o.Item.RowID), append(rSeq, o.Item.Seq), append(rWhy, why)
-		rAttempts, rAfter, rDead = append(rAttempts, attempts), append(rAfter, after), append(rDead, dead)
+		fails.add(k, o.Item.RowID, o.Item.Seq, int32(o.Attempts), why, after, dead)
+	}
+	secs, err := q.settle(ctx, sinkName, owner, lease, cursor, &ok, &fails, false)
+	if dataError(err) && len(fails.k) > 0 {
+		secs, err = q.settle(ctx, sinkName, owner, lease, cursor, &ok, &fails, true)
+	}
+	if err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("settling %s batch: %w", sinkName, err)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
+
+// settle is Settle's transaction; it returns the seconds the lease has left. oneByOne writes
+// the failures one by one (failures.writeOneByOne).
+func (q *Queue) settle(ctx context.Context, sinkName, owner string, lease time.Duration, cursor *Pos, ok *settled, fails *failures, oneByOne bool) (float64, error) {
+	hasCursor, cur := cursor != nil, Pos{}
+	if hasCursor {
+		cur = *cursor
 	}
 	var secs float64
-	err = pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE appwrite_sync.sink_cursor
             SET lease_until = now() + $3::interval,
                 tx = CASE WHEN $4 THEN $5::xid8 ELSE tx END, seq = CASE WHEN $4 THEN $6::bigint ELSE seq END,
@@ -192,43 +207,102 @@ func (q *Queue) Settle(ctx context.Context, sinkName, owner string, lease time.D
 			return err
 		}
 		b := &pgx.Batch{}
-		if len(okK) > 0 {
+		if len(ok.k) > 0 {
 			// One primary-key probe per applied item (the table is usually empty or small).
 			b.Queue(`DELETE FROM appwrite_sync.sink_retry r WHERE r.ctid = ANY (ARRAY(
                 SELECT x.ctid FROM unnest($2::text[], $3::text[], $4::bigint[]) AS d(k, id, seq)
                 CROSS JOIN LATERAL (SELECT ctid FROM appwrite_sync.sink_retry x
                     WHERE x.sink = $1 AND x.table_key = d.k AND x.row_id = d.id AND x.seq <= d.seq) x))`,
-				sinkName, okK, okID, okSeq)
+				sinkName, ok.k, ok.id, ok.seq)
 		}
-		if len(rK) > 0 {
-			b.Queue(`INSERT INTO appwrite_sync.sink_retry AS r (sink, table_key, row_id, seq, attempts, last_error, available_at, dead_at)
-                SELECT $1, k, id, seq, attempts, why, now() + after, CASE WHEN dead THEN now() END
-                FROM unnest($2::text[], $3::text[], $4::bigint[], $5::int[], $6::text[], $7::interval[], $8::bool[])
-                    AS d(k, id, seq, attempts, why, after, dead)
-                ON CONFLICT (sink, table_key, row_id) DO UPDATE
-                    SET seq = excluded.seq, attempts = excluded.attempts, last_error = excluded.last_error,
-                        available_at = excluded.available_at, dead_at = excluded.dead_at,
-                        enqueued_at = CASE WHEN r.dead_at IS NOT NULL THEN now() ELSE r.enqueued_at END
-                    WHERE r.seq <= excluded.seq`,
-				sinkName, rK, rID, rSeq, rAttempts, rWhy, rAfter, rDead)
+		if len(fails.k) > 0 && !oneByOne {
+			fails.queue(b, sinkName)
 		}
-		if b.Len() == 0 {
-			return nil
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return err
+			}
 		}
-		return tx.SendBatch(ctx, b).Close()
+		if oneByOne {
+			return fails.writeOneByOne(ctx, tx, sinkName)
+		}
+		return nil
 	})
-	if err != nil {
-		if errors.Is(err, ErrLeaseLost) {
-			return 0, err
-		}
-		return 0, fmt.Errorf("settling %s batch: %w", sinkName, err)
-	}
-	return time.Duration(secs * float64(time.Second)), nil
+	return secs, err
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+// settled are the applied items a settle clears from the retry table.
+type settled struct {
+	k, id []string
+	seq   []int64
+}
+
+// maxErrorText bounds the error text stored with a retry or dead letter, in bytes.
+const maxErrorText = 2000
+
+// failures are the retry and dead-letter rows a settle writes, as parallel arrays (one
+// statement for all of them).
+type failures struct {
+	k, id, why []string
+	seq        []int64
+	attempts   []int32
+	after      []time.Duration
+	dead       []bool
+}
+
+func (f *failures) add(k, id string, seq int64, attempts int32, why string, after time.Duration, dead bool) {
+	f.k, f.id, f.seq, f.attempts = append(f.k, k), append(f.id, id), append(f.seq, seq), append(f.attempts, attempts)
+	f.why, f.after, f.dead = append(f.why, why), append(f.after, after), append(f.dead, dead)
+}
+
+// one returns failure i alone.
+func (f *failures) one(i int) failures {
+	return failures{k: f.k[i : i+1], id: f.id[i : i+1], why: f.why[i : i+1], seq: f.seq[i : i+1],
+		attempts: f.attempts[i : i+1], after: f.after[i : i+1], dead: f.dead[i : i+1]}
+}
+
+func (f *failures) queue(b *pgx.Batch, sinkName string) {
+	b.Queue(`INSERT INTO appwrite_sync.sink_retry AS r (sink, table_key, row_id, seq, attempts, last_error, available_at, dead_at)
+        SELECT $1, k, id, seq, attempts, why, now() + after, CASE WHEN dead THEN now() END
+        FROM unnest($2::text[], $3::text[], $4::bigint[], $5::int[], $6::text[], $7::interval[], $8::bool[])
+            AS d(k, id, seq, attempts, why, after, dead)
+        ON CONFLICT (sink, table_key, row_id) DO UPDATE
+            SET seq = excluded.seq, attempts = excluded.attempts, last_error = excluded.last_error,
+                available_at = excluded.available_at, dead_at = excluded.dead_at,
+                enqueued_at = CASE WHEN r.dead_at IS NOT NULL THEN now() ELSE r.enqueued_at END
+            WHERE r.seq <= excluded.seq`,
+		sinkName, f.k, f.id, f.seq, f.attempts, f.why, f.after, f.dead)
+}
+
+// writeOneByOne writes each failure in a savepoint of its own. One the state store refuses
+// for its data is dead-lettered instead with a replacement reason that says why, in ASCII
+// (storable in any server encoding); if even that is refused (the row's key itself), the
+// settle fails.
+func (f *failures) writeOneByOne(ctx context.Context, tx pgx.Tx, sinkName string) error {
+	write := func(one failures) error {
+		return pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+			b := &pgx.Batch{}
+			one.queue(b, sinkName)
+			return sp.SendBatch(ctx, b).Close()
+		})
 	}
-	return s
+	for i := range f.k {
+		one := f.one(i)
+		err := write(one)
+		if !dataError(err) {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		var pgErr *pgconn.PgError
+		errors.As(err, &pgErr)
+		one.why = []string{"error text could not be stored: " + strconv.QuoteToASCII(pgtext.Clean(pgErr.Message, 300)) +
+			" (SQLSTATE " + pgErr.Code + ")"}
+		one.dead = []bool{true}
+		if err := write(one); err != nil {
+			return fmt.Errorf("dead-lettering row %s of %s: %w", f.id[i], f.k[i], err)
+		}
+	}
+	return nil
 }

@@ -436,8 +436,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		break
 	}
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && len(pgErr.Code) == 5 && refusedData[pgErr.Code[:2]] {
+		if dataError(err) {
 			return r.commitAlone(ctx, reqs, err)
 		}
 		r.opts.Log.WithError(err).Warn("ledger commit failed")
@@ -456,13 +455,19 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	return nil
 }
 
-// refusedData: SQLSTATE classes of a group failing because of what one of its changes
+// refusedData: SQLSTATE classes of a statement failing because of what one of its rows
 // holds (a value Postgres cannot store, a key too large for the index), not because the state
 // store is unavailable.
 var refusedData = map[string]bool{
 	"22": true, // data exception
 	"23": true, // integrity constraint violation
 	"54": true, // program limit exceeded
+}
+
+// dataError reports whether the state store refused a statement for its data (refusedData).
+func dataError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && len(pgErr.Code) == 5 && refusedData[pgErr.Code[:2]]
 }
 
 // commitAlone records the changes of a group the state store refused because of its data,

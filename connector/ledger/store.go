@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/appwrite-sync/appwrite-sync/migrations"
@@ -76,32 +77,46 @@ func openPool(ctx context.Context, url string, maxConns int32, params map[string
 	return pool, nil
 }
 
-// Ready reports nil when the state store is reachable and migrated to this binary's version.
+// Reasons a NotReadyError gives: short, fixed, safe to show anyone.
+const (
+	ReasonUnreachable = "state store unreachable"
+	ReasonNotMigrated = "state store not migrated"
+	ReasonDirty       = "state store migration dirty"
+)
+
+// NotReadyError says why the state store cannot take changes. Reason is one of the Reason
+// constants, what an unauthenticated probe (/readyz) may learn; Err holds the details
+// (address, user, database, the driver's text), for the log only.
+type NotReadyError struct {
+	Reason string
+	Err    error
+}
+
+func (e *NotReadyError) Error() string { return e.Reason + ": " + e.Err.Error() }
+
+func (e *NotReadyError) Unwrap() error { return e.Err }
+
+// Ready reports nil when the state store is reachable and migrated to this binary's
+// version, and a *NotReadyError otherwise.
 func Ready(ctx context.Context, pool *pgxpool.Pool) error {
 	var v int64
 	var dirty bool
 	err := pool.QueryRow(ctx, migrations.StatusQuery).Scan(&v, &dirty)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errors.New("state store is not migrated: run `appwrite-sync migrate`")
-	}
-	if err != nil {
-		return fmt.Errorf("state store unreachable or not migrated: %s", pgErrText(err))
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return &NotReadyError{ReasonNotMigrated, errors.New("no migration recorded: run `appwrite-sync migrate`")}
+	case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table: never migrated
+		return &NotReadyError{ReasonNotMigrated, fmt.Errorf("run `appwrite-sync migrate`: %w", err)}
+	case err != nil:
+		return &NotReadyError{ReasonUnreachable, err}
 	}
 	latest, _ := migrations.Latest()
 	if dirty {
-		return fmt.Errorf("state store migration %d is dirty", v)
+		return &NotReadyError{ReasonDirty, fmt.Errorf("migration %d is dirty: fix the state store by hand, then run `appwrite-sync migrate`", v)}
 	}
 	if uint(v) < latest {
-		return fmt.Errorf("state store is at migration %d, this binary needs %d: run `appwrite-sync migrate`", v, latest)
+		return &NotReadyError{ReasonNotMigrated, fmt.Errorf("at migration %d, this binary needs %d: run `appwrite-sync migrate`", v, latest)}
 	}
 	return nil
-}
-
-// pgErrText shortens a connection error for users without leaking connection strings.
-func pgErrText(err error) string {
-	s := err.Error()
-	if len(s) > 300 {
-		s = s[:300]
-	}
-	return s
 }
