@@ -41,7 +41,8 @@ type Options struct {
 	// document larger than this is still sent alone. Default: BatchBytesDefault.
 	BatchBytes int
 	// Timeout bounds each HTTP request (the SDK's client has none). Waiting for a task is
-	// bounded by the context Apply is given instead. Default: TimeoutDefault.
+	// bounded by the context Apply is given instead (a retry waits on the same task again).
+	// Default: TimeoutDefault.
 	Timeout time.Duration
 	// Recheck is how long a table whose index is misconfigured (another primary key, settings
 	// refused) stays refused before Apply checks the index again. Default: RecheckDefault.
