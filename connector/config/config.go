@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
@@ -133,7 +134,7 @@ func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
 type Webhook struct {
 	Name        string // "webhooks[i]" for messages and metrics
 	URL         string // exactly as typed into Appwrite: the signature covers it
-	Path        string // route; default: the path of URL
+	Path        string // as in a URL (%-escapes kept; webhook.RoutePath decodes); default: the path of URL
 	SigningKeys []string
 	BasicUser   string
 	BasicPass   string
@@ -704,8 +705,13 @@ func parseWebhooks(d *connector.Node, f connector.Field) []Webhook {
 				w.Path = "/"
 			}
 		}
-		if pathN != nil && !strings.HasPrefix(w.Path, "/") {
-			d.Errorf(pathN, p+".path", "start the path with /", "path must start with /")
+		route, err := webhook.RoutePath(w.Path)
+		if err != nil && w.Path != "" {
+			at, key := pathN, p+".path"
+			if at == nil {
+				at, key = urlN, p+".url" // derived from the url
+			}
+			d.Errorf(at, key, "write the path as it appears in the URL Appwrite calls", "%v", err)
 		}
 		if len(w.SigningKeys) == 0 {
 			at := keysN
@@ -714,10 +720,10 @@ func parseWebhooks(d *connector.Node, f connector.Field) []Webhook {
 			}
 			d.Errorf(at, p+".signing_keys", "add the webhook's secret (Appwrite console → webhook → Signature key), e.g. signing_keys: [\"${APPWRITE_WEBHOOK_SECRET}\"]", "at least one signing key is required")
 		}
-		if prev, dup := paths[w.Path]; dup && w.Path != "" {
+		if prev, dup := paths[route]; dup && route != "" {
 			d.Errorf(n, p+".path", "give each webhook its own path (set `path:`)", "path %s is already used by %s", w.Path, prev)
 		}
-		paths[w.Path] = w.Name
+		paths[route] = w.Name
 		out = append(out, w)
 	}
 	return out
