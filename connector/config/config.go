@@ -88,6 +88,16 @@ const (
 	RateBurstDefault = 200
 )
 
+// Bounds of the quarantine.
+const (
+	// QuarantineRetentionDefault is quarantine.retention: how long a quarantined request is
+	// kept, replayed or not.
+	QuarantineRetentionDefault = 30 * 24 * time.Hour
+	// QuarantineMaxRowsDefault is quarantine.max_rows: the most requests kept; the oldest
+	// beyond it are removed.
+	QuarantineMaxRowsDefault = 100_000
+)
+
 // Config is the whole file, defaults applied.
 type Config struct {
 	File      string
@@ -110,6 +120,8 @@ type Config struct {
 	// MappingFile is set when tables live in a separate file.
 	MappingFile string
 	Mapping     *mapping.Mapping
+
+	Quarantine Quarantine
 }
 
 // Admin is the admin API listener (status, backfill, dead letters, /metrics).
@@ -171,6 +183,16 @@ type State struct {
 	TombstoneRetention time.Duration
 	GroupCommitWait    time.Duration
 	GroupCommitMax     int
+}
+
+// Quarantine bounds the validly signed requests kept because they could not be decoded or
+// mapped; a sweep (hourly) removes the excess, oldest first.
+type Quarantine struct {
+	// Retention is how long a request is kept; 0 keeps them forever. Default
+	// QuarantineRetentionDefault (30 days).
+	Retention time.Duration
+	// MaxRows is the most requests kept; 0: no cap. Default QuarantineMaxRowsDefault.
+	MaxRows int64
 }
 
 // Delivery tunes the engine that moves changes from the ledger to the sinks.
@@ -242,7 +264,7 @@ func LoadWith(path string, lookup connector.LookupEnv) (*Config, error) {
 }
 
 var knownTop = []string{"listen", "tls", "admin", "webhooks", "limits", "server", "log", "state", "delivery",
-	"meilisearch", "warehouse", "appwrite", "reconcile", "tables", "mapping_file", "memory_limit"}
+	"meilisearch", "warehouse", "appwrite", "reconcile", "tables", "mapping_file", "memory_limit", "quarantine"}
 
 // Parse decodes and validates config text; file names it in messages.
 func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error) {
@@ -372,6 +394,20 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 			}
 		case "reconcile":
 			c.parseReconcile(d, f)
+		case "quarantine":
+			for _, g := range d.Fields(f.Value, f.Path, "retention", "max_rows") {
+				if g.Key == "retention" {
+					if v, ok := d.Duration(g.Value, g.Path); ok {
+						c.Quarantine.Retention = v
+					}
+				} else if v, ok := d.Int(g.Value, g.Path); ok {
+					if v < 0 {
+						d.Errorf(g.Value, g.Path, "use a number of requests, or 0 for no cap", "must not be negative")
+					} else {
+						c.Quarantine.MaxRows = v
+					}
+				}
+			}
 		case "memory_limit":
 			if v, ok := memoryLimit(d, f); ok {
 				c.MemoryLimit = v
@@ -444,6 +480,7 @@ func (c *Config) setDefaults() {
 	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: AppwritePageSizeDefault, ParallelPages: AppwriteParallelPagesDefault}
 	c.Reconcile = Reconcile{Skew: ReconcileSkewDefault, ProbeEvery: ReconcileProbeEveryDefault, Lease: ReconcileLeaseDefault}
 	c.MemoryLimit = MemoryLimitDefault
+	c.Quarantine = Quarantine{Retention: QuarantineRetentionDefault, MaxRows: QuarantineMaxRowsDefault}
 }
 
 // memoryUnits are the suffixes memory_limit accepts: GOMEMLIMIT's binary units.
