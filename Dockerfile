@@ -11,7 +11,8 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/appwrite-sync /usr/local/bin/appwrite-sync
 COPY config.yaml /etc/appwrite-sync/config.yaml
-USER nonroot:nonroot
+# Numeric (distroless nonroot): Kubernetes can then verify runAsNonRoot without runAsUser.
+USER 65532:65532
 EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/appwrite-sync"]
 CMD ["serve", "--config", "/etc/appwrite-sync/config.yaml"]

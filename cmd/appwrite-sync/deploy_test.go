@@ -88,8 +88,9 @@ func (p *probingProxy) probe() {
 
 func (p *probingProxy) forward(w http.ResponseWriter, r *http.Request) {
 	n := len(p.backends)
+	first := p.next.Add(1)
 	for k := 0; k < n; k++ {
-		i := int(p.next.Add(1) % uint64(n))
+		i := int((first + uint64(k)) % uint64(n))
 		if !p.ready[i].Load() {
 			continue
 		}
@@ -200,13 +201,13 @@ tables:
 				n := seq.Add(1)
 				id := fmt.Sprintf("r%d", n%200)
 				e := mkEvent(id, "update", t0.Add(time.Duration(n)*time.Millisecond), fmt.Sprintf("v%d", n), n, "a")
-				status := post(t, proxy.srv.URL, id, e.event)
+				status, body := postBody(t, proxy.srv.URL, id, e.event)
 				sent.Add(1)
 				mu.Lock()
 				if status == http.StatusOK {
 					acked[id] = max(acked[id], n)
 				} else {
-					refused = append(refused, fmt.Sprintf("%s v%d: %d", id, n, status))
+					refused = append(refused, fmt.Sprintf("%s v%d at %s: %d %s", id, n, time.Now().Format("15:04:05.000"), status, body))
 				}
 				mu.Unlock()
 			}

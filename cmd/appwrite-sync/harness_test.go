@@ -136,6 +136,12 @@ func (e event) eventName(id string) string {
 }
 
 func post(t testing.TB, base string, id string, e event) int {
+	status, _ := postBody(t, base, id, e)
+	return status
+}
+
+// postBody is post, returning the answer's body too.
+func postBody(t testing.TB, base string, id string, e event) (int, string) {
 	req, err := http.NewRequest(http.MethodPost, base+"/webhooks/appwrite", bytes.NewReader(e.body))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
@@ -143,11 +149,11 @@ func post(t testing.TB, base string, id string, e event) int {
 	req.Header.Set("X-Appwrite-Webhook-Signature", sign(webhookURL, e.body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0
+		return 0, err.Error()
 	}
-	io.Copy(io.Discard, resp.Body)
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, string(b)
 }
 
 func rowBody(id string, updated time.Time, title string, views int64, author string) []byte {

@@ -39,7 +39,8 @@ import (
 // startupWait bounds how long serve waits for the state store at start.
 const startupWait = 60 * time.Second
 
-// sweepEvery is how often delete tombstones older than the retention are removed.
+// sweepEvery is how often delete tombstones older than the retention are removed, and the
+// quarantine is held to quarantine.retention and quarantine.max_rows.
 const sweepEvery = time.Hour
 
 // gaugeEvery is how often the queue gauges on /metrics are refreshed from the state store
@@ -623,6 +624,8 @@ func (a *app) gauges(ctx context.Context) {
 func (a *app) sweep(ctx context.Context) {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
+	quarantine := admin.QuarantineSweeper{Ledger: a.admin, Retention: a.cfg.Quarantine.Retention,
+		MaxRows: a.cfg.Quarantine.MaxRows, Metrics: a.metrics, Log: a.log}
 	for {
 		n, err := a.admin.SweepTombstones(ctx, a.cfg.State.TombstoneRetention)
 		if err != nil && ctx.Err() == nil {
@@ -630,6 +633,9 @@ func (a *app) sweep(ctx context.Context) {
 		} else if n > 0 {
 			a.metrics.TombstonesSwept.Add(float64(n))
 			a.log.WithField("rows", n).Info("swept delete tombstones past retention")
+		}
+		if err := quarantine.Sweep(ctx); err != nil && ctx.Err() == nil {
+			a.log.WithError(err).Warn("sweeping the quarantine failed")
 		}
 		select {
 		case <-ctx.Done():

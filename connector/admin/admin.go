@@ -148,8 +148,14 @@ func limitParam(c *gin.Context) int {
 	return min(n, 10000)
 }
 
+// deadLetters answers one page: `next`, when present, is the `after` of the following one.
 func (o Options) deadLetters(c *gin.Context) {
-	ds, err := o.Ledger.DeadLetters(c.Request.Context(), c.Query("sink"), c.Query("table"), limitParam(c))
+	ds, next, err := o.Ledger.DeadLetterPage(c.Request.Context(), ledger.DeadLetterQuery{Sink: c.Query("sink"),
+		Table: c.Query("table"), After: c.Query("after"), Limit: limitParam(c)})
+	if errors.Is(err, ledger.ErrBadCursor) {
+		c.JSON(http.StatusBadRequest, gin.H{"error": "after: " + err.Error(), "hint": "pass the `next` of the previous answer, or omit after"})
+		return
+	}
 	if err != nil {
 		unavailable(c, err)
 		return
@@ -157,7 +163,11 @@ func (o Options) deadLetters(c *gin.Context) {
 	if ds == nil {
 		ds = []ledger.DeadLetter{}
 	}
-	c.JSON(http.StatusOK, gin.H{"dead_letter": ds})
+	out := gin.H{"dead_letter": ds}
+	if next != "" {
+		out["next"] = next
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 type replayReq struct {
@@ -191,8 +201,20 @@ func (o Options) replayDeadLetters(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"replayed": n})
 }
 
+// listQuarantine answers one page in arrival order: `next`, when present, is the `after` of
+// the following one (the last id of this page).
 func (o Options) listQuarantine(c *gin.Context) {
-	qs, err := o.Ledger.ListQuarantine(c.Request.Context(), c.Query("all") == "true", c.Query("body") == "true", limitParam(c))
+	var after int64
+	if s := c.Query("after"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			c.JSON(http.StatusBadRequest, gin.H{"error": "after must be the id the previous answer gave as next"})
+			return
+		}
+		after = n
+	}
+	qs, next, err := o.Ledger.QuarantinePage(c.Request.Context(), ledger.QuarantineQuery{IncludeReplayed: c.Query("all") == "true",
+		WithBody: c.Query("body") == "true", After: after, Limit: limitParam(c)})
 	if err != nil {
 		unavailable(c, err)
 		return
@@ -200,8 +222,15 @@ func (o Options) listQuarantine(c *gin.Context) {
 	if qs == nil {
 		qs = []ledger.Quarantined{}
 	}
-	c.JSON(http.StatusOK, gin.H{"quarantine": qs})
+	out := gin.H{"quarantine": qs}
+	if next != 0 {
+		out["next"] = strconv.FormatInt(next, 10)
+	}
+	c.JSON(http.StatusOK, out)
 }
+
+// replayPage is how many quarantined requests (bodies included) a replay of all holds at once.
+const replayPage = 100
 
 func (o Options) replayQuarantine(c *gin.Context) {
 	var req replayReq
@@ -209,26 +238,52 @@ func (o Options) replayQuarantine(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	qs, err := o.Ledger.ListQuarantine(ctx, false, true, 10000)
-	if err != nil {
-		unavailable(c, err)
-		return
-	}
 	results := []ReplayResult{}
 	replayed := 0
-	for _, q := range qs {
-		if req.ID != 0 && q.ID != req.ID {
-			continue
-		}
+	replay := func(q ledger.Quarantined) error {
 		ok, msg := o.Replay(ctx, q)
 		if err := o.Ledger.MarkReplayed(ctx, q.ID, ok, msg); err != nil {
-			unavailable(c, err)
-			return
+			return err
 		}
 		if ok {
 			replayed++
 		}
 		results = append(results, ReplayResult{ID: q.ID, OK: ok, Result: msg})
+		return nil
+	}
+	if req.ID != 0 {
+		q, found, err := o.Ledger.QuarantinedRequest(ctx, req.ID)
+		if err != nil {
+			unavailable(c, err)
+			return
+		}
+		if !found || q.ReplayedAt != nil {
+			c.JSON(http.StatusNotFound, gin.H{"error": "no quarantined request with this id waits for a replay (unknown, removed by the sweep, or already replayed)", "id": req.ID})
+			return
+		}
+		if err := replay(q); err != nil {
+			unavailable(c, err)
+			return
+		}
+	} else {
+		// Page by page: the bodies of the whole quarantine need not fit in memory.
+		for after := int64(0); ; {
+			qs, next, err := o.Ledger.QuarantinePage(ctx, ledger.QuarantineQuery{WithBody: true, After: after, Limit: replayPage})
+			if err != nil {
+				unavailable(c, err)
+				return
+			}
+			for _, q := range qs {
+				if err := replay(q); err != nil {
+					unavailable(c, err)
+					return
+				}
+			}
+			if next == 0 {
+				break
+			}
+			after = next
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"replayed": replayed, "failed": len(results) - replayed, "results": results})
 }

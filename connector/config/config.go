@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
@@ -95,6 +96,16 @@ const (
 	RateBurstDefault = 200
 )
 
+// Bounds of the quarantine.
+const (
+	// QuarantineRetentionDefault is quarantine.retention: how long a quarantined request is
+	// kept, replayed or not.
+	QuarantineRetentionDefault = 30 * 24 * time.Hour
+	// QuarantineMaxRowsDefault is quarantine.max_rows: the most requests kept; the oldest
+	// beyond it are removed.
+	QuarantineMaxRowsDefault = 100_000
+)
+
 // Config is the whole file, defaults applied.
 type Config struct {
 	File      string
@@ -117,6 +128,8 @@ type Config struct {
 	// MappingFile is set when tables live in a separate file.
 	MappingFile string
 	Mapping     *mapping.Mapping
+
+	Quarantine Quarantine
 }
 
 // Admin is the admin API listener (status, backfill, dead letters, /metrics).
@@ -141,7 +154,7 @@ func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
 type Webhook struct {
 	Name        string // "webhooks[i]" for messages and metrics
 	URL         string // exactly as typed into Appwrite: the signature covers it
-	Path        string // route; default: the path of URL
+	Path        string // as in a URL (%-escapes kept; webhook.RoutePath decodes); default: the path of URL
 	SigningKeys []string
 	BasicUser   string
 	BasicPass   string
@@ -196,6 +209,16 @@ type State struct {
 	TombstoneRetention time.Duration
 	GroupCommitWait    time.Duration
 	GroupCommitMax     int
+}
+
+// Quarantine bounds the validly signed requests kept because they could not be decoded or
+// mapped; a sweep (hourly) removes the excess, oldest first.
+type Quarantine struct {
+	// Retention is how long a request is kept; 0 keeps them forever. Default
+	// QuarantineRetentionDefault (30 days).
+	Retention time.Duration
+	// MaxRows is the most requests kept; 0: no cap. Default QuarantineMaxRowsDefault.
+	MaxRows int64
 }
 
 // Delivery tunes the engine that moves changes from the ledger to the sinks.
@@ -267,7 +290,7 @@ func LoadWith(path string, lookup connector.LookupEnv) (*Config, error) {
 }
 
 var knownTop = []string{"listen", "tls", "admin", "webhooks", "limits", "server", "log", "state", "delivery",
-	"meilisearch", "warehouse", "appwrite", "reconcile", "tables", "mapping_file", "memory_limit"}
+	"meilisearch", "warehouse", "appwrite", "reconcile", "tables", "mapping_file", "memory_limit", "quarantine"}
 
 // Parse decodes and validates config text; file names it in messages.
 func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error) {
@@ -403,6 +426,20 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 			}
 		case "reconcile":
 			c.parseReconcile(d, f)
+		case "quarantine":
+			for _, g := range d.Fields(f.Value, f.Path, "retention", "max_rows") {
+				if g.Key == "retention" {
+					if v, ok := d.Duration(g.Value, g.Path); ok {
+						c.Quarantine.Retention = v
+					}
+				} else if v, ok := d.Int(g.Value, g.Path); ok {
+					if v < 0 {
+						d.Errorf(g.Value, g.Path, "use a number of requests, or 0 for no cap", "must not be negative")
+					} else {
+						c.Quarantine.MaxRows = v
+					}
+				}
+			}
 		case "memory_limit":
 			if v, ok := memoryLimit(d, f); ok {
 				c.MemoryLimit = v
@@ -483,6 +520,7 @@ func (c *Config) setDefaults() {
 	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: AppwritePageSizeDefault, ParallelPages: AppwriteParallelPagesDefault}
 	c.Reconcile = Reconcile{Skew: ReconcileSkewDefault, ProbeEvery: ReconcileProbeEveryDefault, Lease: ReconcileLeaseDefault}
 	c.MemoryLimit = MemoryLimitDefault
+	c.Quarantine = Quarantine{Retention: QuarantineRetentionDefault, MaxRows: QuarantineMaxRowsDefault}
 }
 
 // memoryUnits are the suffixes memory_limit accepts: GOMEMLIMIT's binary units.
@@ -762,8 +800,13 @@ func parseWebhooks(d *connector.Node, f connector.Field) []Webhook {
 				w.Path = "/"
 			}
 		}
-		if pathN != nil && !strings.HasPrefix(w.Path, "/") {
-			d.Errorf(pathN, p+".path", "start the path with /", "path must start with /")
+		route, err := webhook.RoutePath(w.Path)
+		if err != nil && w.Path != "" {
+			at, key := pathN, p+".path"
+			if at == nil {
+				at, key = urlN, p+".url" // derived from the url
+			}
+			d.Errorf(at, key, "write the path as it appears in the URL Appwrite calls", "%v", err)
 		}
 		if len(w.SigningKeys) == 0 {
 			at := keysN
@@ -772,10 +815,10 @@ func parseWebhooks(d *connector.Node, f connector.Field) []Webhook {
 			}
 			d.Errorf(at, p+".signing_keys", "add the webhook's secret (Appwrite console → webhook → Signature key), e.g. signing_keys: [\"${APPWRITE_WEBHOOK_SECRET}\"]", "at least one signing key is required")
 		}
-		if prev, dup := paths[w.Path]; dup && w.Path != "" {
+		if prev, dup := paths[route]; dup && route != "" {
 			d.Errorf(n, p+".path", "give each webhook its own path (set `path:`)", "path %s is already used by %s", w.Path, prev)
 		}
-		paths[w.Path] = w.Name
+		paths[route] = w.Name
 		out = append(out, w)
 	}
 	return out

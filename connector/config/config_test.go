@@ -132,6 +132,22 @@ reconcile:
 		WebhookIDs: []string{"wh1", "wh2"}, ProbeEvery: 30 * time.Second, Lease: 10 * time.Second}, c.Reconcile)
 }
 
+func TestQuarantineBounds(t *testing.T) {
+	c, err := Parse("config.yaml", []byte(good), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, Quarantine{Retention: 30 * 24 * time.Hour, MaxRows: 100_000}, c.Quarantine)
+	c, err = Parse("config.yaml", []byte(good+"quarantine: {retention: 72h, max_rows: 500}\n"), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, Quarantine{Retention: 72 * time.Hour, MaxRows: 500}, c.Quarantine)
+	c, err = Parse("config.yaml", []byte(good+"quarantine: {retention: 0s, max_rows: 0}\n"), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, Quarantine{}, c.Quarantine, "0 turns each off")
+	msg := parseErr(t, good+"quarantine: {retention: 1 week, max_rows: -1, max_row: 5}\n", fullEnv)
+	require.Contains(t, msg, "quarantine.retention: must be a non-negative duration")
+	require.Contains(t, msg, "quarantine.max_rows: must not be negative")
+	require.Contains(t, msg, `unknown key "max_row"`)
+}
+
 func TestReconcileErrors(t *testing.T) {
 	msg := parseErr(t, good+"reconcile:\n  incremental_every: 5m\n  fulll_every: 1h\n", fullEnv)
 	require.Contains(t, msg, `config.yaml:17: reconcile.incremental_every: reconcile needs the Appwrite API`)

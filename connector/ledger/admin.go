@@ -123,20 +123,11 @@ type DeadLetter struct {
 	DeadAt   time.Time `json:"dead_at"`
 }
 
-// DeadLetters lists dead-lettered rows, oldest first, optionally for one sink and/or table.
+// DeadLetters lists the first limit dead-lettered rows, oldest first, optionally for one sink
+// and/or table (DeadLetterPage pages on).
 func (a *Admin) DeadLetters(ctx context.Context, sinkName, table string, limit int) ([]DeadLetter, error) {
-	rows, err := a.pool.Query(ctx, `SELECT sink, table_key, row_id, seq, COALESCE(last_error, ''), attempts, dead_at
-        FROM appwrite_sync.sink_retry
-        WHERE dead_at IS NOT NULL AND ($1 = '' OR sink = $1) AND ($2 = '' OR table_key = $2)
-        ORDER BY dead_at, sink, table_key, row_id LIMIT $3`, sinkName, table, limit)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeadLetter, error) {
-		var d DeadLetter
-		err := r.Scan(&d.Sink, &d.Table, &d.RowID, &d.Seq, &d.Reason, &d.Attempts, &d.DeadAt)
-		return d, err
-	})
+	list, _, err := a.DeadLetterPage(ctx, DeadLetterQuery{Sink: sinkName, Table: table, Limit: limit})
+	return list, err
 }
 
 // ReplayDeadLetters makes dead-lettered rows pending again (all, or of one sink/table/row).
@@ -176,22 +167,11 @@ func (a *Admin) Quarantine(ctx context.Context, webhook, reason string, headers 
 	return id, nil
 }
 
-// ListQuarantine lists requests not yet replayed successfully (all when includeReplayed).
+// ListQuarantine lists the first limit requests not yet replayed successfully (all when
+// includeReplayed); QuarantinePage pages on.
 func (a *Admin) ListQuarantine(ctx context.Context, includeReplayed, withBody bool, limit int) ([]Quarantined, error) {
-	rows, err := a.pool.Query(ctx, `SELECT id, webhook, reason, headers, body, received_at, replayed_at, COALESCE(replay_result, '')
-        FROM appwrite_sync.quarantine WHERE $1 OR replayed_at IS NULL ORDER BY id LIMIT $2`, includeReplayed, limit)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Quarantined, error) {
-		var q Quarantined
-		var body []byte
-		err := r.Scan(&q.ID, &q.Webhook, &q.Reason, &q.Headers, &body, &q.ReceivedAt, &q.ReplayedAt, &q.ReplayResult)
-		if withBody {
-			q.Body = string(body)
-		}
-		return q, err
-	})
+	list, _, err := a.QuarantinePage(ctx, QuarantineQuery{IncludeReplayed: includeReplayed, WithBody: withBody, Limit: limit})
+	return list, err
 }
 
 // MarkReplayed records the outcome of replaying a quarantined request. A success hides it

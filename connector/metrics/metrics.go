@@ -37,6 +37,10 @@ type Metrics struct {
 	BackfillJobs    *prometheus.CounterVec // mode, state
 	WebhookEnabled  *prometheus.GaugeVec   // webhook id: 1 enabled, 0 disabled (Appwrite 1.9+ probe)
 	WebhookAttempts *prometheus.GaugeVec   // webhook id
+
+	// QuarantineDropped counts quarantined requests removed, replayed or not, by reason:
+	// retention (older than quarantine.retention) or cap (beyond quarantine.max_rows).
+	QuarantineDropped *prometheus.CounterVec
 }
 
 // New creates and registers every collector on a fresh registry (plus Go and process
@@ -86,6 +90,12 @@ func New() *Metrics {
 		Help: "1 while the sink accepts writes (or another replica delivers it), 0 while its delivery is paused (down or rejecting credentials)."}, []string{"sink"})
 	m.TombstonesSwept = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_tombstones_swept_total",
 		Help: "Delete tombstones removed after the retention period."})
+	m.QuarantineDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_quarantine_dropped_total",
+		Help: "Quarantined requests removed by the sweep, by reason: retention (older than quarantine.retention) or cap (the oldest beyond quarantine.max_rows)."}, []string{"reason"})
+	f(m.QuarantineDropped)
+	for _, reason := range []string{"retention", "cap"} {
+		m.QuarantineDropped.WithLabelValues(reason) // exported at 0, so increase() sees the first drop
+	}
 	m.Reprojected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_reprojected_rows_total",
 		Help: "Rows re-queued for a sink because its mapping fingerprint changed."}, []string{"sink"})
 	m.BackfillRows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_backfill_rows_total",

@@ -35,10 +35,10 @@ func (h *Handler) Routes(r gin.IRoutes) {
 		taken[ep.Path] = true
 	}
 	for _, ep := range h.endpoints {
-		r.POST(ep.Path, h.ginHandler(ep))
+		r.POST(ginRoute(ep.Path), h.ginHandler(ep))
 		if alt := toggleSlash(ep.Path); alt != "" && !taken[alt] {
 			taken[alt] = true
-			r.POST(alt, h.ginHandler(ep))
+			r.POST(ginRoute(alt), h.ginHandler(ep))
 		}
 	}
 }

@@ -39,7 +39,8 @@ type Endpoint struct {
 	Name string
 	// URL is the webhook URL exactly as configured in Appwrite (the signature covers it).
 	URL string
-	// Path is the route the requests arrive on. Default: the path of URL.
+	// Path is the path the requests arrive on, written as in a URL (%-escapes allowed; see
+	// RoutePath). Default: the path of URL. NewHandler replaces it with the decoded route.
 	Path string
 	// Verifier checks signatures for URL. Required.
 	Verifier *Verifier
@@ -184,18 +185,16 @@ func fillEndpoint(ep *Endpoint) error {
 		if err != nil {
 			return fmt.Errorf("url %q: %v; or set path explicitly", ep.URL, err)
 		}
-		ep.Path = u.Path // decoded: the router matches the decoded request path
+		ep.Path = u.EscapedPath()
 		if ep.Path == "" {
 			ep.Path = "/"
 		}
 	}
-	if !strings.HasPrefix(ep.Path, "/") {
-		return fmt.Errorf("path %q must start with /", ep.Path)
+	route, err := RoutePath(ep.Path)
+	if err != nil {
+		return err
 	}
-	if strings.ContainsAny(ep.Path, ":*") {
-		// The router would read them as parameters and route other paths here.
-		return fmt.Errorf("path %q contains ':' or '*', which the router treats as wildcards; choose a plain path", ep.Path)
-	}
+	ep.Path = route
 	if (ep.BasicUser == "") != (ep.BasicPass == "") {
 		// Appwrite sends Authorization only when both are set: half a pair rejects everything.
 		return errors.New("basic_auth needs both username and password (Appwrite sends credentials only when both are set), or neither")

@@ -517,7 +517,7 @@ func TestRegister(t *testing.T) {
 		{"no verifier", Options{Recorder: NotStored{}, Endpoints: []Endpoint{{URL: testURL}}}, "signing_keys"},
 		{"half basic auth", Options{Recorder: NotStored{}, Endpoints: []Endpoint{{URL: testURL, Verifier: v, BasicUser: "u"}}}, "both username and password"},
 		{"relative path", Options{Recorder: NotStored{}, Endpoints: []Endpoint{{Path: "hook", Verifier: v}}}, "must start with /"},
-		{"wildcard path", Options{Recorder: NotStored{}, Endpoints: []Endpoint{{Path: "/hook/:id", Verifier: v}}}, "wildcards"},
+		{"wildcard path", Options{Recorder: NotStored{}, Endpoints: []Endpoint{{Path: "/hook/*id", Verifier: v}}}, "cannot take literally"},
 		{"negative limit", Options{Recorder: NotStored{}, MaxBodyBytes: -1, Endpoints: []Endpoint{{URL: testURL, Verifier: v}}}, "max_body_bytes"},
 	}
 	for _, tc := range bad {

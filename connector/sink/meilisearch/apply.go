@@ -18,6 +18,7 @@ type entry struct {
 	docID string // Meilisearch document id (encoded)
 	doc   []byte // JSON document; nil for a delete
 	ver   connector.Version
+	sum   uint64 // of the source row: with ver, what the write is (see sentLog)
 }
 
 // chunk is what one task carries: documents to add to one index, or ids to delete from it.
@@ -71,7 +72,7 @@ func (s *Sink) Apply(ctx context.Context, items []sink.Item) error {
 		if e == nil {
 			continue // nothing to write (see project)
 		}
-		e.idx = i
+		e.idx, e.sum = i, s.sent.rowSum(it.Row)
 		if s.guard.stale(ix.uid+"\x00"+e.docID, it.Version) {
 			continue // this process already wrote a newer version of the document
 		}
@@ -87,12 +88,18 @@ func (s *Sink) Apply(ctx context.Context, items []sink.Item) error {
 			g.adds = append(g.adds, *e)
 		}
 	}
-	var chunks []chunk
+	var (
+		chunks  []chunk
+		resumed []enqueued
+	)
 	for _, g := range order {
-		chunks = append(chunks, s.split(g.ix, false, g.adds)...)
-		chunks = append(chunks, s.split(g.ix, true, g.dels)...)
+		adds, radds := s.sent.resume(g.ix, false, g.adds)
+		dels, rdels := s.sent.resume(g.ix, true, g.dels)
+		resumed = append(append(resumed, radds...), rdels...)
+		chunks = append(chunks, s.split(g.ix, false, adds)...)
+		chunks = append(chunks, s.split(g.ix, true, dels)...)
 	}
-	if err := s.write(ctx, chunks, be); err != nil {
+	if err := s.write(ctx, chunks, resumed, be); err != nil {
 		return err
 	}
 	if len(be.Failed) > 0 {
@@ -164,23 +171,29 @@ func (s *Sink) split(ix *index, del bool, entries []entry) []chunk {
 
 // enqueued is a chunk whose task Meilisearch accepted.
 type enqueued struct {
-	c   chunk
-	uid int64
+	c    chunk
+	task *sentTask
+	// resumed: the task was enqueued by an earlier Apply whose wait was cut short, and may
+	// carry more documents than c (those of the batch that are still current).
+	resumed bool
 }
 
-// write enqueues every chunk, waits for the tasks and settles them; failed chunks are halved
-// and re-sent, round after round, until the entries at fault are alone. Chunks never share a
-// document (a row is in one batch at most, and once in it), so re-sending halves after later
-// chunks cannot reorder writes of one document.
-func (s *Sink) write(ctx context.Context, chunks []chunk, be *connector.BatchError) error {
-	for len(chunks) > 0 {
-		var inFlight []enqueued
+// write waits for the resumed tasks (see sentLog) and enqueues every chunk, waits for the
+// tasks and settles them; failed chunks are halved and re-sent, round after round, until the
+// entries at fault are alone. Chunks never share a document (a row is in one batch at most,
+// and once in it), so re-sending halves after later chunks cannot reorder writes of one
+// document; a resumed task was enqueued before anything this Apply sends.
+func (s *Sink) write(ctx context.Context, chunks []chunk, resumed []enqueued, be *connector.BatchError) error {
+	inFlight := resumed
+	for len(chunks) > 0 || len(inFlight) > 0 {
 		for len(chunks) > 0 {
 			c := chunks[0]
 			chunks = chunks[1:]
-			uid, err := s.send(ctx, c)
+			ti, err := s.send(ctx, c)
 			if err == nil {
-				inFlight = append(inFlight, enqueued{c, uid})
+				f := enqueued{c: c, task: newSentTask(ti, s.sent.now())}
+				s.sent.record(c, f.task)
+				inFlight = append(inFlight, f)
 				continue
 			}
 			if me, ok := apiError(err); ok && !c.del &&
@@ -198,27 +211,45 @@ func (s *Sink) write(ctx context.Context, chunks []chunk, be *connector.BatchErr
 		}
 		uids := make([]int64, len(inFlight))
 		for i, f := range inFlight {
-			uids[i] = f.uid
+			uids[i] = f.task.uid
 		}
+		// On error (the context ended, polling failed) the tasks stay in s.sent: the retry of
+		// the batch waits on them again.
 		tasks, err := s.poll.wait(ctx, uids)
 		if err != nil {
 			return err
 		}
 		for _, f := range inFlight {
-			t := tasks[f.uid]
-			retry, err := s.settle(f, t, be)
+			retry, err := s.settle(f, tasks[f.task.uid], be)
 			if err != nil {
 				return err
 			}
 			chunks = append(chunks, retry...)
 		}
+		inFlight = nil
 	}
 	return nil
 }
 
-// settle records a finished task's outcome and returns the halves to re-send.
+// settle records a finished task's outcome and returns the chunks to (re-)send: the halves
+// of a failed task, or the documents of a resumed task that did not succeed.
 func (s *Sink) settle(f enqueued, t *meili.Task, be *connector.BatchError) ([]chunk, error) {
 	c := f.c
+	s.sent.forget(f)
+	if !f.task.is(t) {
+		if f.resumed {
+			return []chunk{c}, nil
+		}
+		// Lost between the answer and the first poll: send it again after a backoff, in
+		// case the server keeps losing what it accepts.
+		return nil, fmt.Errorf("%w: meilisearch task %d (%s on index %s) is unknown to the server (restarted without its data?); the batch is retried",
+			connector.ErrSinkUnavailable, f.task.uid, kind(c), c.ix.uid)
+	}
+	if f.resumed && t.Status != meili.TaskStatusSucceeded {
+		// Send them again as new: how the first task failed says nothing certain about
+		// these documents (it may have carried others).
+		return []chunk{c}, nil
+	}
 	switch t.Status {
 	case meili.TaskStatusSucceeded:
 		s.applied(c)
@@ -278,7 +309,7 @@ func sendWhat(c chunk) string {
 
 // send enqueues one chunk's task: documents are added with the explicit primary key
 // (replacing whole documents), deletes go through delete-batch with the encoded ids.
-func (s *Sink) send(ctx context.Context, c chunk) (int64, error) {
+func (s *Sink) send(ctx context.Context, c chunk) (*meili.TaskInfo, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	idx := s.client.Index(c.ix.uid) // one IndexManager per operation: they are not goroutine-safe
@@ -311,7 +342,7 @@ func (s *Sink) send(ctx context.Context, c chunk) (int64, error) {
 		ti, err = idx.AddDocuments(rctx, body, &meili.DocumentOptions{PrimaryKey: &pk})
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return ti.TaskUID, nil
+	return ti, nil
 }

@@ -39,6 +39,14 @@
 // connector.ErrUnauthorized: the engine pauses the sink with backoff and dead-letters nothing.
 // SDK retries are disabled so that the engine's backoff is the only one.
 //
+// A wait cut short (the context Apply was given ended, or polling kept failing) does not lose
+// the tasks: the sink remembers, per document, the task carrying its write, and the retry of
+// the batch waits on those tasks instead of sending the documents again (a second copy is work
+// Meilisearch does twice, behind the first). Only a document whose task did not succeed, or
+// whose row changed meanwhile, is sent again; a task uid the server does not know, or that now
+// names another task (Meilisearch restarted on a fresh database), counts as lost. What a task
+// carries is remembered until some Apply sees it finish, for at most ten minutes untouched.
+//
 // # Order, and the missing version guard
 //
 // Meilisearch cannot write conditionally: a document is replaced by whatever comes last. The

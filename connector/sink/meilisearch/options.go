@@ -30,8 +30,9 @@ const (
 type Options struct {
 	// URL is Meilisearch's base URL, e.g. "http://127.0.0.1:7700". Required.
 	URL string
-	// APIKey is sent as a bearer token (the master key or a key with documents.*, indexes.*,
-	// settings.* and tasks.get). Default: none.
+	// APIKey is sent as a bearer token: a key with the actions documents.add,
+	// documents.delete, indexes.create, indexes.get, indexes.update, settings.get,
+	// settings.update and tasks.get on the mapped indexes (or the master key). Default: none.
 	APIKey string
 	// Mapping selects the tables with a meilisearch section and projects their rows. Required.
 	Mapping *mapping.Mapping
@@ -41,7 +42,8 @@ type Options struct {
 	// document larger than this is still sent alone. Default: BatchBytesDefault.
 	BatchBytes int
 	// Timeout bounds each HTTP request (the SDK's client has none). Waiting for a task is
-	// bounded by the context Apply is given instead. Default: TimeoutDefault.
+	// bounded by the context Apply is given instead (a retry waits on the same task again).
+	// Default: TimeoutDefault.
 	Timeout time.Duration
 	// Recheck is how long a table whose index is misconfigured (another primary key, settings
 	// refused) stays refused before Apply checks the index again. Default: RecheckDefault.

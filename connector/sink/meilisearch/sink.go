@@ -27,6 +27,7 @@ type Sink struct {
 	client meili.ServiceManager
 	poll   *poller
 	guard  *guard
+	sent   *sentLog
 
 	indexes []*index // in mapping order
 	byUID   map[string]*index
@@ -68,7 +69,7 @@ func New(opts Options) (*Sink, error) {
 	}
 	s := &Sink{opts: opts, m: opts.Mapping, log: opts.Log.WithField("sink", Name),
 		client: meili.New(strings.TrimRight(opts.URL, "/"), copts...), guard: newGuard(guardCapacity),
-		byUID: map[string]*index{}}
+		sent: newSentLog(), byUID: map[string]*index{}}
 	for _, t := range opts.Mapping.Tables {
 		if t.Meili == nil {
 			continue
@@ -257,7 +258,15 @@ func (s *Sink) waitOne(ctx context.Context, uid int64) (*meili.Task, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ts[uid] == nil {
+		return nil, errTaskUnknown(uid)
+	}
 	return ts[uid], nil
+}
+
+// errTaskUnknown is a setup task the server lost: retried, like an unavailable server.
+func errTaskUnknown(uid int64) error {
+	return fmt.Errorf("%w: meilisearch task %d is unknown to the server (restarted without its data?)", connector.ErrSinkUnavailable, uid)
 }
 
 // applySettings sends the mapping's settings and waits for them. "$id" is always made
@@ -345,7 +354,11 @@ func (s *Sink) applySettings(ctx context.Context, ix *index) (problem, err error
 	}
 	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
 	for _, uid := range uids {
-		if t := tasks[uid]; t.Status != meili.TaskStatusSucceeded {
+		t := tasks[uid]
+		if t == nil {
+			return nil, errTaskUnknown(uid)
+		}
+		if t.Status != meili.TaskStatusSucceeded {
 			return s.taskProblem(ix, "updating "+whats[uid], t)
 		}
 	}

@@ -27,8 +27,10 @@ const (
 // errClosed is returned by waits after Close.
 var errClosed = errors.New("meilisearch sink is closed")
 
-// outcome is a finished task or the reason it could not be observed.
+// outcome is a finished task, a uid the server does not know (task nil), or the reason the
+// task could not be observed.
 type outcome struct {
+	uid  int64
 	task *meili.Task
 	err  error
 }
@@ -66,7 +68,9 @@ func (p *poller) close() {
 }
 
 // wait blocks until every task in uids finished (succeeded, failed or canceled) and returns
-// them by uid. It fails when ctx ends, when polling keeps failing, or on Close.
+// them by uid; a uid the server does not know maps to nil (it lost its tasks: restarted on a
+// fresh database, or the task was deleted). It fails when ctx ends, when polling keeps
+// failing, or on Close.
 func (p *poller) wait(ctx context.Context, uids []int64) (map[int64]*meili.Task, error) {
 	if len(uids) == 0 {
 		return map[int64]*meili.Task{}, nil
@@ -97,7 +101,7 @@ func (p *poller) wait(ctx context.Context, uids []int64) (map[int64]*meili.Task,
 			if o.err != nil {
 				return nil, o.err
 			}
-			out[o.task.UID] = o.task
+			out[o.uid] = o.task
 		}
 	}
 	return out, nil
@@ -201,13 +205,25 @@ func (p *poller) run(ctx context.Context) {
 		}
 		failures = 0
 		finished := 0
+		unknown := make(map[int64]bool, len(uids))
+		for _, uid := range uids {
+			unknown[uid] = true
+		}
 		for i := range res.Results {
 			t := &res.Results[i]
+			delete(unknown, t.UID)
 			switch t.Status {
 			case meili.TaskStatusSucceeded, meili.TaskStatusFailed, meili.TaskStatusCanceled:
-				p.deliver(t.UID, outcome{task: t})
+				p.deliver(t.UID, outcome{uid: t.UID, task: t})
 				finished++
 			}
+		}
+		// Meilisearch registers a task before it answers the request that enqueued it, and the
+		// query asks for every uid at once: a uid missing from the answer is not a task (yet)
+		// but one the server lost.
+		for uid := range unknown {
+			p.deliver(uid, outcome{uid: uid})
+			finished++
 		}
 		if finished > 0 {
 			interval = pollMin
