@@ -184,12 +184,12 @@ func TestEveryTypeLandsAsBound(t *testing.T) {
 		vals, err := tbl.PostgresValues(r)
 		require.NoError(t, err)
 		created, _ := r.CreatedAt()
-		args := append([]any{it.RowID, created, at, h}, vals...)
-		cols := []string{"id", "created_at", "updated_at", "version_hash"}
-		ph := []string{"$1", "$2", "$3", "$4"}
+		args := append([]any{it.RowID, created, at, h, it.Seq}, vals...)
+		cols := []string{"id", "created_at", "updated_at", "version_hash", "version_seq"}
+		ph := []string{"$1", "$2", "$3", "$4", "$5"}
 		for j, c := range tbl.PG.Columns {
 			cols = append(cols, pgx.Identifier{c.Name}.Sanitize())
-			ph = append(ph, fmt.Sprint("$", j+5))
+			ph = append(ph, fmt.Sprint("$", j+6))
 		}
 		_, err = pool.Exec(ctx, fmt.Sprintf("INSERT INTO wh.oracle (%s) VALUES (%s)", strings.Join(cols, ", "), strings.Join(ph, ", ")), args...)
 		require.NoError(t, err)
