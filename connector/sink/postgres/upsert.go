@@ -90,11 +90,18 @@ func buildUpsert(p *mapping.PGProjection) *upsertStmt {
 	for _, c := range qcols[1:] {
 		sets = append(sets, c+" = excluded."+c)
 	}
-	// Rows written before version_seq existed have none: the ledger's order decided them too.
-	guard := `(t."updated_at", COALESCE(t."version_seq", 0)) <= (excluded."updated_at", excluded."version_seq")`
+	// Newer, or at the same instant (and delete state) the same content (re-projection) or a
+	// version the ledger advanced to. Rows written before version_seq existed have none: the
+	// ledger's order decided them too. The same content passes whatever its seq, so a warehouse
+	// kept while the state store is rebuilt from nothing (its sequence starts again) still takes
+	// re-projections.
+	key := `t."updated_at"`
+	excl := `excluded."updated_at"`
 	if soft {
-		guard = `(t."updated_at", t."deleted_at" IS NOT NULL, COALESCE(t."version_seq", 0)) <= (excluded."updated_at", excluded."deleted_at" IS NOT NULL, excluded."version_seq")`
+		key, excl = `(t."updated_at", t."deleted_at" IS NOT NULL)`, `(excluded."updated_at", excluded."deleted_at" IS NOT NULL)`
 	}
+	guard := fmt.Sprintf(`(%s < %s OR (%s = %s AND (t."version_hash" = excluded."version_hash" OR COALESCE(t."version_seq", 0) <= excluded."version_seq")))`,
+		key, excl, key, excl)
 	st.sql = fmt.Sprintf(`INSERT INTO %s AS t (%s, "synced_at") SELECT %s, now() FROM unnest(%s) AS u(%s) `+
 		`ON CONFLICT ("id") DO UPDATE SET %s, "synced_at" = now() WHERE %s`,
 		p.QualifiedTable(), strings.Join(qcols, ", "), strings.Join(selects, ", "), strings.Join(params, ", "),
