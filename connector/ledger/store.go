@@ -40,18 +40,20 @@
 // $updatedAt of its tombstones past the retention. A webhook upsert of a row the ledger does
 // not hold, at or before its table's horizon, is refused as stale (counted in
 // appwrite_sync_changes_below_horizon_total, and logged). A row re-created after its delete
-// carries a newer $updatedAt than the delete; as the horizon stays behind the retention (a
-// tombstone dated in the future is kept until that date passed), a webhook of a re-created or
-// new row passes unless its $updatedAt is older than the retention, which Appwrite writes only
-// when an API key sets it by hand (imports): rows read from the REST API are never refused,
-// so a reconcile records those. Deletes are never refused.
+// carries a newer $updatedAt than the delete. The horizon stays behind the retention (a
+// tombstone dated in the future is kept until that date passed), so a webhook of a re-created
+// or new row is refused only when its $updatedAt is older than the retention and not newer
+// than the horizon, which Appwrite writes only when an API key sets $updatedAt by hand
+// (imports). Rows read from the REST API are never refused, so a reconcile records those.
+// Deletes are never refused.
 //
 // Keeping every tombstone, compacted to its key and version, was the alternative: exact, but
 // about 250 bytes per deleted row forever (measured for 100,000 tombstones with 20-character
 // ids and an empty source: 141 bytes of heap, 66 of primary key, 32 of log index, 7 of
-// tombstone index), 250 MB per million deletes, which is the growth the sweep exists to stop. The horizon is one row per table and costs a webhook upsert one primary-key probe of
-// that small table in the record statement (no extra round trip); the ledger itself is probed
-// only for upserts at or before the horizon.
+// tombstone index), 250 MB per million deletes, which is the growth the sweep exists to stop.
+// The horizon is one row per table and costs a webhook upsert one primary-key probe of that
+// small table in the record statement (no extra round trip); the ledger itself is probed only
+// for upserts at or before the horizon.
 //
 // A record statement that began before the horizon rose reads neither the new horizon nor,
 // if the sweep removed the tombstone meanwhile, the tombstone, and would insert the replay.
