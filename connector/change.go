@@ -55,6 +55,11 @@ func ParseTableKey(s string) (TableKey, error) {
 // op (a delete wins over an upsert at the same instant, because a delete payload carries the
 // row's unchanged $updatedAt), then Hash, a deterministic tie-break between two different
 // contents written at the same instant (Appwrite lets API keys set $updatedAt by hand).
+//
+// Compare is the whole order between webhook versions. A version read from the REST API
+// (Change.Authoritative) overrides the hash at its ($updatedAt, op): the ledger decides those
+// ties (package ledger), and the sinks follow the ledger's order of a row's versions (its seq)
+// rather than comparing hashes.
 type Version struct {
 	UpdatedAt time.Time
 	Op        Op
@@ -93,6 +98,11 @@ type Change struct {
 	// Hash is ContentHash(Row) when whoever built the change computed it already (the webhook
 	// decoder does, as its validation of the body); nil lets the recorder compute it.
 	Hash []byte
+	// Authoritative marks a row read from Appwrite's REST API (backfill, reconcile): what
+	// Appwrite holds for this $updatedAt, where a webhook may be a late or replayed delivery.
+	// It wins a tie against any other content at the same $updatedAt and op, and it is not
+	// refused below the tombstone horizon (see package ledger).
+	Authoritative bool
 }
 
 // volatileKeys are top-level payload keys that differ between deliveries of the same row

@@ -80,9 +80,11 @@
 //
 // Every warehouse table has the system columns id text primary key ($id), created_at
 // timestamptz ($createdAt), updated_at timestamptz not null ($updatedAt, the version guard),
-// version_hash bytea not null, default empty (written by the sink), the mapped columns in declared
-// order, the permissions column (text[]) when configured, synced_at timestamptz not null
-// default now(), and with delete: soft deleted_at timestamptz; plus an index on updated_at.
+// version_hash bytea not null, default empty, and version_seq bigint (both written by the sink:
+// the version's content hash and the ledger's seq, which breaks ties of updated_at), the
+// mapped columns in declared order, the permissions column (text[]) when configured, synced_at
+// timestamptz not null default now(), and with delete: soft deleted_at timestamptz; plus an
+// index on updated_at.
 // User columns may not use system names. Supported types: text, bigint, integer, double
 // precision, numeric, boolean, timestamptz, date, jsonb, text[], bigint[]. See
 // Table.PostgresValues for how each converts; nothing is coerced silently.

@@ -22,12 +22,13 @@ const (
 	ColID          = "id"           // text primary key: $id
 	ColCreatedAt   = "created_at"   // timestamptz: $createdAt
 	ColUpdatedAt   = "updated_at"   // timestamptz not null: $updatedAt, the version guard
-	ColVersionHash = "version_hash" // bytea not null default '': tie-break of equal updated_at
+	ColVersionHash = "version_hash" // bytea not null default '': the version's content hash
+	ColVersionSeq  = "version_seq"  // bigint: the ledger's seq of the version, tie-break of equal updated_at
 	ColSyncedAt    = "synced_at"    // timestamptz not null default now()
 	ColDeletedAt   = "deleted_at"   // timestamptz, only with delete: soft; NULL while live
 )
 
-var systemColumns = []string{ColID, ColCreatedAt, ColUpdatedAt, ColVersionHash, ColSyncedAt, ColDeletedAt}
+var systemColumns = []string{ColID, ColCreatedAt, ColUpdatedAt, ColVersionHash, ColVersionSeq, ColSyncedAt, ColDeletedAt}
 
 // DeleteMode is what a deleted Appwrite row does to its warehouse row.
 type DeleteMode string
@@ -397,6 +398,7 @@ func (p *PGProjection) DDL() []string {
 		quote(ColCreatedAt) + " timestamptz",
 		quote(ColUpdatedAt) + " timestamptz NOT NULL",
 		quote(ColVersionHash) + " bytea NOT NULL DEFAULT ''::bytea",
+		quote(ColVersionSeq) + " bigint",
 	}
 	for _, c := range p.Columns {
 		cols = append(cols, quote(c.Name)+" "+c.Type)

@@ -163,6 +163,7 @@ tables:
 			"  \"created_at\" timestamptz,\n" +
 			"  \"updated_at\" timestamptz NOT NULL,\n" +
 			"  \"version_hash\" bytea NOT NULL DEFAULT ''::bytea,\n" +
+			"  \"version_seq\" bigint,\n" +
 			"  \"Title\" text,\n" +
 			"  \"synced_at\" timestamptz NOT NULL DEFAULT now()\n)",
 		`CREATE INDEX IF NOT EXISTS "Posts_updated_at_idx" ON "appwrite"."Posts" ("updated_at")`,

@@ -85,7 +85,7 @@ func TestLedgerSourceTextDownKeepsEveryRow(t *testing.T) {
 	require.NoError(t, err)
 	m, err := migrate.NewWithInstance("iofs", src, "pgx5", drv)
 	require.NoError(t, err)
-	require.NoError(t, m.Steps(-1))
+	require.NoError(t, m.Migrate(5), "down through migration 6")
 	rows, err := conn.Query(ctx, `SELECT row_id, row->>'v' FROM appwrite_sync.ledger ORDER BY seq`)
 	require.NoError(t, err)
 	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
@@ -94,7 +94,7 @@ func TestLedgerSourceTextDownKeepsEveryRow(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Equal(t, [][2]string{{"before", "json"}, {"after", "text"}}, got)
-	require.NoError(t, m.Steps(1), "and up again")
+	require.NoError(t, m.Up(), "and up again")
 }
 
 // A connection string pgx cannot parse is never echoed: pgx's own message masks the password

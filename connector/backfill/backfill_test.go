@@ -1,6 +1,7 @@
 package backfill_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/connector/backfill"
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 )
 
 func TestFullBackfillRecordsEveryRowAndReportsProgress(t *testing.T) {
@@ -237,4 +239,46 @@ func TestWatermarkNeverPassesTheScanStart(t *testing.T) {
 	var wm time.Time
 	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT updated_at FROM appwrite_sync.backfill_watermarks WHERE table_key = 'main/posts'`).Scan(&wm))
 	require.True(t, wm.Before(before.Add(time.Minute)), "watermark %s is clamped to the scan start, not the rows' future $updatedAt", wm)
+}
+
+// A row read from the REST API is what Appwrite holds at its $updatedAt: a backfill replaces a
+// webhook's other content recorded at the same $updatedAt, whichever content hashes higher,
+// and the webhook arriving again afterwards does not displace it.
+func TestBackfillWinsTiesAgainstWebhooks(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	t0 := b.api.Now()
+	ctx := context.Background()
+	hook := func(id string) connector.Change {
+		row := fmt.Sprintf(`{"$id":%q,"$sequence":"1","$updatedAt":%q,"title":"webhook"}`, id, appwrite.FormatTime(t0))
+		return connector.Change{Key: posts, RowID: id, Op: connector.OpUpsert, UpdatedAt: t0, Action: "update", Row: []byte(row)}
+	}
+	var higher, lower int // rows whose read hashes above / below the webhook's
+	for i := range 40 {
+		id := fmt.Sprintf("r%02d", i)
+		read, err := connector.ContentHash(b.put(id, "source", t0))
+		require.NoError(t, err)
+		h := hook(id)
+		require.NoError(t, b.rec.Record(ctx, h))
+		webhook, err := connector.ContentHash(h.Row)
+		require.NoError(t, err)
+		if bytes.Compare(read, webhook) > 0 {
+			higher++
+		} else {
+			lower++
+		}
+	}
+	require.NotZero(t, higher, "both hash orders must occur")
+	require.NotZero(t, lower, "both hash orders must occur")
+
+	j := b.wait(b.start("main/posts", "full"), 30*time.Second)
+	require.Equal(t, backfill.StateSucceeded, j.State, j.Error)
+	require.EqualValues(t, 40, j.RowsChanged)
+	require.Equal(t, b.source(posts), b.live(posts))
+	for i := range 40 {
+		r, err := b.rec.RecordResult(ctx, hook(fmt.Sprintf("r%02d", i)))
+		require.NoError(t, err)
+		require.Equal(t, ledger.Stale, r, "a late webhook at the same $updatedAt")
+	}
+	require.Equal(t, b.source(posts), b.live(posts))
 }

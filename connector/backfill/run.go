@@ -143,8 +143,10 @@ func (r *run) record(ctx context.Context, key connector.TableKey, p appwrite.Pag
 		if err != nil {
 			return prog, connector.Permanent(fmt.Sprintf("appwrite returned a row that cannot be read (after $sequence %q)", prog.checkpoint), err)
 		}
+		// Authoritative: the row as Appwrite holds it now, which wins a tie at its $updatedAt
+		// against whatever webhook recorded another content there (see package ledger).
 		changes[i] = connector.Change{Key: key, RowID: id, Op: connector.OpUpsert, UpdatedAt: ua, Sequence: seq,
-			Action: ActionBackfill, Row: raw}
+			Action: ActionBackfill, Row: raw, Authoritative: true}
 		if ua.After(prog.maxUpdatedAt) {
 			prog.maxUpdatedAt = ua
 		}

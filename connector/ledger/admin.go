@@ -186,16 +186,43 @@ func (a *Admin) MarkReplayed(ctx context.Context, id int64, ok bool, result stri
 	return err
 }
 
-// SweepTombstones removes delete tombstones recorded before now-retention that every sink's
-// cursor has passed and that no sink holds for a retry. Returns how many were removed.
-func (a *Admin) SweepTombstones(ctx context.Context, retention time.Duration) (int64, error) {
-	tag, err := a.pool.Exec(ctx, `DELETE FROM appwrite_sync.ledger l
-        WHERE l.op = 2 AND l.recorded_at < now() - $1::interval
+// horizonGrace is how long a raised tombstone horizon must have been committed before the
+// tombstones it covers are removed: longer than any record statement can run (a group gives up
+// after 10 s), so that none still reads the ledger with a snapshot taken before the horizon
+// rose. Such a statement would see neither the horizon nor, once removed, the tombstone.
+const horizonGrace = 5 * time.Minute
+
+// sweepable: delete tombstones recorded before now-retention ($1), of a $updatedAt before that
+// too (one set in the future by hand is kept until it passes, so the horizon never runs ahead
+// of the clock), that every sink's cursor has passed and that no sink holds for a retry.
+const sweepable = `l.op = 2 AND l.recorded_at < now() - $1::interval AND l.updated_at < now() - $1::interval
           AND NOT EXISTS (SELECT 1 FROM appwrite_sync.sink_cursor c WHERE (l.tx, l.seq) > (c.tx, c.seq))
           AND NOT EXISTS (SELECT 1 FROM appwrite_sync.sink_cursor c JOIN appwrite_sync.sink_retry r
-              ON r.sink = c.sink AND r.table_key = l.table_key AND r.row_id = l.row_id)`, retention)
+              ON r.sink = c.sink AND r.table_key = l.table_key AND r.row_id = l.row_id)`
+
+// SweepTombstones removes the delete tombstones past the retention (see sweepable) that the
+// tombstone horizon of their table covers, and then raises each table's horizon to the newest
+// $updatedAt of its tombstones past the retention. It returns how many tombstones it removed.
+//
+// The horizon keeps a replay of a removed row's older upsert from resurrecting it (the record
+// statement refuses a webhook upsert of a row the ledger does not hold at or before it; see
+// the package documentation). A tombstone is removed only by a sweep after the one that raised
+// the horizon over it, once that raise is horizonGrace old: the sweep runs hourly, so
+// tombstones leave the ledger one sweep later than their retention.
+func (a *Admin) SweepTombstones(ctx context.Context, retention time.Duration) (int64, error) {
+	tag, err := a.pool.Exec(ctx, `DELETE FROM appwrite_sync.ledger l USING appwrite_sync.ledger_horizon h
+        WHERE h.table_key = l.table_key AND l.updated_at <= h.updated_at AND h.raised_at < now() - $2::interval
+          AND `+sweepable, retention, horizonGrace)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("removing tombstones: %w", err)
+	}
+	_, err = a.pool.Exec(ctx, `INSERT INTO appwrite_sync.ledger_horizon AS h (table_key, updated_at, raised_at)
+        SELECT l.table_key, max(l.updated_at), now() FROM appwrite_sync.ledger l WHERE `+sweepable+`
+        GROUP BY l.table_key
+        ON CONFLICT (table_key) DO UPDATE SET updated_at = excluded.updated_at, raised_at = excluded.raised_at
+        WHERE h.updated_at < excluded.updated_at`, retention)
+	if err != nil {
+		return tag.RowsAffected(), fmt.Errorf("raising the tombstone horizon: %w", err)
 	}
 	return tag.RowsAffected(), nil
 }

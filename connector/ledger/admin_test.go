@@ -19,7 +19,9 @@ import (
 //     (a third of the ledger, Postgres guesses): in the ingest benchmark each refresh read the
 //     whole ledger, 30 to 116 ms of Postgres CPU;
 //   - the recorder's look-up of the versions that beat a group's stale or duplicate changes
-//     (lostSQL), which a backfill over rows the ledger holds runs for nearly every page.
+//     (lostSQL), which a backfill over rows the ledger holds runs for nearly every page;
+//   - the record statement's look-up of a row below the tombstone horizon, when written as
+//     EXISTS (a hashed subplan).
 //
 // The list of tables every start reads (LedgerTables) is checked here too: it read the whole
 // ledger (SELECT DISTINCT) before the webhook listener opened.
@@ -38,7 +40,14 @@ func TestHotStatementsDoNotScanTheLedger(t *testing.T) {
 	one, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	defer one.Close()
-	admin, q, rec := NewAdmin(one), NewQueue(one), NewRecorder(one, RecorderOptions{})
+	// The recorder on one connection of its own, with the generic plans serve gives it
+	// (OpenLogPool).
+	logCfg := b.logPool.Config().Copy()
+	logCfg.MaxConns, logCfg.MinConns = 1, 0
+	oneLog, err := pgxpool.NewWithConfig(ctx, logCfg)
+	require.NoError(t, err)
+	defer oneLog.Close()
+	admin, q, rec := NewAdmin(one), NewQueue(one), NewRecorder(oneLog, RecorderOptions{})
 	defer rec.Close()
 	insert := func(from, n int) {
 		_, err := b.pool.Exec(ctx, `INSERT INTO appwrite_sync.ledger (table_key, row_id, seq, updated_at, op, hash, action, row)
@@ -67,13 +76,18 @@ func TestHotStatementsDoNotScanTheLedger(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, rs, 3)
 			// Versions older than the stored ones: the recorder looks up what beat them (lostSQL).
-			res, err := rec.RecordBatch(ctx, []connector.Change{ch("r1", t0.Add(-time.Hour), connector.OpUpsert, "old"), ch("r2", t0.Add(-time.Hour), connector.OpUpsert, "old")})
+			// They are below the tombstone horizon, as is a row the ledger never held: the
+			// record statement looks each up in the ledger (it once planned that as a scan).
+			res, err := rec.RecordBatch(ctx, []connector.Change{ch("r1", t0.Add(-time.Hour), connector.OpUpsert, "old"), ch("r2", t0.Add(-time.Hour), connector.OpUpsert, "old"),
+				ch("never", t0.Add(-time.Hour), connector.OpUpsert, "replay")})
 			require.NoError(t, err)
-			require.Equal(t, []Result{Stale, Stale}, res)
+			require.Equal(t, []Result{Stale, Stale, Stale}, res)
 		}
 	}
-	// A young ledger: a few rows, the sink a few behind.
+	// A young ledger: a few rows, the sink a few behind, tombstones swept up to t0.
 	insert(1, 20)
+	_, err = b.pool.Exec(ctx, `INSERT INTO appwrite_sync.ledger_horizon (table_key, updated_at) VALUES ('main/posts', $1)`, t0)
+	require.NoError(t, err)
 	_, err = b.pool.Exec(ctx, `INSERT INTO appwrite_sync.sink_retry (sink, table_key, row_id, seq, attempts)
         SELECT 'x', table_key, row_id, seq, 1 FROM appwrite_sync.ledger WHERE row_id IN ('r1', 'r2', 'r3')`)
 	require.NoError(t, err)
@@ -87,6 +101,8 @@ func TestHotStatementsDoNotScanTheLedger(t *testing.T) {
 	seqScans := func() int64 {
 		// Flushed when the connection goes idle after this statement, before it answers.
 		_, err := one.Exec(ctx, `SELECT pg_stat_force_next_flush()`)
+		require.NoError(t, err)
+		_, err = oneLog.Exec(ctx, `SELECT pg_stat_force_next_flush()`)
 		require.NoError(t, err)
 		var n int64
 		require.NoError(t, b.pool.QueryRow(ctx, `SELECT seq_scan FROM pg_stat_user_tables WHERE relid = 'appwrite_sync.ledger'::regclass`).Scan(&n))

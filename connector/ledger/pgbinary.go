@@ -17,6 +17,7 @@ import (
 
 // Element type OIDs.
 const (
+	oidBool        = 16
 	oidBytea       = 17
 	oidInt2        = 21
 	oidText        = 25
@@ -64,6 +65,18 @@ func appendBytesArray(buf []byte, elem uint32, vs [][]byte) []byte {
 			continue
 		}
 		buf = append(binary.BigEndian.AppendUint32(buf, uint32(len(v))), v...)
+	}
+	return buf
+}
+
+func appendBoolArray(buf []byte, vs []bool) []byte {
+	buf = appendArrayHeader(buf, oidBool, len(vs), false)
+	for _, v := range vs {
+		b := byte(0)
+		if v {
+			b = 1
+		}
+		buf = append(binary.BigEndian.AppendUint32(buf, 1), b)
 	}
 	return buf
 }

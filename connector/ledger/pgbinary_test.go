@@ -34,14 +34,15 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 		seqs   [][]byte
 		acts   []string
 		rows   [][]byte
+		auth   []bool
 	}{
-		{name: "empty group", tk: []string{}, ids: []string{}, uas: []time.Time{}, ops: []int16{}, hashes: [][]byte{}, seqs: [][]byte{}, acts: []string{}, rows: [][]byte{}},
+		{name: "empty group", tk: []string{}, ids: []string{}, uas: []time.Time{}, ops: []int16{}, hashes: [][]byte{}, seqs: [][]byte{}, acts: []string{}, rows: [][]byte{}, auth: []bool{}},
 		{
 			name: "one row",
 			tk:   []string{"main/posts"}, ids: []string{"r1"},
 			uas: []time.Time{time.Date(2026, 3, 26, 10, 0, 0, 123456789, time.UTC)},
 			ops: []int16{1}, hashes: [][]byte{{0, 1, 2, 0xff}}, seqs: [][]byte{[]byte("42")}, acts: []string{"create"},
-			rows: [][]byte{[]byte(`{"$id":"r1","title":"é ünïcode ✓"}`)},
+			rows: [][]byte{[]byte(`{"$id":"r1","title":"é ünïcode ✓"}`)}, auth: []bool{true},
 		},
 		{
 			name: "many rows, NULLs and edge values",
@@ -56,11 +57,12 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 			seqs:   [][]byte{nil, {}, []byte("9007199254740993")},
 			acts:   []string{"delete", "", "backfill"},
 			rows:   [][]byte{[]byte(`{}`), nil, []byte(`{"a":[1,2,{"b":null}]}`)},
+			auth:   []bool{false, true, false},
 		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := recordParams(c.tk, c.ids, c.uas, c.ops, c.hashes, c.seqs, c.acts, c.rows)
+			got := recordParams(c.tk, c.ids, c.uas, c.ops, c.hashes, c.seqs, c.acts, c.rows, c.auth)
 			want := [][]byte{
 				enc(pgtype.TextArrayOID, c.tk),
 				enc(pgtype.TextArrayOID, c.ids),
@@ -70,6 +72,7 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 				enc(pgtype.TextArrayOID, c.seqs),
 				enc(pgtype.TextArrayOID, c.acts),
 				enc(pgtype.TextArrayOID, c.rows),
+				enc(pgtype.BoolArrayOID, c.auth),
 			}
 			require.Len(t, got, len(want))
 			for i := range want {

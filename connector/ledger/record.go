@@ -263,23 +263,49 @@ func (r *Recorder) drain() {
 	}
 }
 
-// recordSQL upserts a group's changes and returns the rows it advanced. It used to also join
-// the input back to the result to return every row with the version that beat the others:
-// Postgres then materialised the input (each 1 KiB row copied once more), sorted both sides
-// and merge-joined them, a third of the statement's time for rows that nearly always all
-// advanced. The few that did not are looked up afterwards (lostSQL).
+// recordSQL upserts a group's changes and returns the rows it wrote, with whether their
+// version advanced (a version read from the REST API only confirming the held version
+// rewrites the row in place, keeping its place in the delivery log: the sinks have it). It
+// used to also join the input back to the result to return every row with the version that
+// beat the others: Postgres then materialised the input (each 1 KiB row copied once more),
+// sorted both sides and merge-joined them, a third of the statement's time for rows that
+// nearly always all advanced. The few that did not are looked up afterwards (lostSQL).
+//
+// The WHERE of the SELECT is the tombstone horizon (see the package documentation). It costs a
+// webhook upsert one probe of ledger_horizon, a table of one row per swept table; the probe
+// of the ledger behind it runs only for an upsert at or before the horizon, next to never.
+// Both are scalar subqueries, probed per row through the primary keys: written as EXISTS, the
+// ledger's was planned as a hashed subplan, a scan of the whole ledger for the first such
+// upsert of every group.
+//
+// The WHERE of the update is the version guard: a newer ($updatedAt, op) wins; at the same
+// ($updatedAt, op) a different content wins when it was read from the REST API (the newer
+// truth, also over an earlier read), loses to a held read when it came by webhook, and
+// between webhooks the greater content hash wins. The same content read from the REST API
+// marks the held version authoritative.
 const recordSQL = `
-INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, tx, updated_at, op, hash, sequence, action, source)
-SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), pg_current_xact_id(), updated_at, op, hash, sequence, action, source
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::text[])
-    AS t(table_key, row_id, updated_at, op, hash, sequence, action, source)
+INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, tx, updated_at, op, hash, sequence, action, source, authoritative)
+SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), pg_current_xact_id(), updated_at, op, hash, sequence, action, source, authoritative
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::bool[])
+    AS t(table_key, row_id, updated_at, op, hash, sequence, action, source, authoritative)
+WHERE t.op = 2 OR t.authoritative
+    OR t.updated_at > COALESCE((SELECT h.updated_at FROM appwrite_sync.ledger_horizon h WHERE h.table_key = t.table_key), '-infinity')
+    OR COALESCE((SELECT true FROM appwrite_sync.ledger k WHERE k.table_key = t.table_key AND k.row_id = t.row_id), false)
 -- a new version gets a new (tx, seq): it moves to the end of the delivery log
 ON CONFLICT (table_key, row_id) DO UPDATE
-    SET seq = excluded.seq, tx = excluded.tx, updated_at = excluded.updated_at, op = excluded.op, hash = excluded.hash,
+    SET seq = CASE WHEN l.hash = excluded.hash AND l.updated_at = excluded.updated_at AND l.op = excluded.op THEN l.seq ELSE excluded.seq END,
+        tx = CASE WHEN l.hash = excluded.hash AND l.updated_at = excluded.updated_at AND l.op = excluded.op THEN l.tx ELSE excluded.tx END,
+        updated_at = excluded.updated_at, op = excluded.op, hash = excluded.hash,
         sequence = excluded.sequence, action = excluded.action, source = excluded.source, row = NULL, recorded_at = now(),
-        tie = (l.updated_at = excluded.updated_at AND l.op = excluded.op)
-    WHERE (l.updated_at, l.op, l.hash) < (excluded.updated_at, excluded.op, excluded.hash)
-RETURNING l.table_key, l.row_id, l.tie`
+        authoritative = excluded.authoritative,
+        tie = (l.updated_at = excluded.updated_at AND l.op = excluded.op AND l.hash <> excluded.hash)
+    WHERE (l.updated_at, l.op) < (excluded.updated_at, excluded.op)
+        OR ((l.updated_at, l.op) = (excluded.updated_at, excluded.op) AND CASE
+            WHEN l.hash = excluded.hash THEN excluded.authoritative AND NOT l.authoritative
+            WHEN excluded.authoritative THEN true
+            WHEN l.authoritative THEN false
+            ELSE l.hash < excluded.hash END)
+RETURNING l.table_key, l.row_id, l.tie, l.tx = pg_current_xact_id()`
 
 // lostSQL reads the versions that beat or equalled the changes a group did not advance, to
 // tell stale from duplicate and count lost tie-breaks.
@@ -302,16 +328,16 @@ const recordStmt = "appwrite_sync_record"
 // recordFormats: every recordSQL parameter is sent in binary.
 var recordFormats = []int16{1}
 
-// recordParams encodes a group's columns as recordSQL's eight array parameters, in one buffer
+// recordParams encodes a group's columns as recordSQL's nine array parameters, in one buffer
 // sized up front (see pgbinary.go).
-func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [][]byte, acts []string, rows [][]byte) [][]byte {
+func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [][]byte, acts []string, rows [][]byte, auth []bool) [][]byte {
 	n := len(tk)
-	size := 8*arrayHeaderLen + 8*4*n + n*(8+2)
+	size := 9*arrayHeaderLen + 9*4*n + n*(8+2+1)
 	for i := range n {
 		size += len(tk[i]) + len(ids[i]) + len(hashes[i]) + len(seqs[i]) + len(acts[i]) + len(rows[i])
 	}
 	buf := make([]byte, 0, size)
-	params := make([][]byte, 0, 8)
+	params := make([][]byte, 0, 9)
 	add := func(b []byte) {
 		params = append(params, b[len(buf):len(b):len(b)])
 		buf = b
@@ -324,6 +350,7 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 	add(appendBytesArray(buf, oidText, seqs))
 	add(appendTextArray(buf, oidText, acts))
 	add(appendBytesArray(buf, oidText, rows))
+	add(appendBoolArray(buf, auth))
 	return params
 }
 
@@ -371,12 +398,16 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	for _, q := range reqs {
 		k := rowKey{q.table, q.ch.RowID}
 		if b, ok := best[k]; ok {
-			if c := version(q).Compare(version(b)); c > 0 {
+			switch c := supersedes(q, b); {
+			case c > 0:
 				b.result = Stale
 				best[k] = q
-			} else if c == 0 {
+			case c == 0 && q.ch.Authoritative && !b.ch.Authoritative:
+				b.result = Duplicate // q confirms it
+				best[k] = q
+			case c == 0:
 				q.result = Duplicate
-			} else {
+			default:
 				q.result = Stale
 			}
 			continue
@@ -398,30 +429,37 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	n := len(winners)
 	tk, ids, acts, seqs := make([]string, n), make([]string, n), make([]string, n), make([][]byte, n)
 	uas, ops, hashes, rows := make([]time.Time, n), make([]int16, n), make([][]byte, n), make([][]byte, n)
+	auth := make([]bool, n)
 	idx := make(map[rowKey]int, n)
 	queued := false
 	for i, q := range winners {
 		tk[i], ids[i], uas[i], ops[i], hashes[i], acts[i] = q.table, q.ch.RowID, q.ch.UpdatedAt, int16(q.ch.Op), q.hash, q.ch.Action
+		auth[i] = q.ch.Authoritative
 		if q.ch.Sequence != "" {
 			seqs[i] = []byte(q.ch.Sequence) // nil: NULL
 		}
 		rows[i] = q.ch.Row
 		idx[rowKey{tk[i], ids[i]}] = i
 	}
-	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows)
-	advanced := make([]bool, n)
+	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows, auth)
+	written := make([]bool, n) // the statement returned the row: advanced, or confirmed (Duplicate)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		clear(advanced)
+		clear(written)
+		queued = false
 		err = r.execRecord(ctx, params, func(vals [][]byte) error {
-			if len(vals) != 3 {
-				return fmt.Errorf("record statement returned %d columns, want 3", len(vals))
+			if len(vals) != 4 {
+				return fmt.Errorf("record statement returned %d columns, want 4", len(vals))
 			}
 			i, ok := idx[rowKey{string(vals[0]), string(vals[1])}]
 			if !ok {
 				return fmt.Errorf("record statement returned a row it was not given: %s/%s", vals[0], vals[1])
 			}
-			advanced[i] = true
+			written[i] = true
+			if string(vals[3]) != "t" {
+				winners[i].result = Duplicate // a read confirmed the version the ledger held
+				return nil
+			}
 			winners[i].result = Recorded
 			queued = true
 			if string(vals[2]) == "t" && r.opts.Metrics != nil {
@@ -442,7 +480,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		r.opts.Log.WithError(err).Warn("ledger commit failed")
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	r.classifyLost(ctx, winners, advanced, idx)
+	r.classifyLost(ctx, winners, written, idx)
 	if m := r.opts.Metrics; m != nil {
 		m.GroupCommitSize.Observe(float64(len(reqs)))
 		for _, q := range reqs {
@@ -489,15 +527,17 @@ func (r *Recorder) commitAlone(ctx context.Context, reqs []*request, groupErr er
 	return nil
 }
 
-// classifyLost sets the result of the winners the group did not advance: Duplicate when the
-// ledger holds this exact version, else Stale (a different content at the same instant lost
-// the tie-break, counted). The group has committed, so another change may have advanced such
-// a row since; it then counts as stale, which it is by now. Only the metrics and the backfill's
-// counts read this, so a failed look-up leaves them Stale and does not fail the group.
-func (r *Recorder) classifyLost(ctx context.Context, winners []*request, advanced []bool, idx map[rowKey]int) {
+// classifyLost sets the result of the winners the statement did not write: Duplicate when
+// the ledger holds this exact version, else Stale (a different content at the same instant
+// lost the tie-break, counted; or, when the ledger holds no version at all, the change was
+// below the tombstone horizon, counted). The group has committed, so another change may have
+// advanced such a row since; it then counts as stale, which it is by now. Only the metrics and
+// the backfill's counts read this, so a failed look-up leaves them Stale and does not fail the
+// group.
+func (r *Recorder) classifyLost(ctx context.Context, winners []*request, written []bool, idx map[rowKey]int) {
 	var tk, ids []string
 	for i, q := range winners {
-		if !advanced[i] {
+		if !written[i] {
 			q.result = Stale
 			tk, ids = append(tk, q.table), append(ids, q.ch.RowID)
 		}
@@ -515,6 +555,7 @@ func (r *Recorder) classifyLost(ctx context.Context, winners []*request, advance
 		return
 	}
 	defer rs.Close()
+	found := make(map[int]bool, len(tk))
 	for rs.Next() {
 		var t, id string
 		var ua time.Time
@@ -524,7 +565,9 @@ func (r *Recorder) classifyLost(ctx context.Context, winners []*request, advance
 			failed(err)
 			return
 		}
-		q := winners[idx[rowKey{t, id}]]
+		i := idx[rowKey{t, id}]
+		found[i] = true
+		q := winners[i]
 		if ua.Equal(q.ch.UpdatedAt) && connector.Op(op) == q.ch.Op {
 			if bytes.Equal(hash, q.hash) {
 				q.result = Duplicate
@@ -535,9 +578,41 @@ func (r *Recorder) classifyLost(ctx context.Context, winners []*request, advance
 	}
 	if err := rs.Err(); err != nil {
 		failed(err)
+		return
+	}
+	for i, q := range winners {
+		if !written[i] && !found[i] {
+			if r.opts.Metrics != nil {
+				r.opts.Metrics.BelowHorizon.WithLabelValues(q.table).Inc()
+			}
+			r.opts.Log.WithFields(logrus.Fields{"table": q.table, "row": fmt.Sprintf("%.200s", q.ch.RowID), "updated_at": q.ch.UpdatedAt}).
+				Warn("refused an upsert of a row the ledger does not hold, not newer than the tombstones swept from its table: a replay of a deleted row, or a row written with an old $updatedAt (a reconcile records it)")
+		}
 	}
 }
 
-func version(q *request) connector.Version {
-	return connector.Version{UpdatedAt: q.ch.UpdatedAt, Op: q.ch.Op, Hash: q.hash}
+// supersedes decides between change q and b, the version of the same row it would replace,
+// as the record statement does: +1 when q replaces b, 0 when q is the same version, -1 when q
+// is stale. The order is ($updatedAt, op); at the same ($updatedAt, op) a different content
+// read from the REST API wins (the later read, over an earlier one too), a webhook's never
+// displaces a read, and between webhooks the greater content hash wins.
+func supersedes(q, b *request) int {
+	if c := q.ch.UpdatedAt.Compare(b.ch.UpdatedAt); c != 0 {
+		return c
+	}
+	if q.ch.Op != b.ch.Op {
+		if q.ch.Op > b.ch.Op {
+			return 1
+		}
+		return -1
+	}
+	switch {
+	case bytes.Equal(q.hash, b.hash):
+		return 0
+	case q.ch.Authoritative:
+		return 1
+	case b.ch.Authoritative:
+		return -1
+	}
+	return bytes.Compare(q.hash, b.hash)
 }

@@ -19,6 +19,7 @@ type Metrics struct {
 	IngestLatency   *prometheus.HistogramVec // outcome
 	Changes         *prometheus.CounterVec   // table, result: recorded|stale|duplicate
 	Ties            *prometheus.CounterVec   // table
+	BelowHorizon    *prometheus.CounterVec   // table
 	GroupCommitSize prometheus.Histogram
 	Pending         *prometheus.GaugeVec   // sink
 	Lag             *prometheus.GaugeVec   // sink (seconds)
@@ -63,7 +64,9 @@ func New() *Metrics {
 	m.Changes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_changes_total",
 		Help: "Changes offered to the ledger by result: recorded (newer version), stale (older), duplicate (same version)."}, []string{"table", "result"})
 	m.Ties = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_version_ties_total",
-		Help: "Different contents seen with the same $updatedAt and op; the content hash broke the tie."}, []string{"table"})
+		Help: "Different contents seen with the same $updatedAt and op; a version read from the REST API, else the content hash, broke the tie."}, []string{"table"})
+	m.BelowHorizon = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_changes_below_horizon_total",
+		Help: "Webhook upserts refused (answered stale) because the ledger does not hold the row and they are not newer than the delete tombstones swept from its table: replays of deleted rows, or rows written with an old $updatedAt."}, []string{"table"})
 	m.GroupCommitSize = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "appwrite_sync_group_commit_changes",
 		Help: "Changes per ledger transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
 	m.Pending = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_sink_pending_rows",
@@ -106,7 +109,7 @@ func New() *Metrics {
 		Help: "Appwrite's own view of the webhook (1.9+): 1 enabled, 0 disabled."}, []string{"webhook_id"})
 	m.WebhookAttempts = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_appwrite_webhook_attempts",
 		Help: "Appwrite's consecutive failed delivery counter for the webhook (1.9+); it disables the webhook at 10."}, []string{"webhook_id"})
-	for _, c := range []prometheus.Collector{m.WebhookRequests, m.RateLimited, m.IntakeRefused, m.Draining, m.IngestLatency, m.Changes, m.Ties, m.GroupCommitSize,
+	for _, c := range []prometheus.Collector{m.WebhookRequests, m.RateLimited, m.IntakeRefused, m.Draining, m.IngestLatency, m.Changes, m.Ties, m.BelowHorizon, m.GroupCommitSize,
 		m.Pending, m.Lag, m.Applied, m.Failed, m.DeadLetter, m.Quarantine, m.Quarantined, m.BatchSize, m.ClaimLatency,
 		m.ApplyLatency, m.SinkUp, m.TombstonesSwept, m.Reprojected, m.BackfillRows, m.BackfillJobs, m.WebhookEnabled, m.WebhookAttempts} {
 		f(c)

@@ -18,6 +18,7 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	m.IngestLatency.WithLabelValues("recorded").Observe(0.001)
 	m.Changes.WithLabelValues("t", "recorded").Inc()
 	m.Ties.WithLabelValues("t").Inc()
+	m.BelowHorizon.WithLabelValues("t").Inc()
 	m.Pending.WithLabelValues("s").Set(1)
 	m.Lag.WithLabelValues("s").Set(1)
 	m.Applied.WithLabelValues("s").Inc()

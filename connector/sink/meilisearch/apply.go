@@ -17,7 +17,7 @@ type entry struct {
 	idx   int    // position in the claimed batch
 	docID string // Meilisearch document id (encoded)
 	doc   []byte // JSON document; nil for a delete
-	ver   connector.Version
+	ver   packedVersion
 	sum   uint64 // of the source row: with ver, what the write is (see sentLog)
 }
 
@@ -73,7 +73,7 @@ func (s *Sink) Apply(ctx context.Context, items []sink.Item) error {
 			continue // nothing to write (see project)
 		}
 		e.idx, e.sum = i, s.sent.rowSum(it.Row)
-		if s.guard.stale(ix.uid+"\x00"+e.docID, it.Version) {
+		if s.guard.stale(ix.uid+"\x00"+e.docID, e.ver) {
 			continue // this process already wrote a newer version of the document
 		}
 		g := groups[ix]
@@ -127,7 +127,7 @@ func (s *Sink) project(t *mapping.Table, it sink.Item) (*entry, bool, error) {
 		if !ValidID(id) {
 			return nil, true, nil
 		}
-		return &entry{docID: id, ver: it.Version}, true, nil
+		return &entry{docID: id, ver: pack(it)}, true, nil
 	}
 	doc, err := t.MeiliDocument(row, it.Key, EncodeID)
 	if err != nil {
@@ -145,7 +145,7 @@ func (s *Sink) project(t *mapping.Table, it sink.Item) (*entry, bool, error) {
 	if err != nil {
 		return nil, false, connector.Permanent(reasonDocumentUnencodable, err)
 	}
-	return &entry{docID: id, doc: b, ver: it.Version}, false, nil
+	return &entry{docID: id, doc: b, ver: pack(it)}, false, nil
 }
 
 // split cuts entries into chunks of at most BatchSize entries and BatchBytes of body.

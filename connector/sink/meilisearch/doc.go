@@ -57,7 +57,10 @@
 //
 // Within one process the sink also remembers the versions it wrote lately (a bounded cache)
 // and skips an item older than one of them, which makes the Sink contract (an older version
-// never overwrites a newer one) hold for direct callers.
+// never overwrites a newer one) hold for direct callers. It orders versions as the ledger
+// hands them out, by ($updatedAt, op) and then the ledger's seq, never by content hash: at
+// the same $updatedAt the ledger may prefer a row read from the REST API whose hash is the
+// smaller, and the index follows the ledger.
 //
 // The residual window is a delivery lease that lapses while a write is on its way. The engine
 // cancels Apply before the lease could lapse (at most 80% of it), but a request Meilisearch

@@ -1,16 +1,18 @@
 package meilisearch
 
 import (
-	"bytes"
+	"cmp"
 	"sync"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink"
 )
 
 // guardCapacity bounds the versions the guard remembers: about 120 bytes each with SHA-256
-// content hashes, 11 MiB when full (BenchmarkGuardMemory). It was 200,000 unpacked
-// versions (31 MiB), a sixth of a backfill's RSS; what the guard is for (a direct caller
-// re-applying a version it wrote lately) needs far fewer.
+// content hashes, 11 MiB when full (BenchmarkGuardMemory, when versions held the hash; they
+// now hold the ledger's seq, 24 bytes instead of 48). It was 200,000 unpacked versions
+// (31 MiB), a sixth of a backfill's RSS; what the guard is for (a direct caller re-applying a
+// version it wrote lately) needs far fewer.
 const guardCapacity = 100_000
 
 // guard remembers the newest version this process wrote to each recently written document,
@@ -21,63 +23,46 @@ const guardCapacity = 100_000
 //
 // Two generations approximate an LRU at O(1) cost: lookups read both, writes go to the current
 // one, and when it is full the previous generation is dropped. Versions are kept packed
-// (packedVersion): no pointers for the collector to trace and no separate hash allocation,
-// which made the guard the largest live object of a backfill.
+// (packedVersion): no pointers for the collector to trace, which made the guard the largest
+// live object of a backfill.
 type guard struct {
 	mu        sync.Mutex
 	cur, prev map[string]packedVersion
 	perGen    int
 }
 
-// packedVersion is a connector.Version in 48 pointer-free bytes. Content hashes are SHA-256
-// (32 bytes); a longer hash is kept as its first 32 bytes and its length, which orders it
-// like bytes.Compare unless two hashes share those 32 bytes.
+// packedVersion orders a document's versions as the ledger does: ($updatedAt, op), then the
+// ledger's seq of the version (sink.Item.Seq), which grows with every version the ledger
+// advances a row to. Not the content hash: at the same ($updatedAt, op) the ledger may prefer
+// the version with the smaller hash (a row read from the REST API outranks a webhook's), and
+// the index must follow it.
 type packedVersion struct {
 	unixNano int64
+	seq      int64
 	op       connector.Op
-	n        uint8
-	hash     [32]byte
 }
 
-func pack(v connector.Version) packedVersion {
-	p := packedVersion{unixNano: v.UpdatedAt.UnixNano(), op: v.Op, n: uint8(min(len(v.Hash), 255))}
-	copy(p.hash[:], v.Hash)
-	return p
+func pack(it sink.Item) packedVersion {
+	return packedVersion{unixNano: it.Version.UpdatedAt.UnixNano(), seq: it.Seq, op: it.Version.Op}
 }
 
-// compare orders like connector.Version.Compare.
+// compare orders p and q: -1, 0 or +1.
 func (p packedVersion) compare(q packedVersion) int {
-	switch {
-	case p.unixNano != q.unixNano:
-		if p.unixNano < q.unixNano {
-			return -1
-		}
-		return 1
-	case p.op != q.op:
-		if p.op < q.op {
-			return -1
-		}
-		return 1
-	}
-	if c := bytes.Compare(p.hash[:min(p.n, 32)], q.hash[:min(q.n, 32)]); c != 0 {
+	if c := cmp.Compare(p.unixNano, q.unixNano); c != 0 {
 		return c
 	}
-	switch {
-	case p.n < q.n:
-		return -1
-	case p.n > q.n:
-		return 1
+	if c := cmp.Compare(p.op, q.op); c != 0 {
+		return c
 	}
-	return 0
+	return cmp.Compare(p.seq, q.seq)
 }
 
 func newGuard(capacity int) *guard {
 	return &guard{cur: map[string]packedVersion{}, perGen: max(1, capacity/2)}
 }
 
-// stale reports whether v is older than the version last written to the document key.
-func (g *guard) stale(key string, v connector.Version) bool {
-	p := pack(v)
+// stale reports whether p is older than the version last written to the document key.
+func (g *guard) stale(key string, p packedVersion) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	w, ok := g.cur[key]
@@ -87,9 +72,8 @@ func (g *guard) stale(key string, v connector.Version) bool {
 	return ok && p.compare(w) < 0
 }
 
-// written records that v of the document key was applied.
-func (g *guard) written(key string, v connector.Version) {
-	p := pack(v)
+// written records that version p of the document key was applied.
+func (g *guard) written(key string, p packedVersion) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if w, ok := g.cur[key]; ok && p.compare(w) < 0 {

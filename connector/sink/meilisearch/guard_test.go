@@ -9,59 +9,54 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink"
 )
 
-func gv(ms int, op connector.Op, hash string) connector.Version {
-	return connector.Version{UpdatedAt: time.UnixMilli(int64(ms)).UTC(), Op: op, Hash: []byte(hash)}
+func gv(ms int, op connector.Op, seq int64) packedVersion {
+	return pack(sink.Item{Seq: seq, Version: connector.Version{UpdatedAt: time.UnixMilli(int64(ms)).UTC(), Op: op}})
 }
 
-func TestGuardOrdersLikeVersionCompare(t *testing.T) {
+// The guard orders like the ledger hands versions out: ($updatedAt, op), then the ledger's
+// seq, whatever the content hashes (which it does not look at).
+func TestGuardOrdersLikeTheLedger(t *testing.T) {
 	g := newGuard(4)
-	require.False(t, g.stale("a", gv(5, connector.OpUpsert, "m")), "an unknown document is never stale")
-	g.written("a", gv(5, connector.OpUpsert, "m"))
+	require.False(t, g.stale("a", gv(5, connector.OpUpsert, 10)), "an unknown document is never stale")
+	g.written("a", gv(5, connector.OpUpsert, 10))
 	for _, c := range []struct {
-		v     connector.Version
+		v     packedVersion
 		stale bool
 	}{
-		{gv(4, connector.OpDelete, "z"), true},   // older instant
-		{gv(5, connector.OpUpsert, "a"), true},   // same instant, smaller hash
-		{gv(5, connector.OpUpsert, "m"), false},  // the same version
-		{gv(5, connector.OpUpsert, "mm"), false}, // longer hash with the same prefix orders after
-		{gv(5, connector.OpUpsert, "n"), false},  // greater hash
-		{gv(5, connector.OpDelete, "a"), false},  // a delete wins at the same instant
-		{gv(6, connector.OpUpsert, ""), false},   // newer instant
+		{gv(4, connector.OpDelete, 99), true},  // older instant, whatever the seq
+		{gv(5, connector.OpUpsert, 9), true},   // same instant, a version the ledger replaced
+		{gv(5, connector.OpUpsert, 10), false}, // the same version (re-projection)
+		{gv(5, connector.OpUpsert, 11), false}, // same instant, a version the ledger advanced to
+		{gv(5, connector.OpDelete, 1), false},  // a delete wins at the same instant
+		{gv(6, connector.OpUpsert, 0), false},  // newer instant
 	} {
 		require.Equal(t, c.stale, g.stale("a", c.v), "%+v", c.v)
-		require.Equal(t, c.v.Compare(gv(5, connector.OpUpsert, "m")) < 0, c.stale, "the guard must agree with Version.Compare")
 	}
 	// An older write never lowers the remembered version.
-	g.written("a", gv(3, connector.OpUpsert, "m"))
-	require.True(t, g.stale("a", gv(4, connector.OpUpsert, "m")))
-	// Full SHA-256 hashes, differing in the last byte only.
-	h1, h2 := make([]byte, 32), make([]byte, 32)
-	h2[31] = 1
-	g.written("h", connector.Version{UpdatedAt: time.UnixMilli(1), Hash: h2})
-	require.True(t, g.stale("h", connector.Version{UpdatedAt: time.UnixMilli(1), Hash: h1}))
-	require.False(t, g.stale("h", connector.Version{UpdatedAt: time.UnixMilli(1), Hash: h2}))
+	g.written("a", gv(3, connector.OpUpsert, 50))
+	require.True(t, g.stale("a", gv(4, connector.OpUpsert, 50)))
 }
 
 func TestGuardForgetsTheOldestGeneration(t *testing.T) {
 	g := newGuard(4) // two generations of two
-	g.written("a", gv(5, connector.OpUpsert, ""))
-	g.written("b", gv(5, connector.OpUpsert, ""))
-	g.written("c", gv(5, connector.OpUpsert, "")) // a, b move to the previous generation
-	require.True(t, g.stale("a", gv(4, connector.OpUpsert, "")), "the previous generation is still read")
+	g.written("a", gv(5, connector.OpUpsert, 0))
+	g.written("b", gv(5, connector.OpUpsert, 0))
+	g.written("c", gv(5, connector.OpUpsert, 0)) // a, b move to the previous generation
+	require.True(t, g.stale("a", gv(4, connector.OpUpsert, 0)), "the previous generation is still read")
 	// Rewriting a document from the previous generation keeps the newer of both versions.
-	g.written("a", gv(1, connector.OpUpsert, ""))
-	require.True(t, g.stale("a", gv(4, connector.OpUpsert, "")))
-	g.written("d", gv(5, connector.OpUpsert, ""))
-	g.written("e", gv(5, connector.OpUpsert, "")) // c, a(, d) current; b is dropped
-	require.False(t, g.stale("b", gv(4, connector.OpUpsert, "")), "the oldest generation is forgotten")
-	require.True(t, g.stale("a", gv(4, connector.OpUpsert, "")))
+	g.written("a", gv(1, connector.OpUpsert, 0))
+	require.True(t, g.stale("a", gv(4, connector.OpUpsert, 0)))
+	g.written("d", gv(5, connector.OpUpsert, 0))
+	g.written("e", gv(5, connector.OpUpsert, 0)) // c, a(, d) current; b is dropped
+	require.False(t, g.stale("b", gv(4, connector.OpUpsert, 0)), "the oldest generation is forgotten")
+	require.True(t, g.stale("a", gv(4, connector.OpUpsert, 0)))
 }
 
-// BenchmarkGuardMemory reports the heap a full guard holds per remembered document (SHA-256
-// hashes, 20-byte keys, as the sink writes them).
+// BenchmarkGuardMemory reports the heap a full guard holds per remembered document (20-byte
+// keys, as the sink writes them).
 func BenchmarkGuardMemory(b *testing.B) {
 	for n := 0; n < b.N; n++ {
 		var before, after runtime.MemStats
@@ -69,9 +64,7 @@ func BenchmarkGuardMemory(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		g := newGuard(guardCapacity)
 		for i := 0; i < guardCapacity; i++ {
-			h := make([]byte, 32)
-			h[0], h[1], h[2] = byte(i), byte(i>>8), byte(i>>16)
-			g.written(fmt.Sprintf("posts\x00doc-%08d", i), connector.Version{UpdatedAt: time.UnixMilli(int64(i)), Hash: h})
+			g.written(fmt.Sprintf("posts\x00doc-%08d", i), gv(i, connector.OpUpsert, int64(i)))
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

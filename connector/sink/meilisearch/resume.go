@@ -85,7 +85,7 @@ func (l *sentLog) record(c chunk, st *sentTask) {
 		}
 	}
 	for _, e := range c.entries {
-		l.byDoc[docKey(c.ix, e)] = sentDoc{task: st, ver: pack(e.ver), del: c.del, sum: e.sum}
+		l.byDoc[docKey(c.ix, e)] = sentDoc{task: st, ver: e.ver, del: c.del, sum: e.sum}
 	}
 }
 
@@ -118,7 +118,7 @@ func (l *sentLog) resume(ix *index, del bool, entries []entry) (fresh []entry, r
 			fresh = append(fresh, e)
 			continue
 		}
-		if d.del != del || d.ver != pack(e.ver) || d.sum != e.sum || now.Sub(d.task.touched) > resumeTTL {
+		if d.del != del || d.ver != e.ver || d.sum != e.sum || now.Sub(d.task.touched) > resumeTTL {
 			delete(l.byDoc, k)
 			fresh = append(fresh, e)
 			continue

@@ -2,13 +2,22 @@
 // warehouse.schema, created from the mapping on start (missing columns are added; nothing is
 // ever dropped or rewritten), written with typed multi-row upserts guarded by version:
 //
-//	INSERT … ON CONFLICT (id) DO UPDATE … WHERE (t.updated_at[, t.deleted_at IS NOT NULL], t.version_hash)
-//	                                        <= (excluded.updated_at[, …], excluded.version_hash)
+//	INSERT … ON CONFLICT (id) DO UPDATE … WHERE t.updated_at[, t.deleted_at IS NOT NULL] < excluded…
+//	    OR (the same updated_at[, delete state] AND (the same version_hash OR t.version_seq <= excluded.version_seq))
 //
-// The guard is "<=" rather than "<" so that re-applying the same version (after a mapping
-// change re-projects a table) rewrites the row with the new projection, while an older version
-// can never overwrite a newer one. Hard deletes are guarded the same way (a delete orders after
-// an upsert at the same instant, so it removes any row not newer than itself).
+// The same version passes, so that re-applying it (after a mapping change re-projects a table)
+// rewrites the row with the new projection, while an older version can never overwrite a newer
+// one. Hard deletes are guarded by updated_at (a delete orders after an upsert at the same
+// instant, so it removes any row not newer than itself).
+//
+// Two versions with the same updated_at (and delete state) and different contents are ordered
+// by version_seq, the ledger's seq of the version (sink.Item.Seq), not by their content hash:
+// per row the seq grows with every version the ledger advances to, so the warehouse follows
+// the ledger's decision of a tie (where a version read from the REST API outranks a webhook's,
+// see package ledger) and still never goes back to a version the ledger replaced. The seq
+// belongs to the state store: after it is rebuilt from nothing (its sequence starts again),
+// such a tie in a warehouse that was kept goes to the version written before, until the row
+// changes.
 package postgres
 
 import (
@@ -95,7 +104,8 @@ func (s *Sink) Start(ctx context.Context) error {
 			existing[name] = typ
 		}
 		rows.Close()
-		want := append([]mapping.Column(nil), t.PG.Columns...)
+		// version_seq came after the first tables were created: tables from then gain it.
+		want := append([]mapping.Column{{Name: mapping.ColVersionSeq, Type: "bigint"}}, t.PG.Columns...)
 		if t.PG.Delete == mapping.DeleteSoft {
 			want = append(want, mapping.Column{Name: "deleted_at", Type: "timestamptz"})
 		}
@@ -176,7 +186,7 @@ func (s *Sink) Apply(ctx context.Context, items []sink.Item) error {
 			continue
 		}
 		created, _ := row.CreatedAt()
-		sys := []any{it.RowID, nullTime(created), it.Version.UpdatedAt, it.Version.Hash}
+		sys := []any{it.RowID, nullTime(created), it.Version.UpdatedAt, it.Version.Hash, it.Seq}
 		if t.PG.Delete == mapping.DeleteSoft {
 			var d any
 			if del {

@@ -60,12 +60,57 @@ func TestStartAddsColumnsAndRefusesTypeChanges(t *testing.T) {
 	var typ string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT data_type FROM information_schema.columns WHERE table_schema='sinktest' AND table_name='posts' AND column_name='views'`).Scan(&typ))
 	require.Equal(t, "bigint", typ)
+	require.NoError(t, pool.QueryRow(ctx, `SELECT data_type FROM information_schema.columns WHERE table_schema='sinktest' AND table_name='posts' AND column_name='version_seq'`).Scan(&typ))
+	require.Equal(t, "bigint", typ, "a table from before version_seq gains it")
 
 	_, err = pool.Exec(ctx, `ALTER TABLE sinktest.posts ALTER COLUMN views TYPE text`)
 	require.NoError(t, err)
 	err = New(pool, sinktest.Mapping(t), nil).Start(ctx)
 	require.ErrorContains(t, err, `column "sinktest"."posts".views is text in the warehouse but the mapping says bigint`)
 	require.ErrorContains(t, err, "ALTER TABLE")
+}
+
+// Two contents at the same updated_at are ordered by the ledger's seq, not by content hash:
+// the warehouse takes the version the ledger advanced to, never one it replaced, and the same
+// content again whatever its seq (a re-projection, also after the state store was rebuilt).
+func TestTiesFollowTheLedgerSeq(t *testing.T) {
+	ctx := context.Background()
+	s, pool := startedSink(t)
+	at := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
+	item := func(title string, seq int64) sink.Item {
+		it := sinktest.Row("tie", at, connector.OpUpsert, title, 1, nil)
+		it.Seq = seq
+		return it
+	}
+	held := func() (title string, seq int64) {
+		require.NoError(t, pool.QueryRow(ctx, `SELECT title, version_seq FROM sinktest.posts WHERE id = 'tie'`).Scan(&title, &seq))
+		return title, seq
+	}
+	a, b := item("a", 5), item("b", 6)
+	if bytes.Compare(a.Version.Hash, b.Version.Hash) < 0 {
+		a, b = item("b", 5), item("a", 6) // b, the ledger's later version, hashes lower
+	}
+	require.NoError(t, s.Apply(ctx, []sink.Item{a}))
+	require.NoError(t, s.Apply(ctx, []sink.Item{b}))
+	title, seq := held()
+	require.Equal(t, stored(b), title, "the version the ledger advanced to, though its hash is lower")
+	require.EqualValues(t, 6, seq)
+	a.Seq = 4
+	require.NoError(t, s.Apply(ctx, []sink.Item{a}))
+	title, _ = held()
+	require.Equal(t, stored(b), title, "never a version the ledger replaced")
+	b.Seq = 1
+	require.NoError(t, s.Apply(ctx, []sink.Item{b}))
+	_, seq = held()
+	require.EqualValues(t, 1, seq, "the same content is rewritten whatever its seq")
+}
+
+func stored(it sink.Item) string {
+	var r struct {
+		Title string `json:"title"`
+	}
+	_ = json.Unmarshal(it.Row, &r)
+	return r.Title
 }
 
 // A large batch with bad values at the start, middle and end: exactly those rows fail, every
@@ -184,12 +229,12 @@ func TestEveryTypeLandsAsBound(t *testing.T) {
 		vals, err := tbl.PostgresValues(r)
 		require.NoError(t, err)
 		created, _ := r.CreatedAt()
-		args := append([]any{it.RowID, created, at, h}, vals...)
-		cols := []string{"id", "created_at", "updated_at", "version_hash"}
-		ph := []string{"$1", "$2", "$3", "$4"}
+		args := append([]any{it.RowID, created, at, h, it.Seq}, vals...)
+		cols := []string{"id", "created_at", "updated_at", "version_hash", "version_seq"}
+		ph := []string{"$1", "$2", "$3", "$4", "$5"}
 		for j, c := range tbl.PG.Columns {
 			cols = append(cols, pgx.Identifier{c.Name}.Sanitize())
-			ph = append(ph, fmt.Sprint("$", j+5))
+			ph = append(ph, fmt.Sprint("$", j+6))
 		}
 		_, err = pool.Exec(ctx, fmt.Sprintf("INSERT INTO wh.oracle (%s) VALUES (%s)", strings.Join(cols, ", "), strings.Join(ph, ", ")), args...)
 		require.NoError(t, err)

@@ -59,11 +59,11 @@ func (s *Sink) upsertStatement(t *mapping.Table) *upsertStmt {
 //	SELECT c0, c1, …, now() FROM unnest($1::text[], $2::timestamptz[], …) AS u(c0, c1, …)
 //	ON CONFLICT (id) DO UPDATE SET … WHERE <version guard>
 //
-// for the system columns (id, created_at, updated_at, version_hash[, deleted_at]) followed by
-// the mapped ones, in the order Apply builds each row's values.
+// for the system columns (id, created_at, updated_at, version_hash, version_seq[, deleted_at])
+// followed by the mapped ones, in the order Apply builds each row's values.
 func buildUpsert(p *mapping.PGProjection) *upsertStmt {
-	st := &upsertStmt{cols: []string{mapping.ColID, mapping.ColCreatedAt, mapping.ColUpdatedAt, mapping.ColVersionHash}}
-	types := []string{"text", "timestamptz", "timestamptz", "bytea"}
+	st := &upsertStmt{cols: []string{mapping.ColID, mapping.ColCreatedAt, mapping.ColUpdatedAt, mapping.ColVersionHash, mapping.ColVersionSeq}}
+	types := []string{"text", "timestamptz", "timestamptz", "bytea", "bigint"}
 	soft := p.Delete == mapping.DeleteSoft
 	if soft {
 		st.cols, types = append(st.cols, mapping.ColDeletedAt), append(types, "timestamptz")
@@ -90,10 +90,18 @@ func buildUpsert(p *mapping.PGProjection) *upsertStmt {
 	for _, c := range qcols[1:] {
 		sets = append(sets, c+" = excluded."+c)
 	}
-	guard := `(t."updated_at", t."version_hash") <= (excluded."updated_at", excluded."version_hash")`
+	// Newer, or at the same instant (and delete state) the same content (re-projection) or a
+	// version the ledger advanced to. Rows written before version_seq existed have none: the
+	// ledger's order decided them too. The same content passes whatever its seq, so a warehouse
+	// kept while the state store is rebuilt from nothing (its sequence starts again) still takes
+	// re-projections.
+	key := `t."updated_at"`
+	excl := `excluded."updated_at"`
 	if soft {
-		guard = `(t."updated_at", t."deleted_at" IS NOT NULL, t."version_hash") <= (excluded."updated_at", excluded."deleted_at" IS NOT NULL, excluded."version_hash")`
+		key, excl = `(t."updated_at", t."deleted_at" IS NOT NULL)`, `(excluded."updated_at", excluded."deleted_at" IS NOT NULL)`
 	}
+	guard := fmt.Sprintf(`(%s < %s OR (%s = %s AND (t."version_hash" = excluded."version_hash" OR COALESCE(t."version_seq", 0) <= excluded."version_seq")))`,
+		key, excl, key, excl)
 	st.sql = fmt.Sprintf(`INSERT INTO %s AS t (%s, "synced_at") SELECT %s, now() FROM unnest(%s) AS u(%s) `+
 		`ON CONFLICT ("id") DO UPDATE SET %s, "synced_at" = now() WHERE %s`,
 		p.QualifiedTable(), strings.Join(qcols, ", "), strings.Join(selects, ", "), strings.Join(params, ", "),

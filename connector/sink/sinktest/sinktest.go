@@ -5,6 +5,7 @@
 package sinktest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -94,6 +95,32 @@ func change(it sink.Item) connector.Change {
 		action = "delete"
 	}
 	return connector.Change{Key: it.Key, RowID: it.RowID, Op: it.Version.Op, UpdatedAt: it.Version.UpdatedAt, Action: action, Row: it.Row}
+}
+
+// readChange is it as a backfill or reconcile records it: the row read from the REST API.
+func readChange(it sink.Item) connector.Change {
+	c := change(it)
+	c.Action, c.Authoritative = "backfill", true
+	return c
+}
+
+// tiePair returns two items of row id at t0 with different titles, the first's content hash
+// below the second's when lowFirst, above it otherwise.
+func tiePair(id string, lowFirst bool) (sink.Item, sink.Item) {
+	a, b := Row(id, t0, connector.OpUpsert, "left", 1, nil), Row(id, t0, connector.OpUpsert, "right", 2, nil)
+	if (bytes.Compare(a.Version.Hash, b.Version.Hash) < 0) != lowFirst {
+		a, b = b, a
+	}
+	return a, b
+}
+
+func stored(it sink.Item) Stored {
+	var r struct {
+		Title string `json:"title"`
+		Views int64  `json:"views"`
+	}
+	_ = json.Unmarshal(it.Row, &r)
+	return Stored{r.Title, r.Views}
 }
 
 func (h Harness) eventually(t *testing.T, id string, want Stored, present bool) {
@@ -222,7 +249,8 @@ func runEngine(t *testing.T, h Harness, m *mapping.Mapping) {
 	defer s.Close()
 	log := logrus.New()
 	log.SetLevel(logrus.ErrorLevel)
-	eng := ledger.NewEngine(ledger.NewQueue(pool), []ledger.SinkConfig{{Sink: s, BatchSize: 50}},
+	// One batch in flight: a row recorded last is applied last (see delivered below).
+	eng := ledger.NewEngine(ledger.NewQueue(pool), []ledger.SinkConfig{{Sink: s, BatchSize: 50, Workers: 1}},
 		ledger.EngineOptions{Lease: 10 * time.Second, PollInterval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: logrus.NewEntry(log)})
 	rec := ledger.NewRecorder(pool, ledger.RecorderOptions{Notify: eng.Notify})
 	defer rec.Close()
@@ -253,4 +281,64 @@ func runEngine(t *testing.T, h Harness, m *mapping.Mapping) {
 		return err == nil && len(ds) == 1 && ds[0].RowID == "e-bad" && ds[0].Reason != ""
 	}, 15*time.Second, 20*time.Millisecond, "the poisoned row must be dead-lettered with a reason")
 	h.eventually(t, "e-bad", Stored{}, false)
+
+	// delivered waits until everything recorded so far has been applied: a marker row recorded
+	// last is in the sink (the engine applies the log in order, one batch at a time). A
+	// new row, so of the present: the horizon refuses a webhook's new row dated before the
+	// tombstones swept from its table.
+	markers := 0
+	delivered := func() {
+		t.Helper()
+		markers++
+		id := fmt.Sprint("marker-", markers)
+		require.Equal(t, ledger.Recorded, record(Row(id, time.Now().UTC().Truncate(time.Millisecond), connector.OpUpsert, id, 0, nil)))
+		h.eventually(t, id, Stored{id, 0}, true)
+	}
+
+	// A row read from the REST API wins the tie at its $updatedAt in the ledger, and the sink
+	// follows the ledger, whichever content hashes higher; a late webhook does not displace it.
+	for _, lowFirst := range []bool{true, false} {
+		id := fmt.Sprint("tie-after-", lowFirst)
+		hook, truth := tiePair(id, lowFirst)
+		require.Equal(t, ledger.Recorded, record(hook))
+		h.eventually(t, id, stored(hook), true)
+		r, err := rec.RecordResult(ctx, readChange(truth))
+		require.NoError(t, err)
+		require.Equal(t, ledger.Recorded, r)
+		h.eventually(t, id, stored(truth), true)
+		require.Equal(t, ledger.Stale, record(hook), "a late webhook at the same $updatedAt")
+		delivered()
+		h.eventually(t, id, stored(truth), true)
+
+		id = fmt.Sprint("tie-before-", lowFirst)
+		hook, truth = tiePair(id, lowFirst)
+		r, err = rec.RecordResult(ctx, readChange(truth))
+		require.NoError(t, err)
+		require.Equal(t, ledger.Recorded, r)
+		require.Equal(t, ledger.Stale, record(hook))
+		delivered()
+		h.eventually(t, id, stored(truth), true)
+	}
+
+	// A captured upsert replayed after the row's tombstone was swept does not resurrect it; the
+	// row re-created after its delete does come back.
+	require.Equal(t, ledger.Recorded, record(Row("swept", t0, connector.OpUpsert, "v1", 1, nil)))
+	require.Equal(t, ledger.Recorded, record(Row("swept", t0.Add(time.Second), connector.OpDelete, "v1", 1, nil)))
+	h.eventually(t, "swept", Stored{}, false)
+	require.Eventually(t, func() bool {
+		// Hourly sweeps with a retention of 0: the first raises the horizon, the next removes
+		// the tombstone once the engine has settled it.
+		_, err := admin.SweepTombstones(ctx, 0)
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, `UPDATE appwrite_sync.ledger_horizon SET raised_at = raised_at - interval '1 hour'`)
+		require.NoError(t, err)
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.ledger WHERE row_id = 'swept'`).Scan(&n))
+		return n == 0
+	}, 15*time.Second, 20*time.Millisecond, "the tombstone must be swept")
+	require.Equal(t, ledger.Stale, record(Row("swept", t0, connector.OpUpsert, "v1", 1, nil)), "the replay")
+	delivered()
+	h.eventually(t, "swept", Stored{}, false)
+	require.Equal(t, ledger.Recorded, record(Row("swept", t0.Add(2*time.Second), connector.OpUpsert, "v3", 3, nil)), "the re-create")
+	h.eventually(t, "swept", Stored{"v3", 3}, true)
 }
