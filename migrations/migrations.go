@@ -44,6 +44,9 @@ func Latest() (uint, error) {
 	}
 }
 
+// ErrConnect means Up could not reach the state store (it may be starting: retry).
+var ErrConnect = errors.New("connecting to state store")
+
 // Up applies every pending migration to the database at url.
 func Up(ctx context.Context, url string) (version uint, err error) {
 	// Parsed here, not by database/sql: pgx's parse error quotes the connection string, and
@@ -55,7 +58,7 @@ func Up(ctx context.Context, url string) (version uint, err error) {
 	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
 	if err := db.PingContext(ctx); err != nil {
-		return 0, fmt.Errorf("connecting to state store: %w", err)
+		return 0, fmt.Errorf("%w: %w", ErrConnect, err)
 	}
 	drv, err := migratepgx.WithInstance(db, &migratepgx.Config{MigrationsTable: Table})
 	if err != nil {

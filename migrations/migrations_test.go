@@ -58,6 +58,7 @@ func TestConcurrentUpIsSafe(t *testing.T) {
 
 func TestUpUnreachable(t *testing.T) {
 	_, err := Up(context.Background(), "postgres://nobody@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
+	require.ErrorIs(t, err, ErrConnect, "serve retries this, and only this, at start")
 	require.ErrorContains(t, err, "connecting to state store")
 }
 

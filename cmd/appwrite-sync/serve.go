@@ -106,7 +106,7 @@ func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.W
 		bo := backoff.NewExponentialBackOff()
 		v, err := backoff.Retry(ctx, func() (uint, error) {
 			v, err := migrations.Up(ctx, cfg.State.DatabaseURL)
-			if err != nil && strings.Contains(err.Error(), "connecting to state store") {
+			if errors.Is(err, migrations.ErrConnect) {
 				log.WithError(err).Warn("state store not reachable yet; retrying")
 				return 0, err
 			}

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtext"
 )
 
@@ -80,8 +80,7 @@ func (s *store) insert(ctx context.Context, table string, mode Mode, trigger str
             SELECT 1 FROM appwrite_sync.backfill_jobs
             WHERE table_key = $2 AND mode = ANY($7::text[]) AND created_at > now() - $6::interval)`,
 		id, table, string(mode), trigger, skew, dueWithin, dueModes, allowMassDelete)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "backfill_jobs_one_active" {
+	if pgerr.IsUniqueViolation(err, "backfill_jobs_one_active") {
 		return "", s.activeError(ctx, table)
 	}
 	if err != nil {

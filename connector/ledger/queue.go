@@ -13,6 +13,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtext"
 )
 
@@ -173,7 +174,7 @@ func (q *Queue) Settle(ctx context.Context, sinkName, owner string, lease time.D
 		fails.add(k, o.Item.RowID, o.Item.Seq, int32(o.Attempts), why, after, dead)
 	}
 	secs, err := q.settle(ctx, sinkName, owner, lease, cursor, &ok, &fails, false)
-	if dataError(err) && len(fails.k) > 0 {
+	if pgerr.IsData(err) && len(fails.k) > 0 {
 		secs, err = q.settle(ctx, sinkName, owner, lease, cursor, &ok, &fails, true)
 	}
 	if err != nil {
@@ -289,7 +290,7 @@ func (f *failures) writeOneByOne(ctx context.Context, tx pgx.Tx, sinkName string
 	for i := range f.k {
 		one := f.one(i)
 		err := write(one)
-		if !dataError(err) {
+		if !pgerr.IsData(err) {
 			if err != nil {
 				return err
 			}

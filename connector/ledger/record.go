@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -11,12 +10,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 )
 
 // Result says what recording did with a change.
@@ -467,14 +466,13 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 			}
 			return nil
 		})
-		var pgErr *pgconn.PgError
-		if err != nil && errors.As(err, &pgErr) && retryGroup[pgErr.Code] {
+		if retryGroup[pgerr.Code(err)] {
 			continue
 		}
 		break
 	}
 	if err != nil {
-		if dataError(err) {
+		if pgerr.IsData(err) { // what one of its changes holds, not the state store's state
 			return r.commitAlone(ctx, reqs, err)
 		}
 		r.opts.Log.WithError(err).Warn("ledger commit failed")
@@ -491,21 +489,6 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		r.opts.Notify()
 	}
 	return nil
-}
-
-// refusedData: SQLSTATE classes of a statement failing because of what one of its rows
-// holds (a value Postgres cannot store, a key too large for the index), not because the state
-// store is unavailable.
-var refusedData = map[string]bool{
-	"22": true, // data exception
-	"23": true, // integrity constraint violation
-	"54": true, // program limit exceeded
-}
-
-// dataError reports whether the state store refused a statement for its data (refusedData).
-func dataError(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && len(pgErr.Code) == 5 && refusedData[pgErr.Code[:2]]
 }
 
 // commitAlone records the changes of a group the state store refused because of its data,

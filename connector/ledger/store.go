@@ -76,9 +76,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
@@ -151,11 +151,10 @@ func Ready(ctx context.Context, pool *pgxpool.Pool) error {
 	var v int64
 	var dirty bool
 	err := pool.QueryRow(ctx, migrations.StatusQuery).Scan(&v, &dirty)
-	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return &NotReadyError{ReasonNotMigrated, errors.New("no migration recorded: run `appwrite-sync migrate`")}
-	case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table: never migrated
+	case pgerr.IsUndefinedTable(err): // never migrated
 		return &NotReadyError{ReasonNotMigrated, fmt.Errorf("run `appwrite-sync migrate`: %w", err)}
 	case err != nil:
 		return &NotReadyError{ReasonUnreachable, err}

@@ -36,6 +36,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
@@ -247,7 +248,7 @@ func (s *Sink) upsertRows(ctx context.Context, t *mapping.Table, st *upsertStmt,
 	if err == nil {
 		return nil
 	}
-	if !isDataError(err) {
+	if !pgerr.IsData(err) {
 		return classify(err)
 	}
 	if len(rows) == 1 {
@@ -278,26 +279,15 @@ func (s *Sink) delete(ctx context.Context, t *mapping.Table, rows []delRow, be *
 	return nil
 }
 
-// isDataError: SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation)
-// are the rows' fault, not the warehouse's.
-func isDataError(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
-}
-
 // classify marks errors that mean "the warehouse is down or refuses us" so the engine pauses
 // delivery instead of retrying rows one by one.
 func classify(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case strings.HasPrefix(pgErr.Code, "28"): // invalid authorization
-			return fmt.Errorf("%w: %v", connector.ErrUnauthorized, err)
-		case pgErr.Code == "42501": // insufficient privilege
-			return fmt.Errorf("%w: %v", connector.ErrUnauthorized, err)
-		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P"), pgErr.Code == "53300":
-			return fmt.Errorf("%w: %v", connector.ErrSinkUnavailable, err)
-		}
+	switch {
+	case pgerr.IsUnauthorized(err):
+		return fmt.Errorf("%w: %v", connector.ErrUnauthorized, err)
+	case pgerr.IsUnavailable(err):
+		return fmt.Errorf("%w: %v", connector.ErrSinkUnavailable, err)
+	case pgerr.Code(err) != "":
 		return err
 	}
 	var netErr net.Error
