@@ -58,7 +58,8 @@ type budget struct {
 	reserve    int64 // free bytes of the reserve
 	shared     int64 // free bytes of the shared pool
 	held       map[string]int64
-	changed    chan struct{} // closed (and replaced) whenever bytes are given back
+	changed    chan struct{} // closed (and replaced) when bytes are given back while someone waits
+	waiting    int           // requests waiting on changed
 	trusted    map[string]*list.Element
 	trustOrder *list.List // of *trustedSource, most recent first
 }
@@ -88,48 +89,56 @@ func newBudget(total, maxBody int64, wait time.Duration, now func() time.Time) *
 
 // acquire reserves n bytes for a request from source, waiting up to the wait bound (or until
 // ctx ends) for room.
-func (b *budget) acquire(ctx context.Context, source string, n int64) (*grant, error) {
+func (b *budget) acquire(ctx context.Context, source string, n int64) (grant, error) {
 	var timeout <-chan time.Time
 	for {
 		b.mu.Lock()
-		if g := b.take(source, n); g != nil {
+		if g, ok := b.take(source, n); ok {
 			b.mu.Unlock()
 			return g, nil
 		}
 		changed := b.changed
+		b.waiting++
 		b.mu.Unlock()
 		if timeout == nil {
 			t := time.NewTimer(b.wait)
 			defer t.Stop()
 			timeout = t.C
 		}
+		var err error
 		select {
 		case <-changed:
 		case <-timeout:
-			return nil, errBudgetWait
+			err = errBudgetWait
 		case <-ctx.Done():
-			return nil, errBudgetWait
+			err = errBudgetWait
+		}
+		b.mu.Lock()
+		b.waiting--
+		b.mu.Unlock()
+		if err != nil {
+			return grant{}, err
 		}
 	}
 }
 
 // take reserves n bytes if there is room; the caller holds mu.
-func (b *budget) take(source string, n int64) *grant {
+func (b *budget) take(source string, n int64) (grant, bool) {
 	if b.isTrusted(source) && b.reserve >= n {
 		b.reserve -= n
-		return &grant{b: b, source: source, reserve: n}
+		return grant{b: b, source: source, reserve: n}, true
 	}
 	if b.shared >= n && b.held[source]+n <= b.perSource {
 		b.shared -= n
 		b.held[source] += n
-		return &grant{b: b, source: source, shared: n}
+		return grant{b: b, source: source, shared: n}, true
 	}
-	return nil
+	return grant{}, false
 }
 
 // release gives the grant's bytes back and wakes the requests waiting for room.
 func (g *grant) release() {
-	if g == nil || g.b == nil {
+	if g.b == nil {
 		return
 	}
 	b := g.b
@@ -142,8 +151,10 @@ func (g *grant) release() {
 			delete(b.held, g.source)
 		}
 	}
-	close(b.changed)
-	b.changed = make(chan struct{})
+	if b.waiting > 0 { // the common case, nobody waiting, allocates nothing
+		close(b.changed)
+		b.changed = make(chan struct{})
+	}
 	b.mu.Unlock()
 }
 

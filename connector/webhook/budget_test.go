@@ -23,7 +23,7 @@ func TestBudgetPools(t *testing.T) {
 	b := newBudget(100, 10, 20*time.Millisecond, clock)
 	ctx := context.Background()
 
-	var held []*grant
+	var held []grant
 	for i := 0; i < 5; i++ {
 		g, err := b.acquire(ctx, "10.0.0."+strconv.Itoa(i), 10)
 		require.NoError(t, err)
