@@ -129,23 +129,8 @@ func TestRollingRestartRefusesNothing(t *testing.T) {
 	var cfgPaths, bases []string
 	for i, port := range ports {
 		p := filepath.Join(dir, fmt.Sprintf("replica%d.yaml", i))
-		require.NoError(t, os.WriteFile(p, []byte(fmt.Sprintf(`
-listen: "127.0.0.1:%d"
-admin: {listen: ""}
-webhooks:
-  - url: %q
-    signing_keys: [%q]
-state: {database_url: %q}
-warehouse: {schema: wh}
-delivery: {lease: 5s, poll_interval: 20ms, max_backoff: 200ms}
-log: {level: info, format: json}
-tables:
-  - database: main
-    table: posts
-    postgres:
-      table: posts
-      columns: {title: text, views: bigint, author_name: {from: author.name, type: text}}
-`, port, webhookURL, testSecret, state)), 0o600))
+		writeBinaryConfig(t, p, fmt.Sprintf("127.0.0.1:%d", port), state, `delivery: {lease: 5s, poll_interval: 20ms, max_backoff: 200ms}
+log: {level: info, format: json}`) // server.drain_delay: the default
 		cfgPaths = append(cfgPaths, p)
 		bases = append(bases, fmt.Sprintf("http://127.0.0.1:%d", port))
 	}

@@ -62,6 +62,29 @@ tables:
 	return cfg
 }
 
+// writeBinaryConfig writes the config of a serve run as a real process: webhooks at listen
+// (host:port), state and warehouse in the database at state, the posts table warehoused, no
+// admin listener, and extra (top-level YAML lines such as delivery:, log:, server:).
+func writeBinaryConfig(t *testing.T, path, listen, state, extra string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`
+listen: %q
+admin: {listen: ""}
+webhooks:
+  - url: %q
+    signing_keys: [%q]
+state: {database_url: %q}
+warehouse: {schema: wh}
+%s
+tables:
+  - database: main
+    table: posts
+    postgres:
+      table: posts
+      columns: {title: text, views: bigint, author_name: {from: author.name, type: text}}
+`, listen, webhookURL, testSecret, state, extra)), 0o600))
+}
+
 // instance is one running serve, in-process.
 type instance struct {
 	cfg    *config.Config

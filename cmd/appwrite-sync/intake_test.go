@@ -61,23 +61,8 @@ func TestFloodFromStrangersKeepsAppwriteServed(t *testing.T) {
 	port, err := pgtest.FreePort()
 	require.NoError(t, err)
 	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-listen: "127.0.0.1:%d"
-admin: {listen: ""}
-webhooks:
-  - url: %q
-    signing_keys: [%q]
-state: {database_url: %q}
-warehouse: {schema: wh}
-server: {drain_delay: 0s}
-log: {level: error, format: json}
-tables:
-  - database: main
-    table: posts
-    postgres:
-      table: posts
-      columns: {title: text, views: bigint, author_name: {from: author.name, type: text}}
-`, port, webhookURL, testSecret, state)), 0o600))
+	writeBinaryConfig(t, cfgPath, fmt.Sprintf("127.0.0.1:%d", port), state, `server: {drain_delay: 0s}
+log: {level: error, format: json}`)
 	var logs lockedBuffer
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
