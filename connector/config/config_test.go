@@ -253,3 +253,12 @@ func TestDrainDelayAndIntakeBudget(t *testing.T) {
 	require.Contains(t, parseErr(t, good+"limits: {body_wait: 0s}\n", fullEnv), "limits.body_wait: must be positive")
 	require.Contains(t, parseErr(t, good+"server: {drain_delay: soon}\n", fullEnv), "server.drain_delay")
 }
+
+// A syntax error is reported at its own line, not at the line where yaml/v3's enclosing
+// construct began (connector.YAMLSyntaxError has the cases).
+func TestYAMLSyntaxErrorAtItsLine(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{"listen: \":8080\"\nadmin: {listen: x\n", "listen: \":8080\"\n- admin\n"} {
+		require.Contains(t, parseErr(t, src, fullEnv), "config.yaml:2: not valid YAML: ")
+	}
+}
