@@ -456,6 +456,8 @@ func (a *app) run(ctx context.Context) error {
 			}
 		}()
 	}
+	bg.Add(1) // the activity line at info (summary.go)
+	go func() { defer bg.Done(); newSummarizer(a.metrics.Registry, a.log).run(engineCtx, summaryEvery) }()
 
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
