@@ -17,7 +17,8 @@ DEV_ENV = export APPWRITE_SYNC_ADMIN_TOKEN="$${APPWRITE_SYNC_ADMIN_TOKEN:-local-
 build: ## build ./bin/appwrite-sync (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/appwrite-sync
 
-run: ## run the service on a local default: Postgres in ./.data, config.yaml
+run: ## run the service on a local default: Postgres (and Meilisearch, when found) in ./.data, config.yaml
+	@scripts/local-meilisearch.sh start
 	@url=$$(scripts/local-postgres.sh start) && \
 	export DATABASE_URL="$${DATABASE_URL:-$$url}" && \
 	$(DEV_ENV) && \
@@ -68,4 +69,5 @@ fuzz: ## run each fuzz target for 30s
 
 clean: ## remove build output and the local Postgres data
 	-scripts/local-postgres.sh stop 2>/dev/null
+	-scripts/local-meilisearch.sh stop
 	rm -rf bin .data
