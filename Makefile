@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: help build run validate test lint fmt bench fuzz demo clean
+.PHONY: help build run validate status test lint fmt bench fuzz demo clean
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n",$$1,$$2}'
 
@@ -28,6 +28,10 @@ run: ## run the service on a local default: Postgres (and Meilisearch, when foun
 validate: build ## check config.yaml (or CONFIG=file) with the development defaults of `make run`, print the plan; needs no database
 	@export DATABASE_URL="$${DATABASE_URL:-$$(scripts/local-postgres.sh url)}" && $(DEV_ENV) && \
 	$(BIN) validate --config $(CONFIG)
+
+status: build ## status of the service `make run` runs (sinks, pending, lag, dead letters, quarantine, backfills)
+	@export DATABASE_URL="$${DATABASE_URL:-$$(scripts/local-postgres.sh url)}" && $(DEV_ENV) && \
+	$(BIN) status --config $(CONFIG)
 
 test: ## run every test with the race detector (starts a throwaway Postgres when TEST_DATABASE_URL is unset)
 	$(GO) test -race -count=1 -timeout 30m ./...

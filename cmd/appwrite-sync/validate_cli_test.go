@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
 
 // freshEnv is the environment of a fresh shell: none of the config's variables, only what the
@@ -79,4 +81,21 @@ func TestMakeValidateInFreshShell(t *testing.T) {
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "config config.yaml is valid")
 	require.Contains(t, string(out), `CREATE TABLE IF NOT EXISTS "appwrite"."posts"`)
+}
+
+// TestMakeStatusInFreshShell: `make status` reaches the instance config.yaml points at with the
+// development defaults of `make run` (here an instance on ADMIN_LISTEN with that token).
+func TestMakeStatusInFreshShell(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	state := pgtest.NewDatabase(t)
+	in := startInstance(t, testConfig(t, state, state, ""))
+	cmd := exec.Command("make", "-s", "-C", "../..", "status", "BIN="+filepath.Join(t.TempDir(), "appwrite-sync"))
+	cmd.Env = append(freshEnv(t), "ADMIN_LISTEN="+in.cfg.Admin.Listen, "APPWRITE_SYNC_ADMIN_TOKEN="+testToken)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Regexp(t, `(?m)^SINK +STATE +PENDING`, string(out))
+	require.Regexp(t, `(?m)^postgres +`, string(out))
 }
