@@ -4,20 +4,34 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: help build run test lint fmt bench fuzz demo clean
+.PHONY: help build run validate status test lint fmt bench fuzz demo clean
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n",$$1,$$2}'
 
-build: ## build ./bin/appwrite-sync (static)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/appwrite-sync ./cmd/appwrite-sync
+BIN ?= bin/appwrite-sync
+CONFIG ?= config.yaml
+# The development defaults `make run` and `make validate` export for variables that are unset.
+DEV_ENV = export APPWRITE_SYNC_ADMIN_TOKEN="$${APPWRITE_SYNC_ADMIN_TOKEN:-local-dev-admin-token-change-me}" && \
+	export APPWRITE_WEBHOOK_SECRET="$${APPWRITE_WEBHOOK_SECRET:-local-dev-webhook-secret}"
 
-run: ## run the service on a local default: Postgres in ./.data, config.yaml
+build: ## build ./bin/appwrite-sync (static)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/appwrite-sync
+
+run: ## run the service on a local default: Postgres (and Meilisearch, when found) in ./.data, config.yaml
+	@scripts/local-meilisearch.sh start
 	@url=$$(scripts/local-postgres.sh start) && \
 	export DATABASE_URL="$${DATABASE_URL:-$$url}" && \
-	export APPWRITE_SYNC_ADMIN_TOKEN="$${APPWRITE_SYNC_ADMIN_TOKEN:-local-dev-admin-token-change-me}" && \
-	export APPWRITE_WEBHOOK_SECRET="$${APPWRITE_WEBHOOK_SECRET:-local-dev-webhook-secret}" && \
+	$(DEV_ENV) && \
 	echo "state store: $$DATABASE_URL (stop it with: scripts/local-postgres.sh stop)" && \
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/appwrite-sync serve --config config.yaml
+
+validate: build ## check config.yaml (or CONFIG=file) with the development defaults of `make run`, print the plan; needs no database
+	@export DATABASE_URL="$${DATABASE_URL:-$$(scripts/local-postgres.sh url)}" && $(DEV_ENV) && \
+	$(BIN) validate --config $(CONFIG)
+
+status: build ## status of the service `make run` runs (sinks, pending, lag, dead letters, quarantine, backfills)
+	@export DATABASE_URL="$${DATABASE_URL:-$$(scripts/local-postgres.sh url)}" && $(DEV_ENV) && \
+	$(BIN) status --config $(CONFIG)
 
 test: ## run every test with the race detector (starts a throwaway Postgres when TEST_DATABASE_URL is unset)
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -59,4 +73,5 @@ fuzz: ## run each fuzz target for 30s
 
 clean: ## remove build output and the local Postgres data
 	-scripts/local-postgres.sh stop 2>/dev/null
+	-scripts/local-meilisearch.sh stop
 	rm -rf bin .data

@@ -59,12 +59,15 @@ type Node struct {
 	Errs    ConfigErrors
 	fromEnv map[*yaml.Node]bool
 	redact  map[*yaml.Node]func(string) string
+	// unset holds the paths whose value names an unset variable: that error already says
+	// what to do, so a second one at the same path ("is required", "empty") is dropped.
+	unset map[string]bool
 }
 
 // NewNode prepares a decoder for file and expands environment variables in every scalar of
 // root (in place), recording unset variables as errors.
 func NewNode(file string, root *yaml.Node, lookup LookupEnv) *Node {
-	d := &Node{File: file, fromEnv: map[*yaml.Node]bool{}, redact: map[*yaml.Node]func(string) string{}}
+	d := &Node{File: file, fromEnv: map[*yaml.Node]bool{}, redact: map[*yaml.Node]func(string) string{}, unset: map[string]bool{}}
 	d.expand(root, "", lookup)
 	return d
 }
@@ -89,9 +92,11 @@ func (d *Node) expand(n *yaml.Node, path string, lookup LookupEnv) {
 	case yaml.ScalarNode:
 		out, missing, changed := ExpandEnv(n.Value, lookup)
 		for _, m := range missing {
+			d.unset[path] = true
 			d.Errs = append(d.Errs, ConfigError{File: d.File, Line: n.Line, Path: path,
 				Problem: fmt.Sprintf("environment variable %s is not set", m),
-				Fix:     fmt.Sprintf("export %s, or give a default: ${%s:-value}", m, m)})
+				Fix: fmt.Sprintf("export %s=... in the environment that runs appwrite-sync (`make run` and `make validate` set development defaults), or write a default in %s: ${%s:-value}",
+					m, d.File, m)})
 		}
 		if changed {
 			d.fromEnv[n] = true
@@ -118,6 +123,9 @@ func (d *Node) Shown(n *yaml.Node) string {
 		return ""
 	}
 	if d.fromEnv[n] {
+		if n.Value == "" {
+			return "" // nothing to hide, and "(got <redacted>)" would suggest there was a value
+		}
 		return "<from environment, redacted>"
 	}
 	v := n.Value
@@ -143,8 +151,11 @@ func (d *Node) Redact(n *yaml.Node, redact func(string) string) {
 	}
 }
 
-// Errorf records a problem at n.
+// Errorf records a problem at n, unless path already has an unset variable reported.
 func (d *Node) Errorf(n *yaml.Node, path, fix, format string, args ...any) {
+	if d.unset[path] {
+		return
+	}
 	line := 0
 	if n != nil {
 		line = n.Line

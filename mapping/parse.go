@@ -3,8 +3,6 @@ package mapping
 import (
 	"fmt"
 	"os"
-	"regexp"
-	"strconv"
 
 	"go.yaml.in/yaml/v3"
 
@@ -33,17 +31,10 @@ func LoadFile(path string, lookup connector.LookupEnv) ([]*Table, error) {
 	return parseFile(path, b, lookup)
 }
 
-var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 func parseFile(file string, b []byte, lookup connector.LookupEnv) ([]*Table, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		ce := connector.ConfigError{File: file, Problem: err.Error(), Fix: "fix the YAML syntax"}
-		if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
-			ce.Line, _ = strconv.Atoi(m[1])
-			ce.Problem = m[2]
-		}
-		return nil, connector.ConfigErrors{ce}
+		return nil, connector.ConfigErrors{connector.YAMLSyntaxError(file, b, err)}
 	}
 	if len(root.Content) == 0 {
 		return nil, connector.ConfigErrors{{File: file, Problem: "the mapping file is empty",

@@ -355,7 +355,7 @@ tables:
 tables:
   - database: main
    table: posts
-`, []string{`mapping.yaml:1: did not find expected '-' indicator; fix the YAML syntax`}},
+`, []string{`mapping.yaml:3: not valid YAML: `}},
 
 		{"no tables key", `
 table:

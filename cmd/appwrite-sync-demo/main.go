@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -20,7 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
+	"slices"
 	"syscall"
 	"time"
 
@@ -43,34 +44,33 @@ func main() {
 	bin := flag.String("bin", "bin/appwrite-sync", "appwrite-sync binary (make build)")
 	rows := flag.Int("backfill-rows", 5000, "rows in the stand-in Appwrite table to backfill")
 	flag.Parse()
-	if err := run(*bin, *rows); err != nil {
+	if err := run(os.Stdout, *bin, *rows); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }
 
-func step(format string, a ...any) { fmt.Printf("\n==> "+format+"\n", a...) }
-
-func run(bin string, backfillRows int) error {
+func run(out io.Writer, bin string, backfillRows int) error {
+	step := func(format string, a ...any) { fmt.Fprintf(out, "\n==> "+format+"\n", a...) }
 	step("starting a throwaway PostgreSQL from the machine's binaries")
 	pg, err := pgtest.StartCluster()
 	if err != nil {
 		return err
 	}
 	defer pg.Stop()
-	fmt.Println("    ", pg.URL)
+	fmt.Fprintln(out, "    ", pg.URL)
 
 	step("starting the Meilisearch STAND-IN (in-repo HTTP double; not a real Meilisearch)")
 	meili := meilitest.New(meilitest.Options{MasterKey: masterKey})
 	defer meili.Close()
-	fmt.Println("    ", meili.URL)
+	fmt.Fprintln(out, "    ", meili.URL)
 
 	step("starting the Appwrite REST API stand-in with %d rows in main/posts", backfillRows)
 	aw := appwritetest.New(appwritetest.Options{})
 	defer aw.Close()
 	key := connector.TableKey{Database: "main", Table: "posts"}
 	aw.Seed(key, backfillRows, 512)
-	fmt.Println("    ", aw.URL)
+	fmt.Fprintln(out, "    ", aw.URL)
 
 	ports, err := pgtest.FreePorts(2)
 	if err != nil {
@@ -120,13 +120,9 @@ tables:
 		return err
 	}
 
-	step("sending signed row webhooks (out of order, with a duplicate and a delete)")
+	step("sending signed row webhooks (out of order, with a duplicate, a stale update and a delete)")
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
-	sends := []struct {
-		action, id, title string
-		views             int
-		at                time.Duration
-	}{
+	sends := []send{
 		{"create", "welcome", "Welcome to appwrite-sync", 1, 0},
 		{"create", "release.notes", "Release notes (an id with a dot)", 10, 0},
 		{"update", "welcome", "Welcome, edited", 2, time.Second},
@@ -135,13 +131,55 @@ tables:
 		{"update", "welcome", "Welcome (stale, sent late)", 1, 500 * time.Millisecond},
 		{"update", "welcome", "Welcome, edited", 2, time.Second},
 	}
-	for _, s := range sends {
-		body := fmt.Sprintf(`{"$id":%q,"$sequence":"1","$databaseId":"main","$tableId":"posts","$createdAt":%q,"$updatedAt":%q,"$permissions":["read(\"any\")"],"title":%q,"views":%d}`,
-			s.id, t0.Format("2006-01-02T15:04:05.000+00:00"), t0.Add(s.at).Format("2006-01-02T15:04:05.000+00:00"), s.title, s.views)
-		code, answer := post(base+"/webhooks/appwrite", "databases.main.tables.posts.rows."+s.id+"."+s.action, []byte(body))
-		fmt.Printf("    %-6s %-14s → %d %s\n", s.action, s.id, code, strings.TrimSpace(answer))
+	// Appwrite sends a webhook after changing the row, with the row as its API then returns
+	// it. The stand-in goes through the same history in $updatedAt order and each webhook
+	// carries its rendering of that version: the stand-in ends holding the newest version of
+	// each row, so the backfill below finds them current and changes none of them.
+	history := slices.Clone(sends)
+	slices.SortStableFunc(history, func(a, b send) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(btoi(a.action == "delete"), btoi(b.action == "delete"))
+	})
+	bodies, last := map[send][]byte{}, map[string][]byte{}
+	for _, s := range history {
+		if _, done := bodies[s]; done {
+			continue
+		}
+		if s.action == "delete" { // the delete payload is the row as it was
+			bodies[s] = last[s.id]
+			aw.Delete(key, s.id)
+			continue
+		}
+		b := aw.Put(key, map[string]any{"$id": s.id, "$createdAt": t0, "$updatedAt": t0.Add(s.at),
+			"$permissions": []string{`read("any")`}, "title": s.title, "views": s.views})
+		bodies[s], last[s.id] = b, b
 	}
-	time.Sleep(1500 * time.Millisecond)
+	fmt.Fprintf(out, "    %-6s %-14s %-14s %-36s → %s\n", "event", "$id", "$updatedAt", "title", "answer (result)")
+	for _, s := range sends {
+		code, answer := post(base+"/webhooks/appwrite", "databases.main.tables.posts.rows."+s.id+"."+s.action, bodies[s])
+		var a struct{ Result string }
+		_ = json.Unmarshal([]byte(answer), &a)
+		fmt.Fprintf(out, "    %-6s %-14s %-14s %-36q → %d %s\n", s.action, s.id, t0.Add(s.at).Format("15:04:05.000"), s.title, code, a.Result)
+	}
+	fmt.Fprintln(out, "    new: the newest version of its row so far, sent to the sinks; stale: an older version than")
+	fmt.Fprintln(out, "    one already recorded (ignored); duplicate: the same version again (ignored)")
+	if err := waitApplied(fmt.Sprintf("http://127.0.0.1:%d", aport)); err != nil {
+		return err
+	}
+
+	step("the final rows, and why")
+	for _, id := range []string{"welcome", "release.notes", "draft"} {
+		w := winner(sends, id)
+		if w.action == "delete" {
+			fmt.Fprintf(out, "    %-14s deleted: the delete at %s is its newest event; a tombstone stops late updates from resurrecting it\n",
+				id, t0.Add(w.at).Format("15:04:05.000"))
+			continue
+		}
+		fmt.Fprintf(out, "    %-14s %q: the version with the greatest $updatedAt (%s), whatever the order of arrival\n",
+			id, w.title, t0.Add(w.at).Format("15:04:05.000"))
+	}
 
 	step("what landed in the warehouse (PostgreSQL appwrite.posts)")
 	ctx := context.Background()
@@ -159,27 +197,82 @@ tables:
 		var views int64
 		var at time.Time
 		_ = rs.Scan(&id, &title, &views, &at)
-		fmt.Printf("    %-14s %-28q views=%d updated_at=%s\n", id, title, views, at.UTC().Format(time.RFC3339Nano))
+		fmt.Fprintf(out, "    %-14s %-28q views=%d updated_at=%s\n", id, title, views, at.UTC().Format(time.RFC3339Nano))
 	}
 	rs.Close()
 
 	step("what landed in the index (Meilisearch STAND-IN, index \"posts\")")
 	for id, doc := range meili.Documents("posts") {
 		b, _ := json.Marshal(doc)
-		fmt.Printf("    %-14s %s\n", id, b)
+		fmt.Fprintf(out, "    %-14s %s\n", id, b)
 	}
 
-	step("backfilling main/posts from the Appwrite stand-in (live progress)")
+	step("backfilling main/posts from the Appwrite stand-in (live progress): %d seeded rows are new; the webhooks' rows are already current", backfillRows)
 	bf := exec.Command(bin, "backfill", "--config", cfgPath, "--table", "main/posts", "--mode", "full", "--follow")
-	bf.Stdout, bf.Stderr = os.Stdout, os.Stderr
+	bf.Stdout, bf.Stderr = out, out
 	if err := bf.Run(); err != nil {
 		return fmt.Errorf("backfill: %w", err)
 	}
 	var n int
 	_ = conn.QueryRow(ctx, `SELECT count(*) FROM appwrite.posts`).Scan(&n)
-	fmt.Printf("    warehouse rows now: %d; index documents now: %d\n", n, meili.DocumentCount("posts"))
+	fmt.Fprintf(out, "    warehouse rows now: %d; index documents now: %d\n", n, meili.DocumentCount("posts"))
 	step("done: everything above ran on this machine; stopping")
 	return nil
+}
+
+// send is one webhook the demo sends.
+type send struct {
+	action, id, title string
+	views             int
+	at                time.Duration // $updatedAt after the demo's start
+}
+
+// winner is the event that decides row id's final state: the greatest $updatedAt, a delete
+// winning a tie (the ledger's version order).
+func winner(sends []send, id string) send {
+	var w send
+	found := false
+	for _, s := range sends {
+		if s.id != id {
+			continue
+		}
+		if !found || s.at > w.at || (s.at == w.at && s.action == "delete") {
+			w, found = s, true
+		}
+	}
+	return w
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// waitApplied waits until the admin API reports no sink with pending rows.
+func waitApplied(adminBase string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest(http.MethodGet, adminBase+"/admin/status", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			var st struct {
+				Sinks map[string]struct{ Pending int64 }
+			}
+			err := json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			pending := int64(0)
+			for _, s := range st.Sinks {
+				pending += s.Pending
+			}
+			if err == nil && len(st.Sinks) > 0 && pending == 0 {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the sinks did not apply the webhooks within 30s")
 }
 
 func waitReady(url string) error {

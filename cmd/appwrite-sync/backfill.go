@@ -9,12 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 )
@@ -31,7 +28,10 @@ type jobView struct {
 	RatePerS    float64 `json:"rate_per_s"`
 	ETAs        float64 `json:"eta_s"`
 	Total       int64   `json:"total"`
-	Error       string  `json:"error"`
+	// RowsTotal is the rows to read, exact or (RowsTotalExact false) estimated; 0: unknown.
+	RowsTotal      int64  `json:"rows_total"`
+	RowsTotalExact bool   `json:"rows_total_exact"`
+	Error          string `json:"error"`
 }
 
 func (j jobView) done() bool {
@@ -76,26 +76,11 @@ func backfillCommand(ctx context.Context, _ *string, load func() (*config.Config
 			if allowMassDelete && mode != "full" {
 				return &exitError{exitBadInput, errors.New("--allow-mass-delete applies to --mode full only")}
 			}
-			if cfg.Admin.Listen == "" && adminURL == "" {
-				return &exitError{exitBadInput, errors.New("admin.listen is empty: the backfill command talks to the admin API of a running serve")}
+			c, err := newAdminClient(cfg, adminURL, "backfill")
+			if err != nil {
+				return err
 			}
-			base := adminURL
-			if base == "" {
-				base = adminBase(cfg.Admin.Listen, cfg.Admin.TLS.Enabled())
-			}
-			hc := &http.Client{Timeout: 30 * time.Second}
-			if cfg.Admin.TLS.Enabled() {
-				// Trust exactly the configured certificate: the call goes to this deployment's
-				// admin listener, usually by an address the certificate does not name.
-				tc, err := pinnedTLS(cfg.Admin.TLS.CertFile)
-				if err != nil {
-					return fmt.Errorf("admin.tls.cert_file: %w", err)
-				}
-				tr := http.DefaultTransport.(*http.Transport).Clone()
-				tr.TLSClientConfig = tc
-				hc.Transport = tr
-			}
-			c := adminClient{base: base, token: cfg.Admin.Token, http: hc}
+			base := c.base
 			body, _ := json.Marshal(map[string]any{"table": table, "mode": mode, "allow_mass_delete": allowMassDelete})
 			var started struct {
 				ID    string `json:"id"`
@@ -129,6 +114,31 @@ type adminClient struct {
 	http        *http.Client
 }
 
+// newAdminClient is how a command (named in errors) reaches the admin API of a running serve:
+// at adminURL, or admin.listen, with admin.token, over TLS when admin.tls is set.
+func newAdminClient(cfg *config.Config, adminURL, command string) (adminClient, error) {
+	if cfg.Admin.Listen == "" && adminURL == "" {
+		return adminClient{}, &exitError{exitBadInput, fmt.Errorf("admin.listen is empty: the %s command talks to the admin API of a running serve", command)}
+	}
+	base := adminURL
+	if base == "" {
+		base = adminBase(cfg.Admin.Listen, cfg.Admin.TLS.Enabled())
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if cfg.Admin.TLS.Enabled() {
+		// Trust exactly the configured certificate: the call goes to this deployment's admin
+		// listener, usually by an address the certificate does not name.
+		tc, err := pinnedTLS(cfg.Admin.TLS.CertFile)
+		if err != nil {
+			return adminClient{}, fmt.Errorf("admin.tls.cert_file: %w", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		hc.Transport = tr
+	}
+	return adminClient{base: base, token: cfg.Admin.Token, http: hc}, nil
+}
+
 func (c adminClient) do(ctx context.Context, method, path string, body []byte, out any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -151,11 +161,8 @@ func (c adminClient) do(ctx context.Context, method, path string, body []byte, o
 // followJob polls the job; on a terminal it draws a progress bar, elsewhere it logs a line
 // every few seconds. Returns an error (exit 1) unless the job succeeded.
 func followJob(ctx context.Context, c adminClient, id string, poll time.Duration, out io.Writer) error {
-	tty := false
-	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		tty = true
-	}
-	var bar *progressbar.ProgressBar
+	tty := isTerminal(out)
+	var bar *jobBar
 	lastLog := time.Time{}
 	for {
 		var j jobView
@@ -168,15 +175,9 @@ func followJob(ctx context.Context, c adminClient, id string, poll time.Duration
 		}
 		if tty {
 			if bar == nil {
-				max := int64(-1)
-				if j.Total > 0 {
-					max = j.Total
-				}
-				bar = progressbar.NewOptions64(max, progressbar.OptionSetWriter(out), progressbar.OptionSetDescription(j.Table),
-					progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
-					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+				bar = newJobBar(out)
 			}
-			_ = bar.Set64(j.RowsRead)
+			bar.update(j)
 		} else if time.Since(lastLog) >= 2*time.Second || j.done() {
 			lastLog = time.Now()
 			eta := ""

@@ -107,6 +107,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			},
 		},
 		backfillCommand(ctx, &cfgPath, loadConfig, stdout, stderr),
+		statusCommand(ctx, loadConfig, stdout),
 		healthcheckCommand(stdout),
 	)
 	root.SetArgs(args)

@@ -64,7 +64,7 @@ func baselineServer(t *testing.T) string {
 			w.WriteHeader(401)
 			return
 		}
-		w.Write([]byte(`{"recorded":true}`))
+		w.Write([]byte(`{"recorded":true,"result":"new"}`))
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })

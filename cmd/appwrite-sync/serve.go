@@ -304,8 +304,15 @@ func (a *app) observe(r webhook.Result) {
 // storeRecorder adapts the ledger to the webhook handler.
 type storeRecorder struct{ a *app }
 
-func (s storeRecorder) Record(ctx context.Context, ch connector.Change) error {
-	return s.a.recorder.Record(ctx, ch)
+func (s storeRecorder) Record(ctx context.Context, ch connector.Change) (webhook.Recorded, error) {
+	res, err := s.a.recorder.RecordResult(ctx, ch)
+	switch res {
+	case ledger.Stale:
+		return webhook.RecordedStale, err
+	case ledger.Duplicate:
+		return webhook.RecordedDuplicate, err
+	}
+	return webhook.RecordedNew, err
 }
 
 func (s storeRecorder) Quarantine(ctx context.Context, q webhook.Quarantined) error {
@@ -451,6 +458,8 @@ func (a *app) run(ctx context.Context) error {
 			}
 		}()
 	}
+	bg.Add(1) // the activity line at info (summary.go)
+	go func() { defer bg.Done(); newSummarizer(a.metrics.Registry, a.log).run(engineCtx, summaryEvery) }()
 
 	errc := make(chan error, len(servers))
 	for _, s := range servers {

@@ -59,11 +59,15 @@ type Job struct {
 	RowsDeleted int64 `json:"rows_deleted"`
 	// RatePerS is rows read per second in the current (or last) run.
 	RatePerS float64 `json:"rate_per_s"`
-	// ETAs is the estimated seconds left; null unless the total is known.
+	// ETAs is the estimated seconds left; null unless RowsTotal is known.
 	ETAs *float64 `json:"eta_s"`
 	// Total is the number of rows to read, when Appwrite counted them exactly (it stops
 	// counting at 5000); null otherwise.
 	Total *int64 `json:"total"`
+	// RowsTotal is the number of rows to read: Total when exact, otherwise an estimate from
+	// the table's $sequence range (RowsTotalExact false); null when unknown.
+	RowsTotal      *int64 `json:"rows_total"`
+	RowsTotalExact bool   `json:"rows_total_exact"`
 	// Error is the reason of a failure, or of the last failed attempt while retrying.
 	Error string `json:"error"`
 	// Checkpoint is the $sequence of the last row recorded: a resumed job reads after it.

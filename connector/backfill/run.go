@@ -21,6 +21,8 @@ type run struct {
 	job    *Job
 	cancel context.CancelCauseFunc
 	log    *logrus.Entry
+	// firstQuery is the scan's query as it started: rowsTotal sizes the table from it.
+	firstQuery appwrite.ListQuery
 }
 
 func (r *run) do(ctx context.Context) error {
@@ -61,6 +63,7 @@ func (r *run) scan(ctx context.Context, key connector.TableKey, t *mapping.Table
 	if j.Mode == ModeIncremental && j.Since != nil {
 		q.UpdatedSince = *j.Since
 	}
+	r.firstQuery = q
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	pages := make(chan appwrite.Page, 1)
@@ -173,8 +176,8 @@ func (r *run) record(ctx context.Context, key connector.TableKey, p appwrite.Pag
 			}
 		}
 	}
-	if first && p.Total >= 0 && p.Total < appwriteTotalCap {
-		prog.total = p.Total
+	if first {
+		prog.total = r.rowsTotal(ctx, key, r.firstQuery, p.Total)
 	}
 	return prog, nil
 }

@@ -53,8 +53,9 @@ func scanJob(row pgx.Row) (*Job, error) {
 		return nil, err
 	}
 	j.Mode, j.State = Mode(mode), State(state)
-	if j.State == StateRunning && j.Total != nil && j.RatePerS > 0 {
-		eta := float64(max(0, *j.Total-j.RowsRead)) / j.RatePerS
+	j.setRowsTotal(j.Total)
+	if j.State == StateRunning && j.RowsTotal != nil && j.RatePerS > 0 {
+		eta := float64(max(0, *j.RowsTotal-j.RowsRead)) / j.RatePerS
 		j.ETAs = &eta
 	}
 	return j, nil

@@ -296,8 +296,7 @@ var knownTop = []string{"listen", "tls", "admin", "webhooks", "limits", "server"
 func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, connector.ConfigErrors{{File: file, Line: yamlErrLine(err), Problem: "not valid YAML: " + err.Error(),
-			Fix: "check indentation and quoting"}}
+		return nil, connector.ConfigErrors{connector.YAMLSyntaxError(file, data, err)}
 	}
 	if root.Kind == 0 || len(root.Content) == 0 {
 		return nil, connector.ConfigErrors{{File: file, Line: 1, Problem: "the file is empty",
@@ -930,18 +929,6 @@ func lookupPath(n *yaml.Node, path string) *yaml.Node {
 		}
 		n = next
 	}
-	return n
-}
-
-var lineRe = regexp.MustCompile(`line (\d+)`)
-
-func yamlErrLine(err error) int {
-	m := lineRe.FindStringSubmatch(err.Error())
-	if m == nil {
-		return 0
-	}
-	var n int
-	fmt.Sscan(m[1], &n)
 	return n
 }
 

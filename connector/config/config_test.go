@@ -85,7 +85,9 @@ func TestConfigErrorsNameFileLinePathAndFix(t *testing.T) {
 
 func TestMissingEnvVarIsNamedAndSecretsRedacted(t *testing.T) {
 	msg := parseErr(t, good+"limits:\n  max_body_bytes: \"${SECRET}\"\n", env(map[string]string{"TOKEN": "0123456789abcdef-token", "SECRET": "s3cr3t-signing-key"}))
-	require.Contains(t, msg, "config.yaml:9: state.database_url: environment variable DATABASE_URL is not set; export DATABASE_URL, or give a default: ${DATABASE_URL:-value}")
+	require.Contains(t, msg, "config.yaml:9: state.database_url: environment variable DATABASE_URL is not set; export DATABASE_URL=... in the environment that runs appwrite-sync")
+	require.Contains(t, msg, "or write a default in config.yaml: ${DATABASE_URL:-value}")
+	require.Equal(t, 1, strings.Count(msg, "state.database_url"), "one problem per unset variable")
 	require.Contains(t, msg, `config.yaml:17: limits.max_body_bytes: must be an integer (got "<from environment, redacted>")`)
 }
 
@@ -268,4 +270,13 @@ func TestDrainDelayAndIntakeBudget(t *testing.T) {
 	require.Contains(t, msg, "config.yaml:16: limits.body_budget_bytes: smaller than limits.max_body_bytes")
 	require.Contains(t, parseErr(t, good+"limits: {body_wait: 0s}\n", fullEnv), "limits.body_wait: must be positive")
 	require.Contains(t, parseErr(t, good+"server: {drain_delay: soon}\n", fullEnv), "server.drain_delay")
+}
+
+// A syntax error is reported at its own line, not at the line where yaml/v3's enclosing
+// construct began (connector.YAMLSyntaxError has the cases).
+func TestYAMLSyntaxErrorAtItsLine(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{"listen: \":8080\"\nadmin: {listen: x\n", "listen: \":8080\"\n- admin\n"} {
+		require.Contains(t, parseErr(t, src, fullEnv), "config.yaml:2: not valid YAML: ")
+	}
 }

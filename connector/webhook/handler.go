@@ -267,7 +267,8 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 		res.Outcome, res.Reason = OutcomeIgnored, fmt.Sprintf("table %s is not mapped", res.Table)
 		return http.StatusOK, gin.H{"ignored": true, "reason": res.Reason}
 	}
-	if err := h.rec.Record(ctx, ch); err != nil {
+	rec, err := h.rec.Record(ctx, ch)
+	if err != nil {
 		if connector.IsPermanent(err) { // the change itself, not the state store: keep it for a look
 			return h.quarantine(ctx, ep, header, body, start, err.Error(), res)
 		}
@@ -279,8 +280,16 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 				"(mode incremental) of " + res.Table + " to catch up",
 		}
 	}
-	res.Outcome = OutcomeRecorded
-	return http.StatusOK, answerRecorded
+	res.Outcome, res.Recorded = OutcomeRecorded, rec
+	return http.StatusOK, answerRecorded[recordedIndex(rec)]
+}
+
+// recordedIndex bounds r for indexing the pre-built answers.
+func recordedIndex(r Recorded) int {
+	if r < 0 || int(r) >= len(recordedNames) {
+		return int(RecordedNew)
+	}
+	return int(r)
 }
 
 // basicAuthFailed checks the endpoint's basic auth, if it has one, from the headers alone.
@@ -297,8 +306,12 @@ func (h *Handler) basicAuthFailed(ep *Endpoint, header http.Header, res *Result)
 	}, true
 }
 
-// answerRecorded is the answer to a recorded change (shared: never modify it).
-var answerRecorded = gin.H{"recorded": true}
+// answerRecorded is the answer to a recorded change, per Recorded (shared: never modify them).
+var answerRecorded = [len(recordedNames)]gin.H{
+	RecordedNew:       {"recorded": true, "result": RecordedNew.String()},
+	RecordedStale:     {"recorded": true, "result": RecordedStale.String()},
+	RecordedDuplicate: {"recorded": true, "result": RecordedDuplicate.String()},
+}
 
 func (h *Handler) tooLarge(ep *Endpoint, res *Result) (int, gin.H) {
 	res.Outcome, res.Reason = OutcomeTooLarge, fmt.Sprintf("body over %d bytes", h.maxBody)

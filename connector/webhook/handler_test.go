@@ -42,16 +42,17 @@ type fakeRecorder struct {
 	quarantined   []Quarantined
 	recordErr     error
 	quarantineErr error
+	result        Recorded // what Record says it did
 }
 
-func (f *fakeRecorder) Record(_ context.Context, ch connector.Change) error {
+func (f *fakeRecorder) Record(_ context.Context, ch connector.Change) (Recorded, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.recordErr != nil {
-		return f.recordErr
+		return 0, f.recordErr
 	}
 	f.changes = append(f.changes, ch)
-	return nil
+	return f.result, nil
 }
 
 func (f *fakeRecorder) Quarantine(_ context.Context, q Quarantined) error {
@@ -157,18 +158,35 @@ func (b *testBundle) post(t *testing.T, path, events, sig string, body []byte, e
 	return w, resp
 }
 
+// TestHandlerAnswersWhatRecordingDid: the 200 says whether the change was new, stale or a
+// duplicate, and each pre-rendered answer is byte for byte what gin renders for it.
+func TestHandlerAnswersWhatRecordingDid(t *testing.T) {
+	t.Parallel()
+	for _, r := range []Recorded{RecordedNew, RecordedStale, RecordedDuplicate} {
+		t.Run(r.String(), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, nil)
+			b.rec.result = r
+			w, resp := b.post(t, testPath, testHeader, b.rowSig, b.row, nil)
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+			assert.Equal(t, map[string]any{"recorded": true, "result": r.String()}, resp)
+			rendered := httptest.NewRecorder()
+			gc, _ := gin.CreateTestContext(rendered)
+			gc.JSON(http.StatusOK, gin.H{"recorded": true, "result": r.String()})
+			assert.Equal(t, rendered.Body.String(), w.Body.String())
+			assert.Equal(t, rendered.Header().Get("Content-Type"), w.Header().Get("Content-Type"))
+			require.Len(t, b.observed(), 1)
+			assert.Equal(t, r, b.observed()[0].Recorded)
+		})
+	}
+}
+
 func TestHandlerRecords(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	w, resp := b.post(t, testPath, testHeader, b.rowSig, b.row, nil)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	assert.Equal(t, map[string]any{"recorded": true}, resp)
-	// The pre-rendered answer is byte for byte what gin renders for it.
-	rendered := httptest.NewRecorder()
-	gc, _ := gin.CreateTestContext(rendered)
-	gc.JSON(http.StatusOK, answerRecorded)
-	assert.Equal(t, rendered.Body.String(), w.Body.String())
-	assert.Equal(t, rendered.Header().Get("Content-Type"), w.Header().Get("Content-Type"))
+	assert.Equal(t, map[string]any{"recorded": true, "result": "new"}, resp)
 	require.Len(t, b.rec.changes, 1)
 	ch := b.rec.changes[0]
 	assert.Equal(t, connector.TableKey{Database: "main", Table: "posts"}, ch.Key)
@@ -455,7 +473,8 @@ func TestHandlerUnavailable(t *testing.T) {
 		require.Equal(t, http.StatusServiceUnavailable, w.Code)
 		w, _ = b.post(t, testPath, "", b.rowSig, b.row, nil)
 		require.Equal(t, http.StatusServiceUnavailable, w.Code, "not even quarantine is acknowledged")
-		require.ErrorIs(t, NotStored{}.Record(context.Background(), connector.Change{}), ErrNotStored)
+		_, err := NotStored{}.Record(context.Background(), connector.Change{})
+		require.ErrorIs(t, err, ErrNotStored)
 		require.ErrorIs(t, NotStored{}.Quarantine(context.Background(), Quarantined{}), ErrNotStored)
 	})
 }
@@ -471,7 +490,7 @@ func TestHandleWithoutHTTP(t *testing.T) {
 
 	status, resp, res := b.handler.Handle(context.Background(), ep, h, b.row)
 	assert.Equal(t, http.StatusOK, status)
-	assert.Equal(t, gin.H{"recorded": true}, resp)
+	assert.Equal(t, gin.H{"recorded": true, "result": "new"}, resp)
 	assert.Equal(t, OutcomeRecorded, res.Outcome)
 
 	status, _, res = b.handler.Handle(context.Background(), nil, h, b.row)

@@ -11,13 +11,36 @@ import (
 // Recorder is where accepted requests go: the durable state store. The handler acknowledges a
 // delivery only after the Recorder returned nil, because Appwrite never re-sends one.
 type Recorder interface {
-	// Record durably stores the change; it returns only after commit. An error means the
-	// change was not stored (the handler answers 503).
-	Record(ctx context.Context, ch connector.Change) error
+	// Record durably stores the change; it returns only after commit, saying whether the
+	// change was new or already superseded. An error means the change was not stored (the
+	// handler answers 503).
+	Record(ctx context.Context, ch connector.Change) (Recorded, error)
 	// Quarantine durably stores a validly signed request that could not be decoded or mapped,
 	// so it can be inspected and replayed. An error means it was not stored (503).
 	Quarantine(ctx context.Context, q Quarantined) error
 }
+
+// Recorded says what recording did with a change: the "result" of the 200 answer, for people
+// debugging a delivery (Appwrite ignores the body).
+type Recorded int
+
+const (
+	// RecordedNew: the change is the newest version of its row and goes to the sinks.
+	RecordedNew Recorded = iota
+	// RecordedStale: a newer version of the row was already recorded; nothing changed.
+	RecordedStale
+	// RecordedDuplicate: this exact version was already recorded; nothing changed.
+	RecordedDuplicate
+)
+
+func (r Recorded) String() string {
+	if r < 0 || int(r) >= len(recordedNames) {
+		return "new"
+	}
+	return recordedNames[r]
+}
+
+var recordedNames = [...]string{RecordedNew: "new", RecordedStale: "stale", RecordedDuplicate: "duplicate"}
 
 // Quarantined is a validly signed request kept for a human: why it was not understood and
 // everything needed to replay it.
@@ -51,7 +74,7 @@ var ErrNotStored = errors.New("no state store: change not stored")
 type NotStored struct{}
 
 // Record always fails with ErrNotStored.
-func (NotStored) Record(context.Context, connector.Change) error { return ErrNotStored }
+func (NotStored) Record(context.Context, connector.Change) (Recorded, error) { return 0, ErrNotStored }
 
 // Quarantine always fails with ErrNotStored.
 func (NotStored) Quarantine(context.Context, Quarantined) error { return ErrNotStored }

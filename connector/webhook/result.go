@@ -37,6 +37,9 @@ type Result struct {
 	// Table is "database/table" and RowID the row's $id, set once decoded.
 	Table string
 	RowID string
+	// Recorded says whether a recorded change was new, stale or a duplicate (Outcome
+	// "recorded" only).
+	Recorded Recorded
 	// Reason says why a request was ignored, quarantined or refused.
 	Reason string
 	// Latency is from the start of the request (before reading the body) to the answer.
@@ -57,6 +60,7 @@ const (
 	logRowID   = "row_id"
 	logOutcome = "outcome"
 	logReason  = "reason"
+	logResult  = "result"
 )
 
 // report writes the request's single log line and feeds the Observe hook.
@@ -81,6 +85,9 @@ func (h *Handler) report(res Result) {
 	}
 	if res.Reason != "" {
 		fields[logReason] = res.Reason
+	}
+	if res.Outcome == OutcomeRecorded {
+		fields[logResult] = res.Recorded.String()
 	}
 	entry := h.log.WithFields(fields)
 	if res.err != nil {

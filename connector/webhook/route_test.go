@@ -29,11 +29,11 @@ type memRecorder struct {
 	changes []connector.Change
 }
 
-func (m *memRecorder) Record(_ context.Context, ch connector.Change) error {
+func (m *memRecorder) Record(_ context.Context, ch connector.Change) (webhook.Recorded, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.changes = append(m.changes, ch)
-	return nil
+	return webhook.RecordedNew, nil
 }
 
 func (m *memRecorder) Quarantine(context.Context, webhook.Quarantined) error { return nil }

@@ -10,22 +10,24 @@ import (
 )
 
 func TestClassify(t *testing.T) {
-	pg := func(code string) error { return fmt.Errorf("doing it: %w", &pgconn.PgError{Code: code, ConstraintName: "c1"}) }
+	pg := func(code string) error {
+		return fmt.Errorf("doing it: %w", &pgconn.PgError{Code: code, ConstraintName: "c1"})
+	}
 	cases := []struct {
 		code                            string
 		data, unauthorized, unavailable bool
 	}{
-		{"22021", true, false, false}, // invalid byte sequence (not UTF-8)
-		{"22P05", true, false, false}, // untranslatable character (a NUL)
-		{"23505", true, false, false}, // unique violation
-		{"23514", true, false, false}, // check violation
-		{"54000", true, false, false}, // index row size exceeds maximum
-		{"28P01", false, true, false}, // password authentication failed
-		{"42501", false, true, false}, // insufficient privilege
-		{"08006", false, false, true}, // connection failure
-		{"57P01", false, false, true}, // admin shutdown
-		{"57P03", false, false, true}, // cannot connect now (starting up)
-		{"53300", false, false, true}, // too many connections
+		{"22021", true, false, false},  // invalid byte sequence (not UTF-8)
+		{"22P05", true, false, false},  // untranslatable character (a NUL)
+		{"23505", true, false, false},  // unique violation
+		{"23514", true, false, false},  // check violation
+		{"54000", true, false, false},  // index row size exceeds maximum
+		{"28P01", false, true, false},  // password authentication failed
+		{"42501", false, true, false},  // insufficient privilege
+		{"08006", false, false, true},  // connection failure
+		{"57P01", false, false, true},  // admin shutdown
+		{"57P03", false, false, true},  // cannot connect now (starting up)
+		{"53300", false, false, true},  // too many connections
 		{"57014", false, false, false}, // query canceled: none of these
 		{"40P01", false, false, false}, // deadlock
 		{"42P01", false, false, false}, // undefined table
