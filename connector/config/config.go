@@ -60,8 +60,8 @@ const (
 	// SpoolMaxBytesDefault is state.spool_max_bytes: the size cap of the local spool that
 	// takes webhooks while the state store is down (about 200,000 changes of 1 KiB).
 	SpoolMaxBytesDefault = 256 << 20
-	LeaseDefault              = 60 * time.Second
-	PollIntervalDefault       = 100 * time.Millisecond
+	LeaseDefault         = 60 * time.Second
+	PollIntervalDefault  = 100 * time.Millisecond
 	// LingerDefault is how long delivery waits to fill a batch when changes trickle in: a few
 	// milliseconds of freshness buy batches of tens instead of ones and twos.
 	LingerDefault     = 20 * time.Millisecond
