@@ -230,3 +230,57 @@ func TestStateStoreRestartUnderStreamWithSpool(t *testing.T) {
 		}
 	}
 }
+
+// Without a spool, changes refused while the state store is down are repaired once it is
+// back by an incremental reconcile from the Appwrite API that nobody started; status says
+// which tables wait for it meanwhile.
+func TestRefusedChangesRepairedAutomatically(t *testing.T) {
+	stCluster, err := pgtest.StartCluster()
+	require.NoError(t, err)
+	defer stCluster.Stop()
+	state := pgtest.NewDatabaseOn(t, stCluster)
+	api := newAppwrite(t)
+	t0 := api.Now()
+	for i := range 20 {
+		putPost(api, fmt.Sprintf("r%02d", i), "v1", int64(i), t0)
+	}
+	in := startInstance(t, backfillConfig(t, state, bfConfig{endpoint: api.URL}))
+	for i := range 20 {
+		id := fmt.Sprintf("r%02d", i)
+		require.Equal(t, 200, post(t, in.base, id, event{"create", rowBody(id, t0, "v1", int64(i), "Ada")}))
+	}
+	waitDrained(t, state, 20*time.Second)
+
+	stCluster.StopServer()
+	t1 := t0.Add(time.Minute)
+	for i := range 5 {
+		id := fmt.Sprintf("r%02d", i)
+		putPost(api, id, "v2", int64(100+i), t1)
+		require.Equal(t, http.StatusServiceUnavailable, post(t, in.base, id, event{"update", rowBody(id, t1, "v2", int64(100+i), "Ada")}))
+	}
+	code, body := adminGet(t, in, "/admin/status")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Contains(t, body, `"refused_since":{"main/posts":`)
+	require.Contains(t, body, `"enabled":false`)
+
+	require.NoError(t, stCluster.Restart())
+	require.Eventually(t, func() bool {
+		got := warehouseRows(t, state)
+		for i := range 5 {
+			if got[fmt.Sprintf("r%02d", i)].Title != "v2" {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "the refused changes are repaired without anyone starting a job")
+	waitDrained(t, state, 20*time.Second)
+	requireWarehouseEqualsSource(t, state, api)
+	code, body = adminGet(t, in, "/admin/backfill")
+	require.Equal(t, 200, code, body)
+	require.Contains(t, body, `"trigger":"repair"`)
+	_, body = adminGet(t, in, "/admin/status")
+	require.Contains(t, body, `"refused_since":{}`)
+	_, metrics := adminGet(t, in, "/metrics")
+	require.Contains(t, metrics, "appwrite_sync_repair_jobs_total 1")
+	require.Contains(t, metrics, `appwrite_sync_refused_changes_total{reason="spool_off"} 5`)
+}
