@@ -269,6 +269,15 @@ func (o *outage) drain(ctx context.Context) bool {
 		}
 		return false
 	}
+	if n == 0 && o.degraded.Load() {
+		// Nothing was drained, so nothing proved the state store back: ask it.
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := ledger.Ready(rctx, o.a.state)
+		cancel()
+		if err != nil {
+			return false
+		}
+	}
 	if o.degraded.Swap(false) || n > 0 {
 		o.log.WithField("changes", n).Info("the state store is back: the spool is drained")
 	}
