@@ -93,11 +93,7 @@ func newOutage(a *app) *outage {
 		if st := o.spool.Stats(at); st.Records > 0 {
 			at = at.Add(-time.Duration(st.OldestAgeSeconds * float64(time.Second)))
 		}
-		for _, t := range a.cfg.Mapping.Tables {
-			if k := t.Key(); k.Database != "*" {
-				o.refuse(k, at, "spool_corrupt")
-			}
-		}
+		o.markAll(at, "the spool had a corrupt record that may have been acknowledged: reconciling every table from the oldest change it still holds", "spool_corrupt")
 	}
 	return o
 }
@@ -152,9 +148,15 @@ func (o *outage) kick() {
 	}
 }
 
-// refuse remembers that a change of key arriving at `at` was not stored.
+// refuse remembers that a change of key arriving at `at` was answered 503.
 func (o *outage) refuse(key connector.TableKey, at time.Time, reason string) {
 	o.a.metrics.Refused.WithLabelValues(reason).Inc()
+	o.mark(key, at, "a verified change was answered 503 (Appwrite does not retry it): the table is reconciled from this moment once the state store is healthy", reason)
+}
+
+// mark puts key on the list of tables to reconcile from `at` (or earlier, when it is there
+// already).
+func (o *outage) mark(key connector.TableKey, at time.Time, msg, reason string) {
 	table := key.String()
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -163,7 +165,7 @@ func (o *outage) refuse(key connector.TableKey, at time.Time, reason string) {
 	}
 	o.refused[table] = at
 	o.a.metrics.RefusedTables.Set(float64(len(o.refused)))
-	o.log.WithFields(logrus.Fields{"table": table, "reason": reason}).Warn("a verified change was answered 503 (Appwrite does not retry it): the table is reconciled from this moment once the state store is healthy")
+	o.log.WithFields(logrus.Fields{"table": table, "reason": reason, "from": at}).Warn(msg)
 	if err := o.saveRefusedLocked(); err != nil {
 		o.log.WithError(err).Warn("writing the refused tables to the spool directory failed; they are kept in memory only")
 	}
@@ -379,12 +381,12 @@ func (o *outage) repair(ctx context.Context) {
 	}
 }
 
-// refuseAll marks every mapped table refused from `at` (a webhook was disabled: Appwrite
-// dropped its events of any table).
-func (o *outage) refuseAll(at time.Time, reason string) {
+// markAll puts every mapped table on the list from `at` (a webhook was disabled: Appwrite
+// dropped its events of every table).
+func (o *outage) markAll(at time.Time, msg, reason string) {
 	for _, t := range o.a.cfg.Mapping.Tables {
 		if k := t.Key(); k.Database != "*" {
-			o.refuse(k, at, reason)
+			o.mark(k, at, msg, reason)
 		}
 	}
 	o.kick()

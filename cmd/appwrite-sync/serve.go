@@ -702,12 +702,11 @@ func (a *app) buildBackfill() error {
 		IncrementalEvery: c.Reconcile.IncrementalEvery, FullEvery: c.Reconcile.FullEvery})
 	if len(c.Reconcile.WebhookIDs) > 0 {
 		a.probe = backfill.NewProbe(backfill.ProbeOptions{Client: client, IDs: c.Reconcile.WebhookIDs,
-			Every: c.Reconcile.ProbeEvery, Metrics: a.metrics, Log: a.log,
-			Reenabled: func(ctx context.Context, _ string) {
-				if _, err := a.backfill.ReconcileAll(ctx, backfill.ModeIncremental, backfill.TriggerProbe); err != nil {
-					a.log.WithError(err).Warn("queueing the reconcile after the webhook was enabled again failed")
-				}
-			}})
+			Every: c.Reconcile.ProbeEvery, Metrics: a.metrics, Log: a.log, Reenable: c.Reconcile.ReenableWebhooks,
+			// Appwrite dropped the events of every table while the webhook was disabled: each
+			// table is reconciled from then, as a refused change's table is (outage.repair),
+			// and kept on the list until a job could be queued.
+			Reenabled: func(_ context.Context, _ string, since time.Time) { a.outage.markAll(since, "the webhook was disabled: reconciling the table from then", "webhook_disabled") }})
 	}
 	return nil
 }
