@@ -706,7 +706,9 @@ func (a *app) buildBackfill() error {
 			// Appwrite dropped the events of every table while the webhook was disabled: each
 			// table is reconciled from then, as a refused change's table is (outage.repair),
 			// and kept on the list until a job could be queued.
-			Reenabled: func(_ context.Context, _ string, since time.Time) { a.outage.markAll(since, "the webhook was disabled: reconciling the table from then", "webhook_disabled") }})
+			Reenabled: func(_ context.Context, _ string, since time.Time) {
+				a.outage.markAll(since, "the webhook was disabled: reconciling the table from then", "webhook_disabled")
+			}})
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
@@ -283,4 +284,42 @@ func TestRefusedChangesRepairedAutomatically(t *testing.T) {
 	_, metrics := adminGet(t, in, "/metrics")
 	require.Contains(t, metrics, "appwrite_sync_repair_jobs_total 1")
 	require.Contains(t, metrics, `appwrite_sync_refused_changes_total{reason="spool_off"} 5`)
+}
+
+// With reconcile.reenable_webhooks, a webhook Appwrite disabled is enabled again by the probe
+// and the changes Appwrite dropped meanwhile are read back by a reconcile nobody started.
+func TestDisabledWebhookReenabledAndRepaired(t *testing.T) {
+	scopes := append(append([]string(nil), appwritetest.DefaultScopes...), "webhooks.write")
+	api := appwritetest.New(appwritetest.Options{Version: "1.9.0", Scopes: scopes, Start: time.Now().Add(-48 * time.Hour)})
+	t.Cleanup(api.Close)
+	t0 := api.Now()
+	for i := range 10 {
+		putPost(api, fmt.Sprintf("r%02d", i), "v1", int64(i), t0)
+	}
+	api.SetWebhook("wh1", true, 0)
+	state := pgtest.NewDatabase(t)
+	in := startInstance(t, backfillConfig(t, state, bfConfig{endpoint: api.URL,
+		reconcile: "{lease: 2s, webhook_ids: [wh1], probe_every: 100ms, reenable_webhooks: true}"}))
+	for i := range 10 {
+		id := fmt.Sprintf("r%02d", i)
+		require.Equal(t, 200, post(t, in.base, id, event{"create", rowBody(id, t0, "v1", int64(i), "Ada")}))
+	}
+	// Appwrite disables the webhook; the changes made meanwhile are never delivered.
+	api.Advance(time.Minute)
+	api.SetWebhook("wh1", false, 10)
+	for i := range 3 {
+		putPost(api, fmt.Sprintf("r%02d", i), "dropped", int64(100+i), api.Now())
+	}
+	require.Eventually(t, func() bool {
+		wh, _ := api.Webhook("wh1")
+		return wh.Enabled
+	}, 20*time.Second, 20*time.Millisecond, "the probe enables the webhook again")
+	require.Eventually(t, func() bool {
+		got := warehouseRows(t, state)
+		return got["r00"].Title == "dropped" && got["r02"].Title == "dropped"
+	}, 30*time.Second, 50*time.Millisecond, "the dropped changes are read back")
+	waitDrained(t, state, 20*time.Second)
+	requireWarehouseEqualsSource(t, state, api)
+	_, m := adminGet(t, in, "/metrics")
+	require.Contains(t, m, `appwrite_sync_appwrite_webhook_reenabled_total{webhook_id="wh1"} 1`)
 }
