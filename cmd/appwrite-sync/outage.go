@@ -44,6 +44,18 @@ var drainEvery = time.Second
 // refusedFile keeps the refusals across restarts, next to the spool.
 const refusedFile = "refused.json"
 
+// runningFile exists in the spool directory while serve runs; its modification time is
+// renewed every heartbeat. Found at start, it means the last run died (a crash, SIGKILL, OOM):
+// requests in flight then were never answered 2xx, and Appwrite does not retry them.
+const runningFile = "running"
+
+// heartbeat is how often runningFile's time is renewed (a variable for tests).
+var heartbeat = 10 * time.Second
+
+// crashWindow is how far before the last heartbeat a dead run's unanswered requests may have
+// arrived: a heartbeat, plus the 15 s Appwrite waits for an answer, plus a margin.
+func crashWindow() time.Duration { return heartbeat + 20*time.Second }
+
 // quarantineWebhook names spooled changes the state store refused for their content when they
 // were drained (the quarantine wants an endpoint name).
 const quarantineWebhook = "spool"
@@ -62,6 +74,7 @@ type outage struct {
 	mu      sync.Mutex
 	refused map[string]time.Time // table -> arrival of its first refused change
 	file    string               // "" when refusals are kept in memory only
+	running string               // runningFile's path; "" without a spool directory
 }
 
 // newOutage opens the spool when configured. A spool that cannot be opened is logged and left
@@ -82,9 +95,24 @@ func newOutage(a *app) *outage {
 			o.log.WithFields(logrus.Fields{"changes": st.Records, "bytes": st.Bytes}).Warn("the spool holds changes from an earlier run: draining them into the state store")
 		}
 	}
-	o.file = filepath.Join(dir, refusedFile)
-	if err := o.loadRefused(); err != nil {
-		o.log.WithError(err).Warn("reading the refused tables failed; refused changes before this start are repaired only by a scheduled reconcile")
+	if a.backfill != nil && o.spool != nil {
+		// Only a reconcile takes a table off the list: without the API it lives in memory
+		// (status shows it until the next start). The spool's lock makes the file this
+		// process's.
+		o.file = filepath.Join(dir, refusedFile)
+		if err := o.loadRefused(); err != nil {
+			o.log.WithError(err).Warn("reading the refused tables failed; refused changes before this start are repaired only by a scheduled reconcile")
+		}
+	}
+	if o.spool != nil { // the spool's lock makes the directory this process's
+		o.running = filepath.Join(dir, runningFile)
+		if fi, err := os.Stat(o.running); err == nil {
+			o.markAll(fi.ModTime().Add(-crashWindow()), "the last run did not stop cleanly: requests it had not answered are lost (Appwrite does not retry them), so every table is reconciled from shortly before it died", "crash")
+		}
+		if err := os.WriteFile(o.running, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+			o.log.WithError(err).Warn("writing the run marker to the spool directory failed: a crash of this run will not be repaired automatically")
+			o.running = ""
+		}
 	}
 	if o.spool != nil && o.spool.Dropped() > 0 {
 		// A corrupt record may have been acknowledged: repair every table from the start of
@@ -238,6 +266,8 @@ func (o *outage) saveRefusedLocked() error {
 func (o *outage) run(ctx context.Context) {
 	t := time.NewTicker(drainEvery)
 	defer t.Stop()
+	hb := time.NewTicker(heartbeat)
+	defer hb.Stop()
 	for {
 		o.step(ctx)
 		select {
@@ -245,15 +275,20 @@ func (o *outage) run(ctx context.Context) {
 			return
 		case <-o.wake:
 		case <-t.C:
+		case <-hb.C:
+			if o.running != "" {
+				now := time.Now()
+				if err := os.Chtimes(o.running, now, now); err != nil {
+					o.log.WithError(err).Debug("renewing the run marker failed")
+				}
+			}
 		}
 	}
 }
 
 func (o *outage) step(ctx context.Context) {
 	if o.spool != nil {
-		if !o.spool.Empty() || o.degraded.Load() {
-			o.drain(ctx)
-		}
+		o.drain(ctx) // cheap when empty: it also truncates what an earlier drain left
 		o.gauges()
 	}
 	o.repair(ctx)
@@ -395,6 +430,11 @@ func (o *outage) markAll(at time.Time, msg, reason string) {
 // close drains what it can within the shutdown's bound (after the listeners closed, so no
 // request appends any more) and closes the spool; what is left is drained at the next start.
 func (o *outage) close(timeout time.Duration) {
+	if o.running != "" {
+		if err := os.Remove(o.running); err != nil {
+			o.log.WithError(err).Warn("removing the run marker failed: the next start reconciles every table")
+		}
+	}
 	if o.spool == nil {
 		return
 	}

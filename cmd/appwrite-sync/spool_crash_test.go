@@ -127,4 +127,10 @@ tables:
 		fi, err := os.Stat(filepath.Join(spoolDir, spool.FileName))
 		return err == nil && fi.Size() < 100
 	}, 10*time.Second, 20*time.Millisecond, "the drained spool is truncated")
+	// Requests the dead process had not answered are lost (Appwrite does not retry them):
+	// the table is on the repair list, and status says what to do without the Appwrite API.
+	code, body := adminCall(t, fmt.Sprintf("http://127.0.0.1:%d", ports[1]), http.MethodGet, "/admin/status", "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"refused_since":{"main/posts":`)
+	require.Contains(t, body, `run POST /admin/backfill`)
 }
