@@ -57,7 +57,7 @@ var heartbeat = 10 * time.Second
 func crashWindow() time.Duration { return heartbeat + 20*time.Second }
 
 // quarantineWebhook names spooled changes the state store refused for their content when they
-// were drained (the quarantine wants an endpoint name).
+// were drained (the quarantine wants an endpoint name; the spool does not keep it).
 const quarantineWebhook = "spool"
 
 type outage struct {
@@ -92,6 +92,8 @@ func newOutage(a *app) *outage {
 	} else {
 		o.spool = s
 		if st := s.Stats(time.Now()); st.Records > 0 {
+			// Later changes join them until they are drained, in arrival order.
+			o.degraded.Store(true)
 			o.log.WithFields(logrus.Fields{"changes": st.Records, "bytes": st.Bytes}).Warn("the spool holds changes from an earlier run: draining them into the state store")
 		}
 	}
@@ -296,6 +298,15 @@ func (o *outage) step(ctx context.Context) {
 
 // drain records the spool into the ledger; success ends the degraded mode.
 func (o *outage) drain(ctx context.Context) bool {
+	if o.degraded.Load() {
+		// Ask before trying a commit: a failed one logs a warning, once a second here.
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := ledger.Ready(rctx, o.a.state)
+		cancel()
+		if err != nil {
+			return false
+		}
+	}
 	n, err := o.spool.Drain(ctx, drainBatch, o.recordBatch)
 	if n > 0 {
 		o.a.metrics.SpoolDrained.Add(float64(n))
@@ -305,15 +316,6 @@ func (o *outage) drain(ctx context.Context) bool {
 			o.log.WithError(err).WithField("drained", n).Debug("draining the spool failed; trying again")
 		}
 		return false
-	}
-	if n == 0 && o.degraded.Load() {
-		// Nothing was drained, so nothing proved the state store back: ask it.
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := ledger.Ready(rctx, o.a.state)
-		cancel()
-		if err != nil {
-			return false
-		}
 	}
 	if o.degraded.Swap(false) || n > 0 {
 		o.log.WithField("changes", n).Info("the state store is back: the spool is drained")
@@ -343,11 +345,7 @@ func (o *outage) recordBatch(ctx context.Context, es []spool.Entry) error {
 		if !connector.IsPermanent(err) {
 			return err
 		}
-		name := e.Webhook
-		if name == "" {
-			name = quarantineWebhook
-		}
-		if _, err := o.a.admin.Quarantine(cctx, name, err.Error(), map[string]string{webhook.HeaderEvents: e.Change.Event}, e.Change.Row); err != nil {
+		if _, err := o.a.admin.Quarantine(cctx, quarantineWebhook, err.Error(), map[string]string{webhook.HeaderEvents: e.Change.Event}, e.Change.Row); err != nil {
 			return err
 		}
 		o.a.metrics.Quarantined.Inc()

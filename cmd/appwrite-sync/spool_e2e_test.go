@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/connector/spool"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
 
@@ -168,6 +171,12 @@ func TestStateStoreRestartUnderStreamWithSpool(t *testing.T) {
 	stop := make(chan struct{})
 	s, done := runStream(t, in.base, 10, stop, 3*time.Millisecond)
 	require.Eventually(t, func() bool { return s.count() >= 50 }, 10*time.Second, 5*time.Millisecond)
+	// Healthy, the spool costs nothing: no write to its file.
+	fi, err := os.Stat(filepath.Join(cfg.State.SpoolDir, spool.FileName))
+	require.NoError(t, err)
+	require.EqualValues(t, 9, fi.Size(), "only the header")
+	_, m := adminGet(t, in, "/metrics")
+	require.Contains(t, m, "appwrite_sync_spool_appended_total 0")
 	stCluster.StopServer()
 	before := s.count()
 	require.Eventually(t, func() bool {

@@ -16,7 +16,7 @@ import (
 //	u32 CRC-32C (Castagnoli) of the payload
 //	payload: u8 op, i64 updated_at seconds, u32 updated_at nanoseconds, i64 received_at
 //	         Unix nanoseconds, then uvarint-length-prefixed byte strings: database, table,
-//	         row id, sequence, action, event, webhook, hash, row
+//	         row id, sequence, action, event, hash, row
 //
 // Every field is written explicitly, never through encoding/gob or JSON of the struct: a field
 // added to connector.Change later changes nothing here until a version 2 says how to store it.
@@ -36,9 +36,6 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Entry is one spooled change and when it was taken.
 type Entry struct {
 	Change connector.Change
-	// Webhook is the endpoint name the change arrived on (for the quarantine, should the state
-	// store refuse it when it is drained).
-	Webhook string
 	// ReceivedAt is when the spool took it.
 	ReceivedAt time.Time
 }
@@ -55,7 +52,7 @@ func appendRecord(b []byte, e *Entry) []byte {
 	b = binary.LittleEndian.AppendUint64(b, uint64(ch.UpdatedAt.Unix()))
 	b = binary.LittleEndian.AppendUint32(b, uint32(ch.UpdatedAt.Nanosecond()))
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.ReceivedAt.UnixNano()))
-	for _, s := range [...]string{ch.Key.Database, ch.Key.Table, ch.RowID, ch.Sequence, ch.Action, ch.Event, e.Webhook} {
+	for _, s := range [...]string{ch.Key.Database, ch.Key.Table, ch.RowID, ch.Sequence, ch.Action, ch.Event} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -124,7 +121,7 @@ func decodePayload(p []byte) (Entry, error) {
 		p = p[k+int(l):]
 		return f, nil
 	}
-	strs := [...]*string{&ch.Key.Database, &ch.Key.Table, &ch.RowID, &ch.Sequence, &ch.Action, &ch.Event, &e.Webhook}
+	strs := [...]*string{&ch.Key.Database, &ch.Key.Table, &ch.RowID, &ch.Sequence, &ch.Action, &ch.Event}
 	for _, s := range strs {
 		f, err := field()
 		if err != nil {

@@ -24,7 +24,7 @@ func entry(i int) Entry {
 			Op: connector.OpUpsert, UpdatedAt: time.Date(2026, 3, 26, 10, 0, 0, (i%1000)*1e6, time.UTC), Sequence: fmt.Sprint(i),
 			Action: "update", Event: fmt.Sprintf("databases.main.tables.posts.rows.r%d.update", i), Row: json.RawMessage(row),
 			Hash: []byte{1, 2, byte(i)}},
-		Webhook: "webhooks[0]", ReceivedAt: time.Unix(1_700_000_000+int64(i), 0).UTC(),
+		ReceivedAt: time.Unix(1_700_000_000+int64(i), 0).UTC(),
 	}
 }
 
