@@ -450,10 +450,12 @@ func (o *outage) close(timeout time.Duration) {
 }
 
 // readyDespite reports whether /readyz may answer ready although the state store is not: it is
-// only unreachable, and the spool takes webhooks meanwhile.
+// only unreachable, and the spool takes webhooks meanwhile, with room for a tenth of its cap
+// or a body of the largest size, whichever is less.
 func (o *outage) readyDespite(err error) bool {
 	var nr *ledger.NotReadyError
-	return o.spool != nil && errors.As(err, &nr) && nr.Reason == ledger.ReasonUnreachable && o.spool.Accepting()
+	room := min(o.a.cfg.Limits.MaxBodyBytes, o.a.cfg.State.SpoolMaxBytes/10)
+	return o.spool != nil && errors.As(err, &nr) && nr.Reason == ledger.ReasonUnreachable && o.spool.Accepting(room)
 }
 
 // status is the outage part of GET /admin/status.

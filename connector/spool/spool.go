@@ -304,12 +304,12 @@ func (s *Spool) Empty() bool {
 	return s.drained >= s.size && s.cur.n == 0 && !s.writing
 }
 
-// Accepting reports whether an append would currently be tried: open, below the cap, and the
-// last write did not fail. Readiness uses it.
-func (s *Spool) Accepting() bool {
+// Accepting reports whether the spool takes changes: open, the last write did not fail, and at
+// least room bytes are free under the cap. Readiness uses it.
+func (s *Spool) Accepting(room int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.closed && s.lastErr == nil && s.size+s.inflightLocked()+int64(len(s.cur.buf)) < s.opts.MaxBytes
+	return !s.closed && s.lastErr == nil && s.opts.MaxBytes-(s.size+s.inflightLocked()+int64(len(s.cur.buf))) >= room
 }
 
 // Stats reports what waits in the spool.

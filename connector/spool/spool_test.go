@@ -187,7 +187,8 @@ func TestFull(t *testing.T) {
 	for i := range 3 {
 		require.NoError(t, s.Append(context.Background(), entry(i)))
 	}
-	require.True(t, s.Accepting())
+	require.True(t, s.Accepting(one/2))
+	require.False(t, s.Accepting(one))
 	require.ErrorIs(t, s.Append(context.Background(), entry(3)), ErrFull)
 	require.Len(t, drainAll(t, s), 3)
 	require.NoError(t, s.Append(context.Background(), entry(4)))
