@@ -20,6 +20,8 @@ import (
 //
 // Every field is written explicitly, never through encoding/gob or JSON of the struct: a field
 // added to connector.Change later changes nothing here until a version 2 says how to store it.
+// Only webhook changes are spooled, so fields that only REST reads set (backfill) have no
+// place here.
 const (
 	fileMagic   = "AWSYNCSP"
 	fileVersion = 1

@@ -25,6 +25,7 @@
 package spool
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -142,11 +143,12 @@ func Open(opts Options) (*Spool, error) {
 
 // recover checks the header (writing it to a new file) and finds the end of the valid records.
 func (s *Spool) recover() error {
-	data, err := io.ReadAll(s.f)
+	fi, err := s.f.Stat()
 	if err != nil {
-		return fmt.Errorf("spool: reading %s: %w", s.path, err)
+		return fmt.Errorf("spool: %w", err)
 	}
-	if len(data) < headerLen {
+	size := fi.Size()
+	if size < int64(headerLen) {
 		// New, or a crash while the header was written (nothing was ever spooled).
 		hdr := append([]byte(fileMagic), fileVersion)
 		if err := s.f.Truncate(0); err != nil {
@@ -164,36 +166,62 @@ func (s *Spool) recover() error {
 		s.size, s.drained = int64(headerLen), int64(headerLen)
 		return nil
 	}
-	if string(data[:len(fileMagic)]) != fileMagic {
+	hdr := make([]byte, headerLen)
+	if _, err := s.f.ReadAt(hdr, 0); err != nil {
+		return fmt.Errorf("spool: reading %s: %w", s.path, err)
+	}
+	if string(hdr[:len(fileMagic)]) != fileMagic {
 		return fmt.Errorf("spool: %s is not a spool file (bad magic); move it away", s.path)
 	}
-	if v := data[len(fileMagic)]; v != fileVersion {
+	if v := hdr[len(fileMagic)]; v != fileVersion {
 		return fmt.Errorf("spool: %s has format version %d, this binary reads %d: drain it with the version that wrote it", s.path, v, fileVersion)
 	}
-	off := headerLen
-	for off < len(data) {
-		e, n, err := nextRecord(data[off:])
-		if err != nil || n == 0 {
-			s.log.WithError(err).WithFields(logrus.Fields{"offset": off, "bytes": len(data) - off}).
-				Warn("spool: cutting off an incomplete or corrupt tail (a crash during a write leaves one; that change was never acknowledged)")
+	// One record in memory at a time: the file may be far larger than the memory limit.
+	r := bufio.NewReaderSize(io.NewSectionReader(s.f, int64(headerLen), size-int64(headerLen)), 1<<20)
+	off := int64(headerLen)
+	var buf []byte
+	var bad error
+	for off < size {
+		if size-off < recordHeaderLen {
+			bad = errors.New("incomplete record header")
+			break
+		}
+		buf = append(buf[:0], make([]byte, recordHeaderLen)...)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return fmt.Errorf("spool: reading %s: %w", s.path, err)
+		}
+		n := int64(uint32le(buf))
+		if n > MaxRecordBytes || off+recordHeaderLen+n > size {
+			bad = fmt.Errorf("record of %d bytes runs past the end", n)
+			break
+		}
+		buf = append(buf, make([]byte, n)...)
+		if _, err := io.ReadFull(r, buf[recordHeaderLen:]); err != nil {
+			return fmt.Errorf("spool: reading %s: %w", s.path, err)
+		}
+		e, k, err := nextRecord(buf)
+		if err != nil || k == 0 {
+			bad = err
 			break
 		}
 		if s.records == 0 {
 			s.oldest = e.ReceivedAt
 		}
 		s.records++
-		off += n
+		off += int64(k)
 	}
-	if off < len(data) {
-		s.dropped = int64(len(data) - off)
-		if err := s.f.Truncate(int64(off)); err != nil {
+	if off < size {
+		s.dropped = size - off
+		s.log.WithError(bad).WithFields(logrus.Fields{"offset": off, "bytes": s.dropped}).
+			Warn("spool: cutting off an incomplete or corrupt tail (a crash during a write leaves one; that change was never acknowledged)")
+		if err := s.f.Truncate(off); err != nil {
 			return fmt.Errorf("spool: truncating the torn tail: %w", err)
 		}
 		if err := s.f.Sync(); err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
 	}
-	s.size, s.drained = int64(off), int64(headerLen)
+	s.size, s.drained = off, int64(headerLen)
 	return nil
 }
 
@@ -367,9 +395,9 @@ func (s *Spool) Drain(ctx context.Context, batch int, record func(ctx context.Co
 	}
 }
 
-// read decodes up to max records from [from, to) and returns them, the bytes they took and the
+// read decodes up to limit records from [from, to) and returns them, the bytes they took and the
 // arrival time of the record after them when it was read too.
-func (s *Spool) read(from, to int64, max int) ([]Entry, int64, time.Time, error) {
+func (s *Spool) read(from, to int64, limit int) ([]Entry, int64, time.Time, error) {
 	n := min(to-from, drainChunk)
 	buf := make([]byte, n)
 	if _, err := s.f.ReadAt(buf, from); err != nil {
@@ -398,7 +426,7 @@ func (s *Spool) read(from, to int64, max int) ([]Entry, int64, time.Time, error)
 			}
 			continue
 		}
-		if len(es) == max {
+		if len(es) == limit {
 			return es, used, e.ReceivedAt, nil
 		}
 		es = append(es, e)
