@@ -72,15 +72,15 @@ type outage struct {
 	wake     chan struct{}
 
 	mu      sync.Mutex
-	refused map[string]time.Time // table -> arrival of its first refused change
-	file    string               // "" when refusals are kept in memory only
-	running string               // runningFile's path; "" without a spool directory
+	refused map[string]refusal // table -> from when to reconcile it
+	file    string             // "" when refusals are kept in memory only
+	running string             // runningFile's path; "" without a spool directory
 }
 
 // newOutage opens the spool when configured. A spool that cannot be opened is logged and left
 // out: the service then answers 503 while the state store is down, as without one.
 func newOutage(a *app) *outage {
-	o := &outage{a: a, log: a.log.WithField("component", "outage"), wake: make(chan struct{}, 1), refused: map[string]time.Time{}}
+	o := &outage{a: a, log: a.log.WithField("component", "outage"), wake: make(chan struct{}, 1), refused: map[string]refusal{}}
 	dir := a.cfg.State.SpoolDir
 	if dir == "" {
 		return o
@@ -109,7 +109,7 @@ func newOutage(a *app) *outage {
 	if o.spool != nil { // the spool's lock makes the directory this process's
 		o.running = filepath.Join(dir, runningFile)
 		if fi, err := os.Stat(o.running); err == nil {
-			o.markAll(fi.ModTime().Add(-crashWindow()), "the last run did not stop cleanly: requests it had not answered are lost (Appwrite does not retry them), so every table is reconciled from shortly before it died", "crash")
+			o.markAll(fi.ModTime().Add(-crashWindow()), backfill.TriggerRepair, "the last run did not stop cleanly: requests it had not answered are lost (Appwrite does not retry them), so every table is reconciled from shortly before it died", "crash")
 		}
 		if err := os.WriteFile(o.running, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
 			o.log.WithError(err).Warn("writing the run marker to the spool directory failed: a crash of this run will not be repaired automatically")
@@ -123,7 +123,7 @@ func newOutage(a *app) *outage {
 		if st := o.spool.Stats(at); st.Records > 0 {
 			at = at.Add(-time.Duration(st.OldestAgeSeconds * float64(time.Second)))
 		}
-		o.markAll(at, "the spool had a corrupt record that may have been acknowledged: reconciling every table from the oldest change it still holds", "spool_corrupt")
+		o.markAll(at, backfill.TriggerRepair, "the spool had a corrupt record that may have been acknowledged: reconciling every table from the oldest change it still holds", "spool_corrupt")
 	}
 	return o
 }
@@ -178,22 +178,31 @@ func (o *outage) kick() {
 	}
 }
 
+// refusal is a table's entry on the repair list.
+type refusal struct {
+	// At is the arrival of the first change refused (or when the webhook was disabled).
+	At time.Time `json:"at"`
+	// Trigger is the reconcile job's: backfill.TriggerRepair, or TriggerProbe for a webhook
+	// that was disabled.
+	Trigger string `json:"trigger"`
+}
+
 // refuse remembers that a change of key arriving at `at` was answered 503.
 func (o *outage) refuse(key connector.TableKey, at time.Time, reason string) {
 	o.a.metrics.Refused.WithLabelValues(reason).Inc()
-	o.mark(key, at, "a verified change was answered 503 (Appwrite does not retry it): the table is reconciled from this moment once the state store is healthy", reason)
+	o.mark(key, at, backfill.TriggerRepair, "a verified change was answered 503 (Appwrite does not retry it): the table is reconciled from this moment once the state store is healthy", reason)
 }
 
 // mark puts key on the list of tables to reconcile from `at` (or earlier, when it is there
 // already).
-func (o *outage) mark(key connector.TableKey, at time.Time, msg, reason string) {
+func (o *outage) mark(key connector.TableKey, at time.Time, trigger, msg, reason string) {
 	table := key.String()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if first, ok := o.refused[table]; ok && !at.Before(first) {
+	if first, ok := o.refused[table]; ok && !at.Before(first.At) {
 		return
 	}
-	o.refused[table] = at
+	o.refused[table] = refusal{At: at, Trigger: trigger}
 	o.a.metrics.RefusedTables.Set(float64(len(o.refused)))
 	o.log.WithFields(logrus.Fields{"table": table, "reason": reason, "from": at}).Warn(msg)
 	if err := o.saveRefusedLocked(); err != nil {
@@ -210,7 +219,7 @@ func (o *outage) loadRefused() error {
 	if err != nil {
 		return err
 	}
-	var m map[string]time.Time
+	var m map[string]refusal
 	if err := json.Unmarshal(b, &m); err != nil {
 		return fmt.Errorf("%s: %w", o.file, err)
 	}
@@ -365,7 +374,7 @@ func (o *outage) gauges() {
 // after it ends.
 func (o *outage) repair(ctx context.Context) {
 	o.mu.Lock()
-	pending := make(map[string]time.Time, len(o.refused))
+	pending := make(map[string]refusal, len(o.refused))
 	for k, v := range o.refused {
 		pending[k] = v
 	}
@@ -383,7 +392,7 @@ func (o *outage) repair(ctx context.Context) {
 		var id string
 		if err == nil {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			id, err = o.a.backfill.EnqueueSince(qctx, key, pending[table], backfill.TriggerRepair)
+			id, err = o.a.backfill.EnqueueSince(qctx, key, pending[table].At, pending[table].Trigger)
 			cancel()
 		}
 		var active *backfill.ActiveError
@@ -400,10 +409,10 @@ func (o *outage) repair(ctx context.Context) {
 			return
 		default:
 			o.a.metrics.Repairs.Inc()
-			o.log.WithFields(logrus.Fields{"table": table, "job": id, "from": pending[table]}).Warn("repairing refused changes: incremental reconcile queued")
+			o.log.WithFields(logrus.Fields{"table": table, "job": id, "from": pending[table].At, "trigger": pending[table].Trigger}).Warn("repairing refused or dropped changes: incremental reconcile queued")
 		}
 		o.mu.Lock()
-		if o.refused[table].Equal(pending[table]) {
+		if o.refused[table] == pending[table] {
 			delete(o.refused, table)
 		}
 		o.a.metrics.RefusedTables.Set(float64(len(o.refused)))
@@ -416,10 +425,10 @@ func (o *outage) repair(ctx context.Context) {
 
 // markAll puts every mapped table on the list from `at` (a webhook was disabled: Appwrite
 // dropped its events of every table).
-func (o *outage) markAll(at time.Time, msg, reason string) {
+func (o *outage) markAll(at time.Time, trigger, msg, reason string) {
 	for _, t := range o.a.cfg.Mapping.Tables {
 		if k := t.Key(); k.Database != "*" {
-			o.mark(k, at, msg, reason)
+			o.mark(k, at, trigger, msg, reason)
 		}
 	}
 	o.kick()
@@ -481,7 +490,7 @@ func (o *outage) status() map[string]any {
 	o.mu.Lock()
 	refused := make(map[string]time.Time, len(o.refused))
 	for k, v := range o.refused {
-		refused[k] = v
+		refused[k] = v.At
 	}
 	o.mu.Unlock()
 	rep := map[string]any{"refused_since": refused}

@@ -707,7 +707,7 @@ func (a *app) buildBackfill() error {
 			// table is reconciled from then, as a refused change's table is (outage.repair),
 			// and kept on the list until a job could be queued.
 			Reenabled: func(_ context.Context, _ string, since time.Time) {
-				a.outage.markAll(since, "the webhook was disabled: reconciling the table from then", "webhook_disabled")
+				a.outage.markAll(since, backfill.TriggerProbe, "the webhook was disabled: reconciling the table from then", "webhook_disabled")
 			}})
 	}
 	return nil
