@@ -153,6 +153,33 @@ func TestTornTailIsCutOff(t *testing.T) {
 	require.Equal(t, "r3", got[3].Change.RowID)
 }
 
+// A crash can also leave less than a record header, or a length that runs past the end.
+func TestShortTails(t *testing.T) {
+	t.Parallel()
+	for name, tail := range map[string][]byte{
+		"three bytes":     {1, 2, 3},
+		"length past end": {0xff, 0xff, 0, 0, 0, 0, 0, 0, 1, 2},
+		"length too big":  {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := open(t, dir, 1<<20)
+			require.NoError(t, s.Append(context.Background(), entry(0)))
+			require.NoError(t, s.Close())
+			f, err := os.OpenFile(filepath.Join(dir, FileName), os.O_WRONLY|os.O_APPEND, 0)
+			require.NoError(t, err)
+			_, err = f.Write(tail)
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+			s = open(t, dir, 1<<20)
+			defer s.Close()
+			require.Equal(t, int64(len(tail)), s.Dropped())
+			got := drainAll(t, s)
+			require.Len(t, got, 1)
+		})
+	}
+}
+
 // A record whose checksum does not match is never read as a change: the file ends before it.
 func TestChecksumMismatchEndsTheFile(t *testing.T) {
 	t.Parallel()
