@@ -7,10 +7,14 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/appwrite-sync ./cmd/appwrite-sync
+# The spool directory, owned by nonroot: a volume mounted there starts with this ownership.
+RUN mkdir -p /out/spool
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/appwrite-sync /usr/local/bin/appwrite-sync
 COPY config.yaml /etc/appwrite-sync/config.yaml
+COPY --from=build --chown=65532:65532 /out/spool /var/lib/appwrite-sync/spool
+ENV APPWRITE_SYNC_SPOOL_DIR=/var/lib/appwrite-sync/spool
 # Numeric (distroless nonroot): Kubernetes can then verify runAsNonRoot without runAsUser.
 USER 65532:65532
 EXPOSE 8080 9090

@@ -91,6 +91,8 @@ type app struct {
 	probe    *backfill.Probe
 	// draining is set at the first SIGTERM/SIGINT: /readyz answers 503 from then on.
 	draining atomic.Bool
+	// outage spools changes while the state store cannot commit and repairs refused ones.
+	outage *outage
 }
 
 func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.Writer) error {
@@ -259,6 +261,7 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 	if err := a.buildBackfill(); err != nil {
 		return nil, err
 	}
+	a.outage = newOutage(a)
 	eps := make([]webhook.Endpoint, 0, len(cfg.Webhooks))
 	for _, w := range cfg.Webhooks {
 		v, err := webhook.NewVerifier(w.URL, w.SigningKeys)
@@ -305,14 +308,7 @@ func (a *app) observe(r webhook.Result) {
 type storeRecorder struct{ a *app }
 
 func (s storeRecorder) Record(ctx context.Context, ch connector.Change) (webhook.Recorded, error) {
-	res, err := s.a.recorder.RecordResult(ctx, ch)
-	switch res {
-	case ledger.Stale:
-		return webhook.RecordedStale, err
-	case ledger.Duplicate:
-		return webhook.RecordedDuplicate, err
-	}
-	return webhook.RecordedNew, err
+	return s.a.outage.record(ctx, ch)
 }
 
 func (s storeRecorder) Quarantine(ctx context.Context, q webhook.Quarantined) error {
@@ -405,7 +401,11 @@ func (a *app) ready(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	return ledger.Ready(ctx, a.state)
+	err := ledger.Ready(ctx, a.state)
+	if err != nil && a.outage.readyDespite(err) {
+		return nil // the spool takes the webhooks: keep the load balancer routing here
+	}
+	return err
 }
 
 func (a *app) run(ctx context.Context) error {
@@ -416,12 +416,17 @@ func (a *app) run(ctx context.Context) error {
 	servers := []*http.Server{a.server(a.cfg.Listen, pub, a.pubTLS)}
 	if a.cfg.Admin.Listen != "" {
 		var bf admin.Backfill // nil unless configured: the routes then answer 501
-		var extra func() map[string]any
 		if a.backfill != nil {
 			bf = a.backfill
 		}
-		if a.probe != nil {
-			extra = a.probe.Status
+		extra := func() map[string]any {
+			out := a.outage.status()
+			if a.probe != nil {
+				for k, v := range a.probe.Status() {
+					out[k] = v
+				}
+			}
+			return out
 		}
 		ar := admin.Router(admin.Options{Token: a.cfg.Admin.Token, Ledger: a.admin, Status: a.engine.Status,
 			Sinks: a.sinkNames(), Metrics: a.metrics, Replay: a.replay, Backfill: bf, Extra: extra, Log: a.log})
@@ -447,6 +452,11 @@ func (a *app) run(ctx context.Context) error {
 	}()
 	go func() { defer bg.Done(); a.sweep(engineCtx) }()
 	go func() { defer bg.Done(); a.gauges(engineCtx) }()
+	// The spool's drainer stops after the listeners closed (no request appends any more); the
+	// spool is then drained once more and closed, before the recorder.
+	outageCtx, stopOutage := context.WithCancel(context.Background())
+	outageDone := make(chan struct{})
+	go func() { defer close(outageDone); a.outage.run(outageCtx) }()
 	if a.backfill != nil {
 		bg.Add(3)
 		go func() { defer bg.Done(); a.backfill.Run(engineCtx) }()
@@ -465,6 +475,9 @@ func (a *app) run(ctx context.Context) error {
 	for _, s := range servers {
 		ln, err := net.Listen("tcp", s.Addr)
 		if err != nil {
+			stopOutage()
+			<-outageDone
+			a.outage.close(a.cfg.Server.ShutdownTimeout)
 			stopEngine()
 			bg.Wait()
 			return fmt.Errorf("listening on %s: %w", s.Addr, err)
@@ -490,6 +503,9 @@ func (a *app) run(ctx context.Context) error {
 		a.log.WithError(runErr).Error("listener failed; shutting down")
 	}
 	a.shutdown(servers, hardStop(ctx))
+	stopOutage()
+	<-outageDone
+	a.outage.close(a.cfg.Server.ShutdownTimeout)
 	a.recorder.Close()
 	stopEngine()
 	bg.Wait()
@@ -694,11 +710,12 @@ func (a *app) buildBackfill() error {
 		IncrementalEvery: c.Reconcile.IncrementalEvery, FullEvery: c.Reconcile.FullEvery})
 	if len(c.Reconcile.WebhookIDs) > 0 {
 		a.probe = backfill.NewProbe(backfill.ProbeOptions{Client: client, IDs: c.Reconcile.WebhookIDs,
-			Every: c.Reconcile.ProbeEvery, Metrics: a.metrics, Log: a.log,
-			Reenabled: func(ctx context.Context, _ string) {
-				if _, err := a.backfill.ReconcileAll(ctx, backfill.ModeIncremental, backfill.TriggerProbe); err != nil {
-					a.log.WithError(err).Warn("queueing the reconcile after the webhook was enabled again failed")
-				}
+			Every: c.Reconcile.ProbeEvery, Metrics: a.metrics, Log: a.log, Reenable: c.Reconcile.ReenableWebhooks,
+			// Appwrite dropped the events of every table while the webhook was disabled: each
+			// table is reconciled from then, as a refused change's table is (outage.repair),
+			// and kept on the list until a job could be queued.
+			Reenabled: func(_ context.Context, _ string, since time.Time) {
+				a.outage.markAll(since, backfill.TriggerProbe, "the webhook was disabled: reconciling the table from then", "webhook_disabled")
 			}})
 	}
 	return nil

@@ -107,7 +107,15 @@ func (o Options) status(c *gin.Context) {
 	defer cancel()
 	counts, quarantined, tables, err := o.Ledger.Counts(ctx, o.Sinks)
 	if err != nil {
-		unavailable(c, err)
+		// Still show what does not come from the state store: during its outage, the spool
+		// taking the webhooks.
+		out := gin.H{"error": "state store unavailable", "detail": err.Error()}
+		if o.Extra != nil {
+			for k, v := range o.Extra() {
+				out[k] = v
+			}
+		}
+		c.JSON(http.StatusServiceUnavailable, out)
 		return
 	}
 	var live map[string]ledger.SinkStatus

@@ -1,6 +1,7 @@
 package appwrite
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -86,7 +87,8 @@ func (c *Client) Endpoint() string { return c.endpoint }
 // Databases API (collections/documents), i.e. predates TablesDB (< 1.8).
 func (c *Client) UsesLegacyAPI() bool { return c.api.Load() == apiLegacy }
 
-// request is one logical GET; do retries it.
+// request is one logical request (a GET unless method says otherwise); do retries it, so it
+// must be idempotent.
 type request struct {
 	op        string // for errors and logs: "list rows main/posts"
 	path      string // escaped, after the endpoint: "/tablesdb/main/tables/posts/rows"
@@ -94,6 +96,9 @@ type request struct {
 	family    family
 	key       connector.TableKey
 	webhookID string
+	method    string // "" is GET
+	body      []byte // JSON, sent with method
+	scope     string // the key scope the route needs, when not the family's read scope
 }
 
 // do sends r until it succeeds, fails for good, the retry budget is spent or ctx ends. It
@@ -142,7 +147,15 @@ func (c *Client) attempt(ctx context.Context, r *request) (body []byte, retryAft
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
 	}
-	req, err := http.NewRequestWithContext(actx, http.MethodGet, u, nil)
+	method := r.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var reqBody io.Reader
+	if r.body != nil {
+		reqBody = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(actx, method, u, reqBody)
 	if err != nil {
 		return nil, retryAfter, fmt.Errorf("appwrite: %s: building request: %w", r.op, err)
 	}

@@ -193,13 +193,18 @@ func (c *Client) hint(e *APIError, r *request) string {
 			if e.Status == http.StatusUnauthorized {
 				return "the API key was rejected: check appwrite.api_key and appwrite.project"
 			}
-			return "access was refused: check that appwrite.endpoint points at Appwrite and that the API key has scope " +
-				map[family]string{familyTables: "rows.read", familyLegacy: "documents.read", familyWebhooks: "webhooks.read"}[r.family]
+			scope := map[family]string{familyTables: "rows.read", familyLegacy: "documents.read", familyWebhooks: "webhooks.read"}[r.family]
+			if r.scope != "" {
+				scope = r.scope
+			}
+			return "access was refused: check that appwrite.endpoint points at Appwrite and that the API key has scope " + scope
 		}
-		switch r.family {
-		case familyWebhooks:
+		switch {
+		case r.scope != "":
+			return "the API key lacks scope " + r.scope + ": add it in Console → Overview → API keys"
+		case r.family == familyWebhooks:
 			return "the API key lacks scope webhooks.read: add it in Console → Overview → API keys"
-		case familyLegacy:
+		case r.family == familyLegacy:
 			return "the API key lacks scope documents.read (legacy Databases API; rows.read on TablesDB): add it in Console → Overview → API keys"
 		default:
 			return "the API key lacks scope rows.read (TablesDB; documents.read on the legacy API): add it in Console → Overview → API keys"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 )
 
@@ -46,6 +47,71 @@ func (c *Client) GetWebhook(ctx context.Context, id string) (Webhook, error) {
 	}
 	if w.ID == "" {
 		return Webhook{}, fmt.Errorf("appwrite: %s: %w", op, errors.New("response has no $id"))
+	}
+	return w, nil
+}
+
+// webhookSettings are the fields PUT /webhooks/{id} replaces, as GET /webhooks/{id} reports
+// them, secrets included. They live only for the length of EnableWebhook and are never logged.
+type webhookSettings struct {
+	Name         string   `json:"name"`
+	URL          string   `json:"url"`
+	Events       []string `json:"events"`
+	Enabled      bool     `json:"enabled"`
+	TLS          bool     `json:"tls"`
+	AuthUsername string   `json:"authUsername"`
+	AuthPassword string   `json:"authPassword"`
+}
+
+// ErrKeepsBasicAuth: the webhook has an HTTP user but Appwrite did not report its password, so
+// an update (which replaces every field) would remove it; the webhook is left disabled.
+var ErrKeepsBasicAuth = errors.New("the webhook's basic-auth password is not readable with this key")
+
+// EnableWebhook enables a webhook again through PUT /webhooks/{id} (Appwrite 1.9+, key scope
+// webhooks.write; Appwrite resets its failed-attempts counter then). The route replaces the
+// name, URL, events, tls, authUsername and authPassword with what the request sends (an absent
+// tls means no certificate check, an absent password no basic auth), so they are read first and
+// sent back unchanged; the signature key is not part of the route and stays. Servers before 1.9
+// answer with an error matching ErrNotSupported.
+func (c *Client) EnableWebhook(ctx context.Context, id string) (Webhook, error) {
+	op := fmt.Sprintf("enable webhook %s", id)
+	if id == "" {
+		return Webhook{}, fmt.Errorf("appwrite: %s: empty webhook id", op)
+	}
+	path := "/webhooks/" + url.PathEscape(id)
+	body, err := c.do(ctx, &request{op: op, path: path, family: familyWebhooks, webhookID: id})
+	if routeMissing(err) {
+		return Webhook{}, fmt.Errorf("appwrite: %s: %w (the webhooks API needs Appwrite 1.9+): %w", op, ErrNotSupported, err)
+	}
+	if err != nil {
+		return Webhook{}, err
+	}
+	var cur webhookSettings
+	if err := json.Unmarshal(body, &cur); err != nil {
+		return Webhook{}, fmt.Errorf("appwrite: %s: decoding the webhook: %w", op, err)
+	}
+	if cur.URL == "" || cur.Name == "" {
+		return Webhook{}, fmt.Errorf("appwrite: %s: the webhook as read has no name or url; not updating it", op)
+	}
+	if cur.AuthUsername != "" && cur.AuthPassword == "" {
+		return Webhook{}, fmt.Errorf("appwrite: %s: %w: enable it in the console (Settings → Webhooks)", op, ErrKeepsBasicAuth)
+	}
+	cur.Enabled = true
+	put, err := json.Marshal(cur)
+	if err != nil {
+		return Webhook{}, fmt.Errorf("appwrite: %s: %w", op, err)
+	}
+	body, err = c.do(ctx, &request{op: op, path: path, family: familyWebhooks, webhookID: id,
+		method: http.MethodPut, body: put, scope: "webhooks.write"})
+	if routeMissing(err) {
+		return Webhook{}, fmt.Errorf("appwrite: %s: %w (PUT /webhooks/{id} needs Appwrite 1.9+): %w", op, ErrNotSupported, err)
+	}
+	if err != nil {
+		return Webhook{}, err
+	}
+	var w Webhook
+	if err := json.Unmarshal(body, &w); err != nil {
+		return Webhook{}, fmt.Errorf("appwrite: %s: decoding the response: %w", op, err)
 	}
 	return w, nil
 }

@@ -45,3 +45,40 @@ func TestGetWebhookNotSupportedBefore19(t *testing.T) {
 		assert.ErrorContains(t, err, "1.9+")
 	}
 }
+
+// EnableWebhook enables a disabled webhook with PUT /v1/webhooks/{id} and sends back every
+// setting the route replaces, so the URL, events, TLS check and basic auth stay as they were.
+func TestEnableWebhook(t *testing.T) {
+	t.Parallel()
+	scopes := append(append([]string(nil), appwritetest.DefaultScopes...), "webhooks.write")
+	b := setup(t, appwritetest.Options{Version: "1.9.0", Scopes: scopes}, nil)
+	b.srv.SetWebhook("wh1", false, 10)
+	before, _ := b.srv.Webhook("wh1")
+	ctx := ctxTimeout(t, 10*time.Second)
+
+	w, err := b.client.EnableWebhook(ctx, "wh1")
+	require.NoError(t, err)
+	assert.True(t, w.Enabled)
+	assert.Zero(t, w.Attempts)
+	after, _ := b.srv.Webhook("wh1")
+	assert.True(t, after.Enabled)
+	assert.Zero(t, after.Attempts)
+	before.Enabled, before.Attempts, before.UpdatedAt, after.UpdatedAt = true, 0, "", ""
+	before.Logs, after.Logs = "", ""
+	assert.Equal(t, before, after, "every other setting is kept (tls, basic auth, url, events)")
+
+	_, err = b.client.EnableWebhook(ctx, "nope")
+	assert.ErrorIs(t, err, appwrite.ErrWebhookNotFound)
+
+	readOnly := setup(t, appwritetest.Options{Version: "1.9.0"}, nil)
+	readOnly.srv.SetWebhook("wh1", false, 10)
+	_, err = readOnly.client.EnableWebhook(ctx, "wh1")
+	assert.ErrorIs(t, err, appwrite.ErrUnauthorized)
+	assert.ErrorContains(t, err, "lacks scope webhooks.write")
+	still, _ := readOnly.srv.Webhook("wh1")
+	assert.False(t, still.Enabled)
+
+	old := setup(t, appwritetest.Options{Version: "1.8.1"}, nil)
+	_, err = old.client.EnableWebhook(ctx, "wh1")
+	assert.ErrorIs(t, err, appwrite.ErrNotSupported)
+}

@@ -27,5 +27,7 @@
 // store and stops the scan at the next heartbeat (at once when it runs in this process).
 //
 // Manager implements admin.Backfill. Scheduler starts jobs periodically; Probe watches the
-// webhooks' health on Appwrite 1.9+ and reconciles when a disabled webhook comes back.
+// webhooks' health on Appwrite 1.9+, can enable a disabled one again, and reports when one
+// comes back so its tables are reconciled from when it was disabled (EnqueueSince, which the
+// serve command also uses to repair changes it had to refuse).
 package backfill

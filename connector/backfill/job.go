@@ -33,6 +33,9 @@ const (
 	TriggerAdmin    = "admin"    // POST /admin/backfill
 	TriggerSchedule = "schedule" // reconcile.incremental_every / full_every
 	TriggerProbe    = "probe"    // a disabled webhook was enabled again
+	// TriggerRepair: changes were refused while the state store was down, or Appwrite dropped
+	// events while a webhook was disabled (Manager.EnqueueSince).
+	TriggerRepair = "repair"
 )
 
 // Phases of a job.

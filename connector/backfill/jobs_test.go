@@ -372,3 +372,40 @@ func TestFailureWithAnyErrorTextEnds(t *testing.T) {
 	require.Contains(t, j.Error, `value "ab": üü`)
 	require.LessOrEqual(t, len(j.Error), 4000)
 }
+
+// EnqueueSince starts an incremental job at the refusal minus the skew, or at the watermark
+// minus the skew when that is earlier (a successful job advances the watermark, which must not
+// pass rows no job read); a table without a watermark is read whole.
+func TestEnqueueSince(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.put("r0", "t", b.api.Now())
+	ctx := context.Background()
+	from := time.Now().UTC().Truncate(time.Millisecond)
+	id, err := b.m.EnqueueSince(ctx, posts, from, backfill.TriggerRepair)
+	require.NoError(t, err)
+	j := b.wait(id, 30*time.Second)
+	require.Equal(t, backfill.StateSucceeded, j.State, j.Error)
+	require.Nil(t, j.Since, "no watermark yet: every row")
+	require.Equal(t, backfill.TriggerRepair, j.Trigger)
+
+	b.put("r1", "t", b.api.Now())
+	j = b.wait(b.start("main/posts", "incremental"), 30*time.Second)
+	require.Equal(t, backfill.StateSucceeded, j.State, j.Error)
+	var wm time.Time
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT updated_at FROM appwrite_sync.backfill_watermarks WHERE table_key = 'main/posts'`).Scan(&wm))
+
+	id, err = b.m.EnqueueSince(ctx, posts, wm.Add(time.Hour), backfill.TriggerRepair)
+	require.NoError(t, err)
+	j = b.wait(id, 30*time.Second)
+	require.True(t, j.Since.Equal(wm.Add(-backfill.SkewDefault)), "the watermark is earlier: %s", j.Since)
+
+	id, err = b.m.EnqueueSince(ctx, posts, wm.Add(-time.Hour), backfill.TriggerRepair)
+	require.NoError(t, err)
+	j = b.wait(id, 30*time.Second)
+	require.True(t, j.Since.Equal(wm.Add(-time.Hour-backfill.SkewDefault)), "the refusal is earlier: %s", j.Since)
+
+	_, err = b.m.EnqueueSince(ctx, connector.TableKey{Database: "main", Table: "nope"}, from, backfill.TriggerRepair)
+	var nm *backfill.NotMappedError
+	require.ErrorAs(t, err, &nm)
+}

@@ -262,11 +262,32 @@ func (m *Manager) Enqueue(ctx context.Context, key connector.TableKey, mode Mode
 	return m.enqueue(ctx, key, mode, trigger, false)
 }
 
+// EnqueueSince queues an incremental job of key that reads every row changed at or after from
+// minus the skew window: the repair of changes the service refused, or that Appwrite dropped
+// while a webhook was disabled, from that moment on. When the table's watermark (minus the
+// skew) is earlier still, the job starts there instead, as a scheduled one would: on success it
+// advances the watermark, which must never pass rows no job has read. A table that no job has
+// reconciled yet has no watermark, and is read whole. A table with an active job yields
+// *ActiveError (the caller tries again once it ended: the active job may have read the table
+// before the refused changes).
+func (m *Manager) EnqueueSince(ctx context.Context, key connector.TableKey, from time.Time, trigger string) (string, error) {
+	if err := m.checkTable(key); err != nil {
+		return "", err
+	}
+	id, err := m.store.insert(ctx, key.String(), ModeIncremental, trigger, m.opts.Skew, 0, nil, false, &from)
+	if err != nil {
+		return "", err
+	}
+	m.log.WithFields(logrus.Fields{"job": id, "table": key.String(), "mode": ModeIncremental, "trigger": trigger, "from": from}).Info("backfill job queued")
+	m.signal()
+	return id, nil
+}
+
 func (m *Manager) enqueue(ctx context.Context, key connector.TableKey, mode Mode, trigger string, allowMassDelete bool) (string, error) {
 	if err := m.checkTable(key); err != nil {
 		return "", err
 	}
-	id, err := m.store.insert(ctx, key.String(), mode, trigger, m.opts.Skew, 0, nil, allowMassDelete)
+	id, err := m.store.insert(ctx, key.String(), mode, trigger, m.opts.Skew, 0, nil, allowMassDelete, nil)
 	if err != nil {
 		return "", err
 	}
@@ -282,7 +303,7 @@ func (m *Manager) enqueueIfDue(ctx context.Context, key connector.TableKey, mode
 	for i, d := range dueModes {
 		modes[i] = string(d)
 	}
-	id, err := m.store.insert(ctx, key.String(), mode, trigger, m.opts.Skew, every, modes, false)
+	id, err := m.store.insert(ctx, key.String(), mode, trigger, m.opts.Skew, every, modes, false, nil)
 	var ae *ActiveError
 	if errors.As(err, &ae) || id == "" {
 		return "", nil

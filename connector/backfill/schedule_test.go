@@ -89,7 +89,7 @@ func TestProbeReportsHealthAndReconcilesWhenReenabled(t *testing.T) {
 	l.SetFormatter(&logrus.JSONFormatter{})
 	var reenabled atomic.Int32
 	p := backfill.NewProbe(backfill.ProbeOptions{Client: b.client, IDs: []string{"wh1", "wh-missing"}, Metrics: b.metrics, Log: logrus.NewEntry(l),
-		Reenabled: func(ctx context.Context, id string) {
+		Reenabled: func(ctx context.Context, id string, _ time.Time) {
 			reenabled.Add(1)
 			_, err := b.m.ReconcileAll(ctx, backfill.ModeIncremental, backfill.TriggerProbe)
 			require.NoError(t, err)
@@ -152,4 +152,47 @@ func TestProbeStopsOnServersBefore19(t *testing.T) {
 	}
 	require.Equal(t, 1, bytes.Count(logs.Bytes(), []byte("webhook probe stopped")), "logged once")
 	require.Equal(t, false, p.Status()["appwrite_webhooks"].(map[string]any)["supported"])
+}
+
+// With Reenable, a webhook found disabled is enabled again through the API and Reenabled gets
+// the moment it was disabled; without it, status says what to do.
+func TestProbeReenablesDisabledWebhook(t *testing.T) {
+	t.Parallel()
+	scopes := append(append([]string(nil), appwritetest.DefaultScopes...), "webhooks.write")
+	b := setup(t, setupOpts{api: appwritetest.Options{Version: "1.9.0", Scopes: scopes}, noRun: true})
+	b.api.SetWebhook("wh1", true, 0)
+	var got []time.Time
+	opts := backfill.ProbeOptions{Client: b.client, IDs: []string{"wh1"}, Metrics: b.metrics,
+		Reenabled: func(_ context.Context, _ string, since time.Time) { got = append(got, since) }}
+	manual := backfill.NewProbe(opts)
+	opts.Reenable = true
+	auto := backfill.NewProbe(opts)
+	ctx := context.Background()
+	require.True(t, manual.Check(ctx))
+	require.True(t, auto.Check(ctx))
+
+	disabledAt := b.api.Now()
+	b.api.SetWebhook("wh1", false, 10)
+	require.True(t, manual.Check(ctx))
+	h := manual.Status()["appwrite_webhooks"].(map[string]any)["webhooks"].(map[string]backfill.WebhookHealth)["wh1"]
+	require.False(t, *h.Enabled)
+	require.Contains(t, h.Action, "reenable_webhooks")
+	require.NotNil(t, h.DisabledSince)
+	wh, _ := b.api.Webhook("wh1")
+	require.False(t, wh.Enabled, "the probe changes nothing without Reenable")
+	require.Empty(t, got)
+
+	require.True(t, auto.Check(ctx))
+	wh, _ = b.api.Webhook("wh1")
+	require.True(t, wh.Enabled, "enabled again")
+	require.Zero(t, wh.Attempts)
+	require.Len(t, got, 1)
+	require.False(t, got[0].After(disabledAt), "reconciled from when Appwrite disabled it")
+	h = auto.Status()["appwrite_webhooks"].(map[string]any)["webhooks"].(map[string]backfill.WebhookHealth)["wh1"]
+	require.True(t, *h.Enabled)
+	require.Equal(t, 1, h.Reenabled)
+	require.Nil(t, h.DisabledSince)
+	require.EqualValues(t, 1, counter(b.metrics.WebhookReenabled.WithLabelValues("wh1")))
+	require.True(t, auto.Check(ctx))
+	require.Len(t, got, 1, "only once")
 }

@@ -71,16 +71,18 @@ func newJobID() string {
 // table can run between it and the job's start (one job per table), so it cannot move.
 // dueWithin > 0 makes the insert conditional: nothing is queued (and "" returned) when a job
 // of a mode in dueModes was created within that time. A table with an active job yields
-// *ActiveError.
-func (s *store) insert(ctx context.Context, table string, mode Mode, trigger string, skew, dueWithin time.Duration, dueModes []string, allowMassDelete bool) (string, error) {
+// *ActiveError. from, when not nil, makes an incremental job start at from minus the skew when
+// that is earlier than the watermark minus the skew (see Manager.EnqueueSince).
+func (s *store) insert(ctx context.Context, table string, mode Mode, trigger string, skew, dueWithin time.Duration, dueModes []string, allowMassDelete bool, from *time.Time) (string, error) {
 	id := newJobID()
 	tag, err := s.pool.Exec(ctx, `INSERT INTO appwrite_sync.backfill_jobs (id, table_key, mode, state, trigger, allow_mass_delete, since)
         SELECT $1, $2, $3, 'queued', $4, $8,
-               CASE WHEN $3 = 'incremental' THEN (SELECT updated_at - $5::interval FROM appwrite_sync.backfill_watermarks WHERE table_key = $2) END
+               CASE WHEN $3 = 'incremental' THEN (SELECT LEAST(updated_at, COALESCE($9, updated_at)) - $5::interval
+                                                  FROM appwrite_sync.backfill_watermarks WHERE table_key = $2) END
         WHERE $6::interval <= '0s' OR NOT EXISTS (
             SELECT 1 FROM appwrite_sync.backfill_jobs
             WHERE table_key = $2 AND mode = ANY($7::text[]) AND created_at > now() - $6::interval)`,
-		id, table, string(mode), trigger, skew, dueWithin, dueModes, allowMassDelete)
+		id, table, string(mode), trigger, skew, dueWithin, dueModes, allowMassDelete, from)
 	if pgerr.IsUniqueViolation(err, "backfill_jobs_one_active") {
 		return "", s.activeError(ctx, table)
 	}

@@ -58,8 +58,11 @@ const (
 	TombstoneRetentionDefault = 30 * 24 * time.Hour
 	GroupCommitWaitDefault    = 1 * time.Millisecond
 	GroupCommitMaxDefault     = 512
-	LeaseDefault              = 60 * time.Second
-	PollIntervalDefault       = 100 * time.Millisecond
+	// SpoolMaxBytesDefault is state.spool_max_bytes: the size cap of the local spool that
+	// takes webhooks while the state store is down (about 200,000 changes of 1 KiB).
+	SpoolMaxBytesDefault = 256 << 20
+	LeaseDefault         = 60 * time.Second
+	PollIntervalDefault  = 100 * time.Millisecond
 	// LingerDefault is how long delivery waits to fill a batch when changes trickle in: a few
 	// milliseconds of freshness buy batches of tens instead of ones and twos.
 	LingerDefault     = 20 * time.Millisecond
@@ -209,6 +212,13 @@ type State struct {
 	TombstoneRetention time.Duration
 	GroupCommitWait    time.Duration
 	GroupCommitMax     int
+	// SpoolDir, when set, holds the local spool: while the state store cannot commit, a
+	// verified change is fsync'd there and answered 200, and drained into the ledger when the
+	// store is back. Empty (default): off, such a change is answered 503. A relative path is
+	// relative to the config file's directory.
+	SpoolDir string
+	// SpoolMaxBytes caps the spool file; full, the answer is 503. Default SpoolMaxBytesDefault.
+	SpoolMaxBytes int64
 }
 
 // Quarantine bounds the validly signed requests kept because they could not be decoded or
@@ -275,6 +285,11 @@ type Reconcile struct {
 	// Lease is how long a job survives its process: a job not renewed for this long is
 	// resumed by another process. Default ReconcileLeaseDefault (30s).
 	Lease time.Duration
+	// ReenableWebhooks: a webhook of WebhookIDs found disabled is enabled again through
+	// PUT /v1/webhooks/{id} (Appwrite 1.9+, key scope webhooks.write) and its tables
+	// reconciled from when it was disabled. Default false: status and a metric say it is
+	// disabled.
+	ReenableWebhooks bool
 }
 
 // Load reads, expands and validates the file at path.
@@ -350,7 +365,8 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 				}
 			}
 		case "state":
-			for _, g := range d.Fields(f.Value, f.Path, "database_url", "tombstone_retention", "group_commit_wait", "group_commit_max") {
+			for _, g := range d.Fields(f.Value, f.Path, "database_url", "tombstone_retention", "group_commit_wait", "group_commit_max",
+				"spool_dir", "spool_max_bytes") {
 				switch g.Key {
 				case "database_url":
 					d.Redact(g.Value, Redact)
@@ -365,6 +381,19 @@ func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error
 					}
 				case "group_commit_max":
 					c.State.GroupCommitMax = positiveInt(d, g)
+				case "spool_dir":
+					c.State.SpoolDir = d.String(g.Value, g.Path)
+					if c.State.SpoolDir != "" && !filepath.IsAbs(c.State.SpoolDir) {
+						c.State.SpoolDir = filepath.Join(filepath.Dir(file), c.State.SpoolDir)
+					}
+				case "spool_max_bytes":
+					if v, ok := d.Int(g.Value, g.Path); ok {
+						if v < 1<<20 {
+							d.Errorf(g.Value, g.Path, "use at least 1048576 (1 MiB); a change takes about its body's size", "too small")
+						} else {
+							c.State.SpoolMaxBytes = v
+						}
+					}
 				}
 			}
 		case "delivery":
@@ -512,7 +541,7 @@ func (c *Config) setDefaults() {
 		DrainDelay: DrainDelayDefault}
 	c.Log = Log{Level: "info", Format: "auto"}
 	c.State = State{TombstoneRetention: TombstoneRetentionDefault, GroupCommitWait: GroupCommitWaitDefault,
-		GroupCommitMax: GroupCommitMaxDefault}
+		GroupCommitMax: GroupCommitMaxDefault, SpoolMaxBytes: SpoolMaxBytesDefault}
 	c.Delivery = Delivery{Lease: LeaseDefault, PollInterval: PollIntervalDefault, MaxBackoff: MaxBackoffDefault, Linger: LingerDefault}
 	c.Meili = Meili{URL: MeiliURLDefault, BatchSize: MeiliBatchSizeDefault, BatchBytes: MeiliBatchBytesDefault, Timeout: MeiliTimeoutDefault}
 	c.Warehouse = Warehouse{Schema: WarehouseSchemaDefault, BatchSize: WarehouseBatchSizeDefault}
@@ -712,8 +741,10 @@ func errAt(d *connector.Node, n *yaml.Node, path, fix, problem string) {
 }
 
 func (c *Config) parseReconcile(d *connector.Node, f connector.Field) {
-	for _, g := range d.Fields(f.Value, f.Path, "incremental_every", "full_every", "skew", "webhook_ids", "probe_every", "lease") {
+	for _, g := range d.Fields(f.Value, f.Path, "incremental_every", "full_every", "skew", "webhook_ids", "probe_every", "lease", "reenable_webhooks") {
 		switch g.Key {
+		case "reenable_webhooks":
+			c.Reconcile.ReenableWebhooks = d.Bool(g.Value, g.Path)
 		case "webhook_ids":
 			c.Reconcile.WebhookIDs = d.StringList(g.Value, g.Path)
 			for i, id := range c.Reconcile.WebhookIDs {
@@ -890,12 +921,16 @@ func (c *Config) validate(d *connector.Node, top *yaml.Node) {
 			key string
 			set bool
 		}{{"incremental_every", c.Reconcile.IncrementalEvery > 0}, {"full_every", c.Reconcile.FullEvery > 0},
-			{"webhook_ids", len(c.Reconcile.WebhookIDs) > 0}} {
+			{"webhook_ids", len(c.Reconcile.WebhookIDs) > 0}, {"reenable_webhooks", c.Reconcile.ReenableWebhooks}} {
 			if key := k.key; k.set {
 				d.Errorf(at("reconcile."+key), "reconcile."+key, "set appwrite.project and appwrite.api_key (a key with scope rows.read, and webhooks.read for webhook_ids), or remove reconcile."+key,
 					"reconcile needs the Appwrite API")
 			}
 		}
+	}
+	if c.Reconcile.ReenableWebhooks && len(c.Reconcile.WebhookIDs) == 0 {
+		d.Errorf(at("reconcile.reenable_webhooks"), "reconcile.reenable_webhooks", "list the webhooks to watch in reconcile.webhook_ids (the key needs webhooks.read and webhooks.write)",
+			"reenable_webhooks acts on the webhooks of reconcile.webhook_ids, and none are listed")
 	}
 	if u, err := url.Parse(c.Meili.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		d.Errorf(at("meilisearch.url"), "meilisearch.url", "write e.g. http://127.0.0.1:7700", "not an absolute http(s) URL")

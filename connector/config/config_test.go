@@ -280,3 +280,26 @@ func TestYAMLSyntaxErrorAtItsLine(t *testing.T) {
 		require.Contains(t, parseErr(t, src, fullEnv), "config.yaml:2: not valid YAML: ")
 	}
 }
+
+// The spool is off unless state.spool_dir is set; a relative directory is the config file's;
+// reenable_webhooks needs the API and the webhooks to act on.
+func TestSpoolAndReenableKeys(t *testing.T) {
+	c, err := Parse("/etc/sync/config.yaml", []byte(good), fullEnv)
+	require.NoError(t, err)
+	require.Empty(t, c.State.SpoolDir, "the spool is off by default")
+	require.Equal(t, int64(SpoolMaxBytesDefault), c.State.SpoolMaxBytes)
+	require.False(t, c.Reconcile.ReenableWebhooks)
+
+	text := strings.Replace(good, "state:\n", "state:\n  spool_dir: .data/spool\n  spool_max_bytes: 2097152\n", 1) +
+		"appwrite: {project: p, api_key: k}\nreconcile: {webhook_ids: [wh1], reenable_webhooks: true}\n"
+	c, err = Parse("/etc/sync/config.yaml", []byte(text), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, "/etc/sync/.data/spool", c.State.SpoolDir)
+	require.Equal(t, int64(2<<20), c.State.SpoolMaxBytes)
+	require.True(t, c.Reconcile.ReenableWebhooks)
+
+	msg := parseErr(t, strings.Replace(good, "state:\n", "state:\n  spool_max_bytes: 1000\n", 1)+"reconcile: {reenable_webhooks: true}\n", fullEnv)
+	require.Contains(t, msg, "state.spool_max_bytes: too small")
+	require.Contains(t, msg, "reconcile.reenable_webhooks: reconcile needs the Appwrite API")
+	require.Contains(t, msg, "reconcile.reenable_webhooks: reenable_webhooks acts on the webhooks of reconcile.webhook_ids")
+}

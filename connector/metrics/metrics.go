@@ -42,6 +42,16 @@ type Metrics struct {
 	// QuarantineDropped counts quarantined requests removed, replayed or not, by reason:
 	// retention (older than quarantine.retention) or cap (beyond quarantine.max_rows).
 	QuarantineDropped *prometheus.CounterVec
+	// The state store outage spool and the repair of what was refused (issue 22).
+	SpoolBytes       prometheus.Gauge       // bytes spooled and not yet drained
+	SpoolRecords     prometheus.Gauge       // changes spooled and not yet drained
+	SpoolOldestAge   prometheus.Gauge       // seconds
+	SpoolAppended    prometheus.Counter     // changes answered 200 from the spool
+	SpoolDrained     prometheus.Counter     // changes drained into the ledger
+	Refused          *prometheus.CounterVec // reason: spool_off|spool_full|spool_unwritable
+	RefusedTables    prometheus.Gauge       // tables with refused changes awaiting an automatic reconcile
+	Repairs          prometheus.Counter     // reconcile jobs queued to repair refused changes
+	WebhookReenabled *prometheus.CounterVec // webhook id
 }
 
 // New creates and registers every collector on a fresh registry (plus Go and process
@@ -109,6 +119,28 @@ func New() *Metrics {
 		Help: "Appwrite's own view of the webhook (1.9+): 1 enabled, 0 disabled."}, []string{"webhook_id"})
 	m.WebhookAttempts = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_appwrite_webhook_attempts",
 		Help: "Appwrite's consecutive failed delivery counter for the webhook (1.9+); it disables the webhook at 10."}, []string{"webhook_id"})
+	m.SpoolBytes = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_spool_bytes",
+		Help: "Bytes of changes in the local spool (state.spool_dir) not yet drained into the state store."})
+	m.SpoolRecords = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_spool_changes",
+		Help: "Changes in the local spool not yet drained into the state store."})
+	m.SpoolOldestAge = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_spool_oldest_age_seconds",
+		Help: "Age of the oldest change in the local spool (0 when it is empty)."})
+	m.SpoolAppended = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_spool_appended_total",
+		Help: "Changes the state store could not commit that were fsync'd to the local spool and answered 200."})
+	m.SpoolDrained = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_spool_drained_total",
+		Help: "Spooled changes recorded in the state store once it was back."})
+	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_refused_changes_total",
+		Help: "Verified changes answered 503 because the state store could not commit them and the spool could not take them, by reason (spool_off, spool_full, spool_unwritable)."}, []string{"reason"})
+	m.RefusedTables = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_refused_tables",
+		Help: "Tables with refused changes not yet repaired: each gets an incremental reconcile once the state store is healthy (when the Appwrite API is configured); otherwise run one by hand."})
+	m.Repairs = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_repair_jobs_total",
+		Help: "Incremental reconcile jobs queued automatically to repair refused changes or the events of a disabled webhook."})
+	m.WebhookReenabled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_appwrite_webhook_reenabled_total",
+		Help: "Times a disabled Appwrite webhook was enabled again by appwrite-sync (reconcile.reenable_webhooks)."}, []string{"webhook_id"})
+	for _, c := range []prometheus.Collector{m.SpoolBytes, m.SpoolRecords, m.SpoolOldestAge, m.SpoolAppended, m.SpoolDrained, m.Refused,
+		m.RefusedTables, m.Repairs, m.WebhookReenabled} {
+		f(c)
+	}
 	for _, c := range []prometheus.Collector{m.WebhookRequests, m.RateLimited, m.IntakeRefused, m.Draining, m.IngestLatency, m.Changes, m.Ties, m.BelowHorizon, m.GroupCommitSize,
 		m.Pending, m.Lag, m.Applied, m.Failed, m.DeadLetter, m.Quarantine, m.Quarantined, m.BatchSize, m.ClaimLatency,
 		m.ApplyLatency, m.SinkUp, m.TombstonesSwept, m.Reprojected, m.BackfillRows, m.BackfillJobs, m.WebhookEnabled, m.WebhookAttempts} {

@@ -33,6 +33,8 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	m.BackfillJobs.WithLabelValues("full", "succeeded").Inc()
 	m.WebhookEnabled.WithLabelValues("w").Set(1)
 	m.WebhookAttempts.WithLabelValues("w").Set(0)
+	m.Refused.WithLabelValues("spool_off").Inc()
+	m.WebhookReenabled.WithLabelValues("w").Inc()
 	families, err := m.Registry.Gather()
 	require.NoError(t, err)
 	have := map[string]bool{}

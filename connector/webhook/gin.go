@@ -143,6 +143,7 @@ var recordedBody = [len(recordedNames)][]byte{
 	RecordedNew:       []byte(`{"recorded":true,"result":"new"}`),
 	RecordedStale:     []byte(`{"recorded":true,"result":"stale"}`),
 	RecordedDuplicate: []byte(`{"recorded":true,"result":"duplicate"}`),
+	RecordedSpooled:   []byte(`{"recorded":true,"result":"spooled"}`),
 }
 
 const jsonContentType = "application/json; charset=utf-8"

@@ -311,6 +311,7 @@ var answerRecorded = [len(recordedNames)]gin.H{
 	RecordedNew:       {"recorded": true, "result": RecordedNew.String()},
 	RecordedStale:     {"recorded": true, "result": RecordedStale.String()},
 	RecordedDuplicate: {"recorded": true, "result": RecordedDuplicate.String()},
+	RecordedSpooled:   {"recorded": true, "result": RecordedSpooled.String()},
 }
 
 func (h *Handler) tooLarge(ep *Endpoint, res *Result) (int, gin.H) {

@@ -31,6 +31,10 @@ const (
 	RecordedStale
 	// RecordedDuplicate: this exact version was already recorded; nothing changed.
 	RecordedDuplicate
+	// RecordedSpooled: the state store could not commit, and the change was fsync'd to the
+	// local spool instead (state.spool_dir); it is recorded, through the same version guard,
+	// once the state store is back.
+	RecordedSpooled
 )
 
 func (r Recorded) String() string {
@@ -40,7 +44,7 @@ func (r Recorded) String() string {
 	return recordedNames[r]
 }
 
-var recordedNames = [...]string{RecordedNew: "new", RecordedStale: "stale", RecordedDuplicate: "duplicate"}
+var recordedNames = [...]string{RecordedNew: "new", RecordedStale: "stale", RecordedDuplicate: "duplicate", RecordedSpooled: "spooled"}
 
 // Quarantined is a validly signed request kept for a human: why it was not understood and
 // everything needed to replay it.

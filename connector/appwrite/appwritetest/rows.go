@@ -287,6 +287,68 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, wh)
 }
 
+// Webhook returns the webhook as the double holds it (secrets included).
+func (s *Server) Webhook(id string) (Webhook, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	w, ok := s.webhooks[id]
+	return w, ok
+}
+
+// handleUpdateWebhook is PUT /v1/webhooks/{id} as Appwrite 1.9 defines it (Webhooks module,
+// Http/Webhooks/Update.php): scope webhooks.write; name, url and events are required, enabled
+// (default true), tls (default false), authUsername and authPassword (default "") optional;
+// every one of them replaces the stored value; enabling resets attempts to 0; the answer is
+// the updated webhook (with its secret: only GET removes it).
+func (s *Server) handleUpdateWebhook(w http.ResponseWriter, r *http.Request) {
+	s.stats.webhooks.Add(1)
+	if ok, _ := s.authorize(w, r, "webhooks.write"); !ok {
+		return
+	}
+	var p map[string]json.RawMessage
+	if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "general_argument_invalid", "Invalid JSON body.")
+		return
+	}
+	for _, name := range []string{"name", "url", "events"} {
+		if v, ok := p[name]; !ok || string(v) == "null" {
+			s.fail(w, r, http.StatusBadRequest, "general_argument_invalid", fmt.Sprintf(`Param "%s" is not optional.`, name))
+			return
+		}
+	}
+	upd := struct {
+		Name         string   `json:"name"`
+		URL          string   `json:"url"`
+		Events       []string `json:"events"`
+		Enabled      *bool    `json:"enabled"`
+		TLS          bool     `json:"tls"`
+		AuthUsername string   `json:"authUsername"`
+		AuthPassword string   `json:"authPassword"`
+	}{}
+	b, _ := json.Marshal(p)
+	if err := json.Unmarshal(b, &upd); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "general_argument_invalid", "Invalid param: "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	wh, ok := s.webhooks[r.PathValue("id")]
+	if !ok {
+		s.mu.Unlock()
+		s.fail(w, r, http.StatusNotFound, "webhook_not_found", "Webhook with the requested ID could not be found.")
+		return
+	}
+	enabled := upd.Enabled == nil || *upd.Enabled
+	wh.Name, wh.URL, wh.Events, wh.TLS, wh.AuthUsername, wh.AuthPassword, wh.Enabled =
+		upd.Name, upd.URL, upd.Events, upd.TLS, upd.AuthUsername, upd.AuthPassword, enabled
+	if enabled {
+		wh.Attempts = 0
+	}
+	wh.UpdatedAt = s.now.UTC().Format(timeLayout)
+	s.webhooks[wh.ID] = wh
+	s.mu.Unlock()
+	s.writeJSON(w, http.StatusOK, wh)
+}
+
 // buffer collects an answer in memory so it is sent after the handler let go of the lock (a
 // slow reader must not block Put and Delete). flush sends it; defer it before locking.
 func buffer(w http.ResponseWriter) (http.ResponseWriter, func()) {

@@ -6,6 +6,7 @@
 //	GET /v1/tablesdb/{db}/tables/{table}/rows[/{rowId}]          (not in Legacy mode)
 //	GET /v1/databases/{db}/collections/{collection}/documents[/{id}]
 //	GET /v1/webhooks/{id}                                        (Version 1.9+ only)
+//	PUT /v1/webhooks/{id}                                        (Version 1.9+ only)
 //
 // with Appwrite's checks in Appwrite's order: project (404 project_not_found), API key (401
 // user_unauthorized; no key at all means a guest who only sees rows with read("any")), key
@@ -19,7 +20,7 @@
 // millions of rows cheaply (their columns are generated when rendered).
 //
 // Test controls: Put, Delete, Rows, Seed, CreateTable, the clock (SetNow, Advance), faults
-// (InjectError, Inject, Hang, SetLatency), SetWebhook, Stats and Requests.
+// (InjectError, Inject, Hang, SetLatency), SetWebhook, Webhook, Stats and Requests.
 package appwritetest
 
 import (
@@ -150,6 +151,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /v1/databases/{db}/collections/{table}/documents/{row}", s.handleGet(true))
 	if !opts.Legacy && s.atLeast(1, 9, 0) {
 		mux.HandleFunc("GET /v1/webhooks/{id}", s.handleWebhook)
+		mux.HandleFunc("PUT /v1/webhooks/{id}", s.handleUpdateWebhook)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusNotFound, "general_route_not_found",

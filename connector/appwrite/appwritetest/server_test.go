@@ -404,3 +404,47 @@ func body0(t *testing.T, s *appwritetest.Server) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// PUT /v1/webhooks/{id} as Appwrite 1.9 defines it: webhooks.write, name/url/events required,
+// every setting replaced (tls defaults to false, enabled to true), attempts reset on enable.
+func TestUpdateWebhook(t *testing.T) {
+	t.Parallel()
+	put := func(s *appwritetest.Server, body string) answer {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, s.URL+"/webhooks/wh", bytes.NewReader([]byte(body)))
+		require.NoError(t, err)
+		req.Header.Set("X-Appwrite-Project", appwritetest.ProjectDefault)
+		req.Header.Set("X-Appwrite-Key", key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := s.Client().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+		return answer{status: resp.StatusCode, body: m}
+	}
+	s := appwritetest.New(appwritetest.Options{Version: "1.9.0"})
+	defer s.Close()
+	s.SetWebhook("wh", false, 10)
+	a := put(s, `{"name":"n","url":"https://x.example.com/h","events":["rows.*"]}`)
+	require.Equal(t, 401, a.status, "the default key lacks webhooks.write")
+	assert.Equal(t, "general_unauthorized_scope", a.body["type"])
+
+	s = appwritetest.New(appwritetest.Options{Version: "1.9.0", Scopes: []string{"webhooks.read", "webhooks.write"}})
+	defer s.Close()
+	s.SetWebhook("wh", false, 10)
+	a = put(s, `{"url":"https://x.example.com/h","events":["rows.*"]}`)
+	require.Equal(t, 400, a.status)
+	assert.Equal(t, `Param "name" is not optional.`, a.body["message"])
+	a = put(s, `{"name":"n","url":"https://x.example.com/h","events":["rows.*"]}`)
+	require.Equal(t, 200, a.status)
+	assert.Equal(t, true, a.body["enabled"])
+	assert.EqualValues(t, 0, a.body["attempts"])
+	assert.Equal(t, false, a.body["tls"], "tls left out is false")
+	assert.Equal(t, "", a.body["authPassword"], "a password left out is removed")
+	a = put(s, `{"name":"n","url":"https://x.example.com/h","events":["rows.*"],"enabled":false}`)
+	assert.Equal(t, false, a.body["enabled"])
+
+	old := appwritetest.New(appwritetest.Options{Version: "1.8.1"})
+	defer old.Close()
+	assert.Equal(t, 404, put(old, `{}`).status)
+}
