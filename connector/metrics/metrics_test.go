@@ -42,7 +42,7 @@ func TestDocumentedMetricsExist(t *testing.T) {
 		have[f.GetName()] = true
 	}
 	re := regexp.MustCompile(`appwrite_sync_[a-z_]+`)
-	for _, file := range []string{"../../deploy/grafana/appwrite-sync.json", "../../README.md"} {
+	for _, file := range []string{"../../deploy/grafana/appwrite-sync.json", "../../README.md", "../../docs/api.md", "../../docs/operations.md"} {
 		b, err := os.ReadFile(file)
 		require.NoError(t, err)
 		for _, name := range re.FindAllString(string(b), -1) {
