@@ -276,8 +276,9 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 		return http.StatusServiceUnavailable, gin.H{
 			"error":   "state store unavailable; change not stored",
 			"webhook": ep.Name,
-			"hint": "Appwrite does not retry deliveries: once the state store is back, run a backfill " +
-				"(mode incremental) of " + res.Table + " to catch up",
+			"hint": "Appwrite does not retry deliveries: once the state store is back, appwrite-sync reconciles " + res.Table +
+				" from this moment when the Appwrite API is configured (appwrite.project, appwrite.api_key); otherwise run a backfill " +
+				"(mode incremental) of " + res.Table + " to catch up. Set state.spool_dir to take webhooks while the state store is down",
 		}
 	}
 	res.Outcome, res.Recorded = OutcomeRecorded, rec
