@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
 

@@ -16,10 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
 

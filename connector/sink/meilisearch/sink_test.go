@@ -15,8 +15,8 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )

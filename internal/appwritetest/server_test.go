@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 )
 
 var posts = connector.TableKey{Database: "main", Table: "posts"}
