@@ -22,7 +22,7 @@ type Counters struct {
 	DocumentsReceived int64
 	// DocumentsWritten counts documents stored by succeeded addition/update tasks.
 	DocumentsWritten int64
-	// DocumentsDeleted counts documents removed (by id, filter, clear or index deletion).
+	// DocumentsDeleted counts documents removed (by id or index deletion).
 	DocumentsDeleted int64
 	// InjectedHTTPErrors and DroppedConnections count the faults that fired.
 	InjectedHTTPErrors int64

@@ -224,15 +224,9 @@ func (s *Server) routes() {
 		s.handle("DELETE "+path, func(rq *request) reply { return s.resetSetting(rq, key) })
 	}
 
-	s.handle("GET /indexes/{uid}/documents", s.listDocuments)
-	s.handle("POST /indexes/{uid}/documents", func(rq *request) reply { return s.postDocuments(rq, false) })
-	s.handle("PUT /indexes/{uid}/documents", func(rq *request) reply { return s.postDocuments(rq, true) })
-	s.handle("DELETE /indexes/{uid}/documents", s.clearDocuments)
-	s.handle("POST /indexes/{uid}/documents/fetch", s.fetchDocuments)
+	// Of the document routes only the two the sink calls: add (replace) and delete-batch.
+	s.handle("POST /indexes/{uid}/documents", s.postDocuments)
 	s.handle("POST /indexes/{uid}/documents/delete-batch", s.deleteDocumentsBatch)
-	s.handle("POST /indexes/{uid}/documents/delete", s.deleteDocumentsByFilter)
-	s.handle("GET /indexes/{uid}/documents/{id}", s.getDocument)
-	s.handle("DELETE /indexes/{uid}/documents/{id}", s.deleteDocument)
 
 	s.handle("GET /tasks", s.listTasks)
 	s.handle("GET /tasks/{uid}", s.getTask)

@@ -1,11 +1,7 @@
 package meilitest_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -77,53 +73,6 @@ func TestErrorBodyShapeAndUnknownRoutes(t *testing.T) {
 	me := apiError(t, err, http.StatusNotFound, meilisearch.APIErrCodeIndexNotFound)
 	require.Equal(t, meilisearch.APIError, me.ErrCode)
 	require.Equal(t, "invalid_request", me.APIError.Type)
-}
-
-func TestGzipRequestAndResponse(t *testing.T) {
-	t.Parallel()
-	b := setup(t, meilitest.Options{}, meilisearch.WithContentEncoding(meilisearch.GzipEncoding, meilisearch.DefaultCompression))
-	ctx := testContext(t)
-	idx := b.client.Index("rows")
-
-	// meilisearch-go with WithContentEncoding gzips bodies and decodes every response as gzip:
-	// writes, task polling, reads and error bodies must all work.
-	b.succeeded(t)(idx.AddDocuments(ctx, []map[string]any{{"id": "a", "text": strings.Repeat("word ", 100)}}, &meilisearch.DocumentOptions{PrimaryKey: ptr("id")}))
-	var doc map[string]any
-	require.NoError(t, idx.GetDocument(ctx, "a", nil, &doc))
-	require.Equal(t, "a", doc["id"])
-	_, err := b.client.GetIndex(ctx, "missing")
-	apiError(t, err, http.StatusNotFound, meilisearch.APIErrCodeIndexNotFound)
-	tasks, err := b.client.GetTasks(ctx, &meilisearch.TasksQuery{IndexUIDS: []string{"rows"}})
-	require.NoError(t, err)
-	require.Equal(t, int64(1), tasks.Total)
-
-	// On the wire: a gzip request body is accepted and Accept-Encoding gets a gzip answer.
-	var zb bytes.Buffer
-	zw := gzip.NewWriter(&zb)
-	_, _ = zw.Write([]byte(`[{"id":"b"}]`))
-	require.NoError(t, zw.Close())
-	r := do(t, http.MethodPost, b.srv.URL+"/indexes/rows/documents", zb.Bytes(), map[string]string{
-		"Content-Type": "application/json", "Content-Encoding": "gzip", "Accept-Encoding": "gzip",
-	})
-	require.Equal(t, http.StatusAccepted, r.status)
-	require.Equal(t, "gzip", r.header.Get("Content-Encoding"))
-	zr, err := gzip.NewReader(bytes.NewReader(r.body))
-	require.NoError(t, err)
-	plain, err := io.ReadAll(zr)
-	require.NoError(t, err)
-	var summary map[string]any
-	require.NoError(t, json.Unmarshal(plain, &summary))
-	require.Equal(t, "enqueued", summary["status"])
-
-	// A body that claims gzip but is not is refused.
-	requireErrorBody(t, do(t, http.MethodPost, b.srv.URL+"/indexes/rows/documents", []byte(`"kefir"`), map[string]string{
-		"Content-Type": "application/json", "Content-Encoding": "gzip",
-	}), http.StatusBadRequest, "bad_request", "invalid_request")
-
-	for _, enc := range []meilisearch.ContentEncoding{meilisearch.DeflateEncoding, meilisearch.BrotliEncoding} {
-		other := setup(t, meilitest.Options{}, meilisearch.WithContentEncoding(enc, meilisearch.DefaultCompression))
-		other.succeeded(t)(other.client.Index("rows").AddDocuments(ctx, []map[string]any{{"id": "a"}}, nil))
-	}
 }
 
 func TestInjectedHTTPError(t *testing.T) {
