@@ -116,9 +116,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	b := &bundle{t: t, metrics: metrics.New(), mapping: testMapping(t)}
 	b.url = o.sharedURL
 	if b.url == "" {
-		b.url = pgtest.NewDatabase(t)
-		_, err := migrations.Up(ctx, b.url)
-		require.NoError(t, err)
+		b.url = pgtest.NewMigratedDatabase(t, migrations.Up)
 	}
 	var err error
 	b.pool, err = ledger.OpenPool(ctx, b.url, 10)

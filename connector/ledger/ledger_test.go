@@ -36,9 +36,7 @@ func setup(t *testing.T) bundle { return setupB(t) }
 func setupB(t testing.TB) bundle {
 	t.Helper()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	_, err := migrations.Up(ctx, url)
-	require.NoError(t, err)
+	url := pgtest.NewMigratedDatabase(t, migrations.Up)
 	pool, err := OpenPool(ctx, url, 8)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)

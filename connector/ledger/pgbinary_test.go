@@ -88,9 +88,7 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 // failing on that connection forever.
 func TestRecordSurvivesLostPreparedStatement(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	_, err := migrations.Up(ctx, url)
-	require.NoError(t, err)
+	url := pgtest.NewMigratedDatabase(t, migrations.Up)
 	pool, err := OpenLogPool(ctx, url, 1) // one connection: the DEALLOCATE hits the recorder's
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)

@@ -19,6 +19,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -42,7 +43,7 @@ func TestConformance(t *testing.T) {
 			return sinktest.Stored{Title: title, Views: int64(views)}, true
 		},
 		Poison:   func(row map[string]any) { row["title"] = poisonMarker },
-		StateURL: pgtest.NewDatabase(t),
+		StateURL: pgtest.NewMigratedDatabase(t, migrations.Up),
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -41,7 +42,7 @@ func TestConformance(t *testing.T) {
 			return s, true
 		},
 		Poison:   func(row map[string]any) { row["views"] = "not a number" },
-		StateURL: pgtest.NewDatabase(t),
+		StateURL: pgtest.NewMigratedDatabase(t, migrations.Up),
 	})
 }
 
