@@ -19,8 +19,9 @@ run: ## run the service on a local default: Postgres in ./.data, config.yaml
 	echo "state store: $$DATABASE_URL (stop it with: scripts/local-postgres.sh stop)" && \
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/appwrite-sync serve --config config.yaml
 
-test: ## run every test with the race detector (starts a throwaway Postgres when TEST_DATABASE_URL is unset)
-	$(GO) test -race -count=1 -timeout 30m ./...
+test: ## run every test with the race detector, printing each finished test (starts a throwaway Postgres when TEST_DATABASE_URL is unset)
+	@# testprogress prints tests as they finish and ends with go test's per-package lines.
+	@set -o pipefail; $(GO) test -race -count=1 -timeout 30m -json ./... | $(GO) run ./internal/testprogress
 
 lint: ## gofmt + go vet + staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
