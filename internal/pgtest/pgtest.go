@@ -31,22 +31,26 @@ import (
 // EnvURL names the variable holding an existing server's URL.
 const EnvURL = "TEST_DATABASE_URL"
 
-// Main runs a test package against TEST_DATABASE_URL or a throwaway cluster.
-func Main(m *testing.M) {
+// Main runs a test package against TEST_DATABASE_URL or a throwaway cluster, and exits.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with work of its own to do after the tests: it returns the exit
+// code instead of exiting.
+func Run(m *testing.M) int {
 	if os.Getenv(EnvURL) != "" {
 		code := m.Run()
 		dropTemplate() // a shared server keeps no template; a throwaway cluster goes whole
-		os.Exit(code)
+		return code
 	}
 	c, err := StartCluster()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
-		os.Exit(1)
+		return 1
 	}
 	os.Setenv(EnvURL, c.URL)
 	code := m.Run()
 	c.Stop()
-	os.Exit(code)
+	return code
 }
 
 // Cluster is a throwaway PostgreSQL server.
