@@ -9,7 +9,7 @@ import (
 
 // The document path works on raw JSON: a payload is validated once, split into one compact
 // byte slice per document, and stored as such. Reads write the stored bytes as they are, and
-// the few operations that need a field (primary key, filter, merge) scan the top level of the
+// the few operations that need a field (the primary key) scan the top level of the
 // object instead of decoding it. This keeps the add path at hundreds of MB/s.
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -1,7 +1,6 @@
 package meilitest_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -123,18 +122,6 @@ func TestDroppedConnections(t *testing.T) {
 	require.ErrorAs(t, err, &me)
 	require.Equal(t, meilisearch.CommunicationError, me.ErrCode)
 	require.Empty(t, b.srv.Tasks(), "a dropped request is not handled")
-
-	// A dropped response: the write is accepted, but the client never learns it.
-	b.srv.DropResponses(1)
-	_, err = idx.AddDocuments(ctx, []map[string]any{{"id": 2}}, nil)
-	require.ErrorAs(t, err, &me)
-	require.Equal(t, meilisearch.CommunicationError, me.ErrCode)
-	require.NoError(t, b.srv.WaitIdle(ctx))
-	tasks := b.srv.Tasks()
-	require.Len(t, tasks, 1)
-	require.Equal(t, meilitest.TaskSucceeded, tasks[0].Status)
-	require.Equal(t, 1, b.srv.DocumentCount("rows"))
-	require.Equal(t, int64(2), b.srv.Counters().DroppedConnections)
 }
 
 func TestUsableAsHandler(t *testing.T) {
@@ -157,16 +144,4 @@ func TestUsableAsHandler(t *testing.T) {
 	require.NoError(t, err)
 	srv.Close()
 	srv.Close()
-}
-
-func TestListenAndServe(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(testContext(t))
-	errc := make(chan error, 1)
-	go func() { errc <- meilitest.ListenAndServe(ctx, "127.0.0.1:0", meilitest.Options{}) }()
-	cancel()
-	require.NoError(t, <-errc)
-
-	err := meilitest.ListenAndServe(testContext(t), "127.0.0.1:0", meilitest.Options{PayloadLimit: -1})
-	require.ErrorContains(t, err, "PayloadLimit")
 }
