@@ -1,6 +1,8 @@
 package meilitest_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"net/http"
 	"strings"
 	"testing"
@@ -226,7 +228,11 @@ func TestPayloadTooLarge(t *testing.T) {
 
 	// The sink never compresses, so the double decodes no Content-Encoding: it refuses one
 	// as Meilisearch refuses an encoding it does not support.
-	r := do(t, http.MethodPost, b.srv.URL+"/indexes/rows/documents", []byte(`[{"id":"b"}]`), map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"})
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	_, _ = zw.Write([]byte(`[{"id":"b"}]`))
+	require.NoError(t, zw.Close())
+	r := do(t, http.MethodPost, b.srv.URL+"/indexes/rows/documents", zb.Bytes(), map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"})
 	requireErrorBody(t, r, http.StatusBadRequest, "bad_request", "invalid_request")
 
 	small := setup(t, meilitest.Options{PayloadLimit: 10 << 20})
