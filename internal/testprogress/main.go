@@ -1,5 +1,6 @@
-// Command testprogress turns `go test -json` into progress a person can follow: one line per
-// finished top-level test with the time since the start, the full output of a test as soon as
+// Command testprogress turns `go test -json` into progress a person can follow: a line when a
+// package's tests start (compiling comes first, and from an empty build cache takes minutes
+// with -race), one line per finished top-level test with the time since the start, the full output of a test as soon as
 // it fails, and go test's own per-package lines ("ok", "FAIL", "?") as they come. It ends with
 // those per-package lines again, in package order, so the run still closes the way plain
 // `go test` closes (CI reads the closing lines). It exits non-zero when a test, a package or a
@@ -52,6 +53,7 @@ func run(r io.Reader, w io.Writer, now func() time.Time) (failed bool, err error
 	}
 	outputs := map[string][]string{} // package + "\x00" + top-level test → its output so far
 	pkgLines := map[string]string{}  // package → go test's closing line for it
+	fmt.Fprintf(w, "%s compiling and running the tests\n", stamp())
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -64,6 +66,8 @@ func run(r io.Reader, w io.Writer, now func() time.Time) (failed bool, err error
 		top, _, _ := strings.Cut(e.Test, "/")
 		key := e.Package + "\x00" + top
 		switch {
+		case e.Action == "start":
+			fmt.Fprintf(w, "%s run  %s\n", stamp(), shortPkg(e.Package))
 		case e.Action == "build-output":
 			fmt.Fprint(w, e.Output)
 		case e.Action == "build-fail":

@@ -30,6 +30,7 @@ func TestRunPrintsProgressAndEndsWithPackageLines(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, failed)
 	got := out.String()
+	require.Contains(t, got, "run  m/b\n", "a package's start is shown")
 	require.Contains(t, got, "ok   m/b TestA (0.50s)\n")
 	require.Contains(t, got, "FAIL m/b TestB (0.00s)\n    x_test.go:4: boom detail\n", "a failure shows its subtests' output")
 	require.True(t, strings.HasSuffix(got, "ok  \tm/a\t1.5s\nFAIL\tm/b\t0.02s\n?   \tm/c\t[no test files]\n"), got)
