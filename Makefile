@@ -33,8 +33,9 @@ status: build ## status of the service `make run` runs (sinks, pending, lag, dea
 	@export DATABASE_URL="$${DATABASE_URL:-$$(scripts/local-postgres.sh url)}" && $(DEV_ENV) && \
 	$(BIN) status --config $(CONFIG)
 
-test: ## run every test with the race detector (starts a throwaway Postgres when TEST_DATABASE_URL is unset)
-	$(GO) test -race -count=1 -timeout 30m ./...
+test: ## run every test with the race detector, printing each finished test (starts a throwaway Postgres when TEST_DATABASE_URL is unset)
+	@# testprogress prints tests as they finish and ends with go test's per-package lines.
+	@set -o pipefail; $(GO) test -race -count=1 -timeout 30m -json ./... | $(GO) run ./internal/testprogress
 
 lint: ## gofmt + go vet + staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -19,6 +19,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // Two replicas starting at once must both succeed and leave one clean migration state.
 func TestConcurrentUpIsSafe(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	latest, err := Latest()
@@ -57,6 +58,7 @@ func TestConcurrentUpIsSafe(t *testing.T) {
 }
 
 func TestUpUnreachable(t *testing.T) {
+	t.Parallel()
 	_, err := Up(context.Background(), "postgres://nobody@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
 	require.ErrorIs(t, err, ErrConnect, "serve retries this, and only this, at start")
 	require.ErrorContains(t, err, "connecting to state store")
@@ -65,6 +67,7 @@ func TestUpUnreachable(t *testing.T) {
 // Migration 6 keeps rows recorded before it in the json column, and its down migration puts
 // the rows recorded since back there.
 func TestLedgerSourceTextDownKeepsEveryRow(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	_, err := Up(ctx, url)

@@ -12,16 +12,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 // TestBackfillCLIFollow runs `appwrite-sync backfill --follow` against a running instance:
 // exit 0 when the job succeeds, 1 when it fails; stdout is not a terminal, so progress comes
 // as log lines.
 func TestBackfillCLIFollow(t *testing.T) {
+	t.Parallel()
 	api := newAppwrite(t)
 	api.Seed(postsKey, 3000, 200)
 	api.SetLatency(20 * time.Millisecond) // long enough for a few progress lines
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	text := backfillConfigText(t, state, bfConfig{endpoint: api.URL})
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(text), 0o600))

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,23 +17,40 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
-// buildBinary builds the real binary once per test.
+// built is the real binary, built once per test process by buildBinary (go build is 5-20 s
+// on the 2-core machine) and removed by TestMain.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	out  []byte
+	err  error
+}
+
+// buildBinary returns the real binary, building it on the first call.
 func buildBinary(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "appwrite-sync")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return bin
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "appwrite-sync-bin-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "appwrite-sync")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	require.NoError(t, built.err, string(built.out))
+	return built.bin
 }
 
 // TestBackfillResumesAfterSIGKILL kills the real binary mid-backfill; the restarted process
 // takes the job over once its lease lapses, resumes after the checkpoint the dead one saved
 // (it does not read the table again from the start), and ends with the source's rows.
 func TestBackfillResumesAfterSIGKILL(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills the real binary")
 	}
@@ -41,7 +59,7 @@ func TestBackfillResumesAfterSIGKILL(t *testing.T) {
 	api := newAppwrite(t)
 	api.Seed(postsKey, rows, 300)
 	api.SetLatency(40 * time.Millisecond) // 30 pages of 1000: the scan takes a few seconds
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
 	text := backfillConfigText(t, state, bfConfig{endpoint: api.URL})
 	require.NoError(t, os.WriteFile(cfgPath, []byte(text), 0o600))

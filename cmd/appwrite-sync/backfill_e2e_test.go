@@ -16,11 +16,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 var postsKey = connector.TableKey{Database: "main", Table: "posts"}
@@ -199,6 +200,7 @@ func putPost(api *appwritetest.Server, id, title string, views int64, at time.Ti
 // arrive with newer versions (updates, deletes, creates) and older ones (replays); at the end
 // the warehouse and the index equal the source.
 func TestBackfillFullWhileWebhooksFlow(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("50,000 rows")
 	}
@@ -213,7 +215,7 @@ func TestBackfillFullWhileWebhooksFlow(t *testing.T) {
 	}
 	meili := meilitest.New(meilitest.Options{})
 	t.Cleanup(meili.Close)
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	in := startInstance(t, backfillConfig(t, state, bfConfig{endpoint: api.URL, meili: meili.URL}))
 	api.SetLatency(2 * time.Millisecond) // let the webhooks overlap the scan
 
@@ -294,12 +296,13 @@ func TestBackfillFullWhileWebhooksFlow(t *testing.T) {
 // TestBackfillRepairsLostWebhooks: webhooks lost (none sent at all here). Rows updated in the
 // source are repaired by an incremental reconcile, rows deleted by a full one.
 func TestBackfillRepairsLostWebhooks(t *testing.T) {
+	t.Parallel()
 	api := newAppwrite(t)
 	t0 := api.Now()
 	for i := range 300 {
 		putPost(api, fmt.Sprintf("r%03d", i), "v1", int64(i), t0)
 	}
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	in := startInstance(t, backfillConfig(t, state, bfConfig{endpoint: api.URL}))
 	j := waitJob(t, in.admin, startJob(t, in.admin, "main/posts", "full"), time.Minute)
 	require.Equal(t, "succeeded", j.State, j.Error)
@@ -334,11 +337,12 @@ func TestBackfillRepairsLostWebhooks(t *testing.T) {
 // read, a clear reason for a table missing from the source, status of the probe, and 501
 // without Appwrite credentials.
 func TestBackfillAdminAPI(t *testing.T) {
+	t.Parallel()
 	api := appwritetest.New(appwritetest.Options{Version: "1.9.0", Start: time.Now().Add(-time.Hour)})
 	t.Cleanup(api.Close)
 	api.SetWebhook("wh1", false, 10)
 	putPost(api, "r1", "v1", 1, api.Now())
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	in := startInstance(t, backfillConfig(t, state, bfConfig{endpoint: api.URL, reconcile: "{lease: 2s, webhook_ids: [wh1], probe_every: 100ms}"}))
 
 	code, body := adminPost(t, in, "/admin/backfill", `{"table":"main/nope","mode":"full"}`)
@@ -377,7 +381,7 @@ func TestBackfillAdminAPI(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond)
 
 	// Without credentials the routes answer 501.
-	state2 := pgtest.NewDatabase(t)
+	state2 := pgtest.NewMigratedDatabase(t, migrations.Up)
 	cfg := testConfig(t, state2, state2, "")
 	in2 := startInstance(t, cfg)
 	code, body = adminPost(t, in2, "/admin/backfill", `{"table":"main/posts","mode":"full"}`)

@@ -23,6 +23,7 @@ import (
 // period of the drain on shutdown, and that config.yaml, unchanged, validates with exactly the
 // environment compose gives the appwrite-sync container.
 func TestComposeStackAndConfigAgree(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../docker-compose.yml")
 	require.NoError(t, err)
 	var stack struct {
@@ -145,6 +146,7 @@ var secretName = regexp.MustCompile(`PASSWORD|SECRET|TOKEN|_KEY$`)
 // The Kubernetes example: hardened container, probes and grace period matching the drain on
 // shutdown, and secrets only referenced from a Secret the operator creates.
 func TestKubernetesSidecarManifest(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../deploy/kubernetes/sidecar.yaml")
 	require.NoError(t, err)
 	type probe struct {

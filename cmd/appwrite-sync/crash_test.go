@@ -13,21 +13,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 // TestCrashLosesNothingAcknowledged builds the real binary, drives webhook load at it, kills
 // it with SIGKILL mid-flight several times and restarts it; every change that got a 2xx must
 // be in the warehouse at the end.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills the real binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "appwrite-sync")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
+	bin := buildBinary(t)
 
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	cfg := testConfig(t, state, state, "")
 	cfgPath := filepath.Join(dir, "config.yaml")
 	writeBinaryConfig(t, cfgPath, cfg.Listen, state, `delivery: {lease: 2s, poll_interval: 20ms, max_backoff: 200ms}

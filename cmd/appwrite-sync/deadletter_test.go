@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 func adminPost(t *testing.T, in *instance, path, body string) (int, string) {
@@ -28,7 +29,8 @@ func adminPost(t *testing.T, in *instance, path, body string) (int, string) {
 // the rest of its batch lands; a newer, good version of it is applied; the admin API lists and
 // re-drives dead letters; an undecodable but validly signed request is quarantined (202).
 func TestDeadLetterAndQuarantine(t *testing.T) {
-	state := pgtest.NewDatabase(t)
+	t.Parallel()
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	in := startInstance(t, testConfig(t, state, state, ""))
 	t0 := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
 	for _, id := range []string{"g1", "g2"} {

@@ -122,7 +122,7 @@ func TestRollingRestartRefusesNothing(t *testing.T) {
 	}
 	t.Parallel()
 	bin := buildBinary(t)
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	ports, err := pgtest.FreePorts(2)
 	require.NoError(t, err)
 	dir := t.TempDir()
@@ -200,14 +200,16 @@ log: {level: info, format: json}`) // server.drain_delay: the default
 	}
 
 	time.Sleep(time.Second)
+	var during [2]int64 // webhooks sent while replica i drained and restarted
 	for i := range cmds {
-		began := time.Now()
+		began, before := time.Now(), sent.Load()
 		require.NoError(t, cmds[i].Process.Signal(syscall.SIGTERM))
 		require.NoError(t, cmds[i].Wait(), "replica %d did not exit cleanly; its log:\n%s", i, logs[i])
 		stopped := time.Since(began)
 		require.GreaterOrEqual(t, stopped, 5*time.Second, "replica %d closed before server.drain_delay (default 5s) ran out", i)
 		cmds[i] = start(i)
 		waitReady(i)
+		during[i] = sent.Load() - before
 		time.Sleep(time.Second)
 	}
 	close(stop)
@@ -216,7 +218,11 @@ log: {level: info, format: json}`) // server.drain_delay: the default
 	mu.Lock()
 	defer mu.Unlock()
 	require.Empty(t, refused, "webhooks refused during the rolling restart (of %d sent)", sent.Load())
-	require.Greater(t, sent.Load(), int64(1500), "the stream ran through both restarts")
+	// Through both restarts, counted per restart: the total rate depends on the machine's load
+	// (on 2 busy cores a post can take 100 ms), the stream flowing through each one does not.
+	for i, n := range during {
+		require.Greater(t, n, int64(10), "the stream ran through replica %d's restart", i)
+	}
 	for i := range cmds {
 		require.Contains(t, logs[i].String(), "still taking webhooks until the drain delay ends", "replica %d drained", i)
 	}
@@ -233,7 +239,7 @@ log: {level: info, format: json}`) // server.drain_delay: the default
 // once while webhooks are still recorded; the second signal ends the drain delay at once.
 func TestDrainTakesWebhooksAndSecondSignalStops(t *testing.T) {
 	t.Parallel()
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	cfg := testConfig(t, state, state, "")
 	cfg.Server.DrainDelay = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())

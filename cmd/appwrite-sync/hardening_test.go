@@ -96,6 +96,7 @@ func freeAddr(t *testing.T) string {
 // Both listeners serve HTTPS (TLS 1.2+) with the configured certificates through the real
 // serve wiring; webhooks, the admin API, the healthcheck and the backfill command work over it.
 func TestTLSServeEndToEnd(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pub := testcert.Write(t, dir, "pub-")
 	adm := testcert.Write(t, dir, "admin-")
@@ -184,6 +185,7 @@ func portOf(addr string) string {
 }
 
 func TestTLSCertReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	first := testcert.Write(t, dir, "")
 	r, err := newCertReloader(first.CertFile, first.KeyFile, time.Minute, quietLog())
@@ -224,6 +226,7 @@ func TestTLSCertReload(t *testing.T) {
 }
 
 func TestTLSPinnedAdminClient(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	good := testcert.Write(t, dir, "good-")
 	other := testcert.Write(t, dir, "other-")
@@ -256,6 +259,7 @@ func TestTLSPinnedAdminClient(t *testing.T) {
 }
 
 func TestHealthcheckTLS(t *testing.T) {
+	t.Parallel()
 	status := http.StatusOK
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(status)
@@ -292,6 +296,7 @@ func TestHealthcheckTLS(t *testing.T) {
 }
 
 func TestValidateTLSErrorExits2WithLocation(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	testcert.Write(t, dir, "")
 	path := filepath.Join(dir, "config.yaml")
@@ -319,7 +324,8 @@ tables:
 // The rate limit through the real serve wiring: off by default, 429 with Retry-After after
 // the burst, X-Forwarded-For ignored unless the peer is a trusted proxy, counted in /metrics.
 func TestRateLimitServeEndToEnd(t *testing.T) {
-	state := pgtest.NewDatabase(t)
+	t.Parallel()
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	metricsOf := func(in *instance) string {
 		resp, err := http.Get(in.admin + "/metrics")
 		require.NoError(t, err)

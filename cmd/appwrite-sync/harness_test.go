@@ -22,7 +22,13 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m)
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
 
 const (
 	testSecret = "3f1c0ffee0ddba11deadbeefcafe5eed"

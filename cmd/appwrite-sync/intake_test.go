@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 // rssKiB reads a process's resident set (VmRSS) and its peak (VmHWM) from /proc.
@@ -57,7 +58,7 @@ func TestFloodFromStrangersKeepsAppwriteServed(t *testing.T) {
 	}
 	t.Parallel()
 	bin := buildBinary(t)
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	port, err := pgtest.FreePort()
 	require.NoError(t, err)
 	cfgPath := filepath.Join(t.TempDir(), "config.yaml")

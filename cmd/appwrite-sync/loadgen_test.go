@@ -32,6 +32,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 // The load generator: signed ~1 KiB row webhooks. Run with `make bench` (APPWRITE_SYNC_BENCH=1);
@@ -207,7 +208,7 @@ func TestBenchIngest(t *testing.T) {
 		t.Skip("set APPWRITE_SYNC_BENCH=1 (make bench)")
 	}
 	dur := benchDuration()
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	cfg := testConfig(t, state, state, "")
 	// The shipped defaults, not the tests' quicker settings: what a user gets.
 	cfg.State.GroupCommitWait = config.GroupCommitWaitDefault

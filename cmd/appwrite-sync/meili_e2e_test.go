@@ -16,8 +16,9 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 // deliver posts events in order to in and records the newest version of each row.
@@ -47,7 +48,8 @@ func deadLetters(t *testing.T, in *instance, sinkName string) []ledger.DeadLette
 // the real webhook handler: the index ends equal to the ground truth, and so does the
 // warehouse. Deleting an id that was never indexed succeeds.
 func TestMeiliEndToEnd(t *testing.T) {
-	state, wh := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	t.Parallel()
+	state, wh := pgtest.NewMigratedDatabase(t, migrations.Up), pgtest.NewDatabase(t)
 	d := newMeili(t, meilitest.Options{MasterKey: "e2e-master-key"})
 	in := startInstance(t, meiliConfig(t, state, wh, d.url, meiliOpts{Meili: `api_key: "e2e-master-key"`}))
 	base := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
@@ -90,7 +92,8 @@ func TestMeiliEndToEnd(t *testing.T) {
 // A row whose value makes its task fail is dead-lettered with Meilisearch's code and message,
 // while the rest of its batch lands (and lands in the warehouse, which accepts the value).
 func TestMeiliPoisonedRowIsDeadLetteredAndItsBatchLands(t *testing.T) {
-	state, wh := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	t.Parallel()
+	state, wh := pgtest.NewMigratedDatabase(t, migrations.Up), pgtest.NewDatabase(t)
 	d := newMeili(t, meilitest.Options{})
 	// Meilisearch "is still starting": the sink cannot start, so the rows queue up and are
 	// then claimed as one batch.
@@ -129,7 +132,8 @@ func TestMeiliPoisonedRowIsDeadLetteredAndItsBatchLands(t *testing.T) {
 
 // A storm of 503s delays delivery but loses nothing, and dead-letters nothing.
 func TestMeili503StormLosesNothing(t *testing.T) {
-	state, wh := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	t.Parallel()
+	state, wh := pgtest.NewMigratedDatabase(t, migrations.Up), pgtest.NewDatabase(t)
 	d := newMeili(t, meilitest.Options{TaskDelay: time.Millisecond})
 	in := startInstance(t, meiliConfig(t, state, wh, d.url, meiliOpts{Meili: "batch_size: 25"}))
 	rng := rand.New(rand.NewSource(7))
@@ -148,7 +152,8 @@ func TestMeili503StormLosesNothing(t *testing.T) {
 // in-flight batch at a time and the ledger keeps only its newest version, so a handful of
 // document writes reach the index, the last one with the newest values.
 func TestMeiliPausedWorkerBacklogCollapses(t *testing.T) {
-	state, wh := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	t.Parallel()
+	state, wh := pgtest.NewMigratedDatabase(t, migrations.Up), pgtest.NewDatabase(t)
 	d := newMeili(t, meilitest.Options{})
 	in := startInstance(t, meiliConfig(t, state, wh, d.url, meiliOpts{}))
 	truth := map[string]*histEvent{}
@@ -175,9 +180,10 @@ func TestMeiliPausedWorkerBacklogCollapses(t *testing.T) {
 // and late replays through the real handler of two replicas; afterwards the warehouse and the
 // index both equal the ground truth.
 func TestMeiliPropertyBothSinks(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []int64{11, 12} {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			state, wh := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+			state, wh := pgtest.NewMigratedDatabase(t, migrations.Up), pgtest.NewDatabase(t)
 			d := newMeili(t, meilitest.Options{TaskDelay: time.Millisecond})
 			a := startInstance(t, meiliConfig(t, state, wh, d.url, meiliOpts{Meili: "batch_size: 40"}))
 			b := startInstance(t, meiliConfig(t, state, wh, d.url, meiliOpts{Meili: "batch_size: 40"}))

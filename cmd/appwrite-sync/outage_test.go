@@ -12,15 +12,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 // A warehouse outage only delays: ingest keeps answering 200 while the warehouse cluster is
 // stopped, the sink shows as paused, and everything lands once it is back.
 func TestWarehouseOutageOnlyDelays(t *testing.T) {
+	t.Parallel()
 	whCluster, err := pgtest.StartCluster()
 	require.NoError(t, err)
 	defer whCluster.Stop()
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	wh := pgtest.NewDatabaseOn(t, whCluster)
 	in := startInstance(t, testConfig(t, state, wh, ""))
 
@@ -59,6 +61,7 @@ func TestWarehouseOutageOnlyDelays(t *testing.T) {
 // With the state store unreachable the webhook answers 503 and nothing is stored; /readyz
 // says why. Nothing answered 2xx may be missing afterwards.
 func TestStateStoreDownAnswers503(t *testing.T) {
+	t.Parallel()
 	stCluster, err := pgtest.StartCluster()
 	require.NoError(t, err)
 	defer stCluster.Stop()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 type histEvent struct {
@@ -85,9 +86,10 @@ func mkEvent(id, action string, t time.Time, title string, views int64, author s
 // replicas, with duplicates, reordering and replays; afterwards the warehouse equals the ground
 // truth row by row.
 func TestPropertyConvergence(t *testing.T) {
+	t.Parallel()
 	for _, seed := range []int64{1, 2, 3} {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			state := pgtest.NewDatabase(t)
+			state := pgtest.NewMigratedDatabase(t, migrations.Up)
 			wh := pgtest.NewDatabase(t)
 			a := startInstance(t, testConfig(t, state, wh, ""))
 			b := startInstance(t, testConfig(t, state, wh, ""))

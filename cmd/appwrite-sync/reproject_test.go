@@ -12,13 +12,15 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 // When a table's mapping changes, its rows are re-projected from the ledger's stored source
 // rows on the next start: a new column is filled for rows recorded before it existed. The
 // webhook listener does not wait for that: queueing a large table's rows takes minutes.
 func TestMappingChangeReprojectsFromLedger(t *testing.T) {
-	state := pgtest.NewDatabase(t)
+	t.Parallel()
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	cfg := testConfig(t, state, state, "")
 	in := startInstance(t, cfg)
 	t0 := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)

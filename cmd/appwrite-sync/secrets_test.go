@@ -21,6 +21,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 type syncBuf struct {
@@ -34,13 +35,14 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 // No secret (signing key, admin token, basic-auth password, API keys, DSN passwords) ever
 // appears in a log line (debug level included) or in an HTTP answer, whatever the request.
 func TestNoSecretInLogsOrAnswers(t *testing.T) {
+	t.Parallel()
 	const (
 		dsnPass   = "Dsn-Pa55-word-1f2e3d"
 		basicPass = "basic-pass-9a8b7c"
 		meiliKey  = "meili-key-5d4c3b2a"
 		awKey     = "appwrite-key-0e1f2a3b"
 	)
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	withPass := strings.Replace(state, "postgres@", "postgres:"+dsnPass+"@", 1) // trust auth ignores it
 	ports, err := pgtest.FreePorts(2)
 	require.NoError(t, err)
@@ -124,7 +126,7 @@ func TestKeyValueDSNPasswordIsNeverShown(t *testing.T) {
 	t.Parallel()
 	const pass = "kv-Pa55 w0rd's-7c1d"
 	parts := []string{"kv-Pa55", "w0rd", "s-7c1d"}
-	state := pgtest.NewDatabase(t)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	cfg := testConfig(t, kvDSN(t, state, pass), kvDSN(t, state, pass), "")
 	text := fmt.Sprintf(`
 listen: %q

@@ -18,10 +18,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/connector/spool"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
 

@@ -46,9 +46,7 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t)
-	_, err := migrations.Up(ctx, dsn)
-	require.NoError(t, err)
+	dsn := pgtest.NewMigratedDatabase(t, migrations.Up)
 	pool, err := ledger.OpenPool(ctx, dsn, 4)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 )
 
 // BenchmarkScan reads 100,000 rows of about 300 bytes through the client, 1000 per page, by

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 )
 
 func TestServerErrorsAreRetriedThenSucceed(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/connector/backfill"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 )
 
 func TestFullBackfillRecordsEveryRowAndReportsProgress(t *testing.T) {

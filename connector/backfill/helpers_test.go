@@ -26,11 +26,11 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/admin"
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/connector/backfill"
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
@@ -116,9 +116,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	b := &bundle{t: t, metrics: metrics.New(), mapping: testMapping(t)}
 	b.url = o.sharedURL
 	if b.url == "" {
-		b.url = pgtest.NewDatabase(t)
-		_, err := migrations.Up(ctx, b.url)
-		require.NoError(t, err)
+		b.url = pgtest.NewMigratedDatabase(t, migrations.Up)
 	}
 	var err error
 	b.pool, err = ledger.OpenPool(ctx, b.url, 10)

@@ -16,9 +16,9 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/connector/backfill"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 )
 
 // Before every page the row the keyset stands on is deleted from the source: with

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/connector/backfill"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 )
 
 func jobsOf(t *testing.T, b *bundle) []*backfill.Job {

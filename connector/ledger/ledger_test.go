@@ -36,9 +36,7 @@ func setup(t *testing.T) bundle { return setupB(t) }
 func setupB(t testing.TB) bundle {
 	t.Helper()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	_, err := migrations.Up(ctx, url)
-	require.NoError(t, err)
+	url := pgtest.NewMigratedDatabase(t, migrations.Up)
 	pool, err := OpenPool(ctx, url, 8)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
@@ -60,6 +58,7 @@ func ch(id string, at time.Time, op connector.Op, title string) connector.Change
 }
 
 func TestVersionGuardResults(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	rec := func(c connector.Change) Result {
@@ -184,6 +183,7 @@ func TestGroupGathersWhileCommittersAreBusy(t *testing.T) {
 // The recorder's and the queue's pool plans generically; the general pool keeps Postgres's
 // choice, and a plan_cache_mode in the URL wins.
 func TestLogPoolPlansGeneric(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	mode := func(p *pgxpool.Pool, err error) string {
@@ -204,6 +204,7 @@ func TestLogPoolPlansGeneric(t *testing.T) {
 }
 
 func TestGroupCommitBatchKeepsNewestPerRow(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	res, err := b.rec.RecordBatch(ctx, []connector.Change{
@@ -222,6 +223,7 @@ func TestGroupCommitBatchKeepsNewestPerRow(t *testing.T) {
 // One group in which some changes advance their rows and others lose to versions already
 // stored: each gets its own result (the losers are looked up after the upsert).
 func TestGroupMixesAdvancedAndLost(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	_, err := b.rec.RecordBatch(ctx, []connector.Change{
@@ -245,6 +247,7 @@ func TestGroupMixesAdvancedAndLost(t *testing.T) {
 // unavailable". The two kinds here are turned away by the webhook decoder before they get this
 // far; this is the net under whatever it misses.
 func TestGroupSurvivesChangesTheStateStoreRefuses(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	m := metrics.New()
@@ -336,6 +339,7 @@ func applied(es []Entry) []Outcome {
 }
 
 func TestLogCollapsesUpdatesAndMovesNewVersionsToTheEnd(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
@@ -378,6 +382,7 @@ func TestLogWaitsForOlderTransactions(t *testing.T) {
 }
 
 func TestLeaseIsExclusiveAndSettleMovesTheCursor(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	for i := 0; i < 4; i++ {
@@ -417,6 +422,7 @@ func TestLeaseIsExclusiveAndSettleMovesTheCursor(t *testing.T) {
 }
 
 func TestDeadLetterRetryDeferAndSweep(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	admin := NewAdmin(b.pool)
@@ -497,6 +503,7 @@ func nextSweep(t *testing.T, b bundle) {
 }
 
 func TestReprojectQueuesLiveRowsOnFingerprintChange(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	admin := NewAdmin(b.pool)
@@ -520,6 +527,7 @@ func TestReprojectQueuesLiveRowsOnFingerprintChange(t *testing.T) {
 // rewrites nothing): the log, the retries and a re-projection read them all the same, and
 // their next version moves to source. A row with neither is refused.
 func TestRowsRecordedBeforeTheTextColumnAreRead(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	legacy := ch("old", t0, connector.OpUpsert, "as json")
@@ -558,6 +566,7 @@ func TestRowsRecordedBeforeTheTextColumnAreRead(t *testing.T) {
 }
 
 func TestStateStoreDownIsUnavailable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool, err := OpenPool(ctx, "postgres://x@127.0.0.1:1/none?sslmode=disable", 2)
 	require.NoError(t, err)
@@ -571,6 +580,7 @@ func TestStateStoreDownIsUnavailable(t *testing.T) {
 
 // With NoWait a group goes to a free committer at once; results are the same.
 func TestNoWaitRecords(t *testing.T) {
+	t.Parallel()
 	b := setup(t)
 	m := metrics.New()
 	rec := NewRecorder(b.logPool, RecorderOptions{MaxWait: NoWait, Metrics: m})

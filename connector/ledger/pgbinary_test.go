@@ -17,6 +17,7 @@ import (
 // codecs produce for the same values, including NULLs, empty strings, non-ASCII text,
 // sub-microsecond and pre-1970 times, negative numbers and empty arrays.
 func TestRecordParamsMatchPgx(t *testing.T) {
+	t.Parallel()
 	m := pgtype.NewMap()
 	enc := func(oid uint32, v any) []byte {
 		t.Helper()
@@ -87,10 +88,9 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 // invalidated by a migration, prepares it again, and the group still records instead of
 // failing on that connection forever.
 func TestRecordSurvivesLostPreparedStatement(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	_, err := migrations.Up(ctx, url)
-	require.NoError(t, err)
+	url := pgtest.NewMigratedDatabase(t, migrations.Up)
 	pool, err := OpenLogPool(ctx, url, 1) // one connection: the DEALLOCATE hits the recorder's
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)

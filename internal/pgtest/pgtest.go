@@ -2,6 +2,9 @@
 // otherwise Main starts a throwaway cluster from the machine's PostgreSQL binaries (initdb,
 // pg_ctl) on a free loopback port, runs the package's tests against it and removes it. Each
 // test gets a fresh database (NewDatabase), so tests run in parallel without sharing state.
+// Tests that need the state store's schema use NewMigratedDatabase: the migrations run once
+// per test process into a template, and each test gets a copy of it (CREATE DATABASE …
+// TEMPLATE) instead of running every migration again.
 package pgtest
 
 import (
@@ -18,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,20 +31,26 @@ import (
 // EnvURL names the variable holding an existing server's URL.
 const EnvURL = "TEST_DATABASE_URL"
 
-// Main runs a test package against TEST_DATABASE_URL or a throwaway cluster.
-func Main(m *testing.M) {
+// Main runs a test package against TEST_DATABASE_URL or a throwaway cluster, and exits.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with work of its own to do after the tests: it returns the exit
+// code instead of exiting.
+func Run(m *testing.M) int {
 	if os.Getenv(EnvURL) != "" {
-		os.Exit(m.Run())
+		code := m.Run()
+		dropTemplate() // a shared server keeps no template; a throwaway cluster goes whole
+		return code
 	}
 	c, err := StartCluster()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
-		os.Exit(1)
+		return 1
 	}
 	os.Setenv(EnvURL, c.URL)
 	code := m.Run()
 	c.Stop()
-	os.Exit(code)
+	return code
 }
 
 // Cluster is a throwaway PostgreSQL server.
@@ -190,10 +200,18 @@ func NewDatabase(t testing.TB) string {
 	return newDatabase(t, base)
 }
 
-func newDatabase(t testing.TB, base string) string {
+func newDatabase(t testing.TB, base string) string { return createDatabase(t, base, "") }
+
+func randomSuffix() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	name := "t_" + hex.EncodeToString(b)
+	return hex.EncodeToString(b)
+}
+
+// createDatabase creates a database, a copy of template when one is named, and drops it when
+// the test ends.
+func createDatabase(t testing.TB, base, template string) string {
+	name := "t_" + randomSuffix()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
@@ -201,7 +219,11 @@ func newDatabase(t testing.TB, base string) string {
 		t.Fatalf("connecting to test server: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	stmt := "CREATE DATABASE " + name
+	if template != "" {
+		stmt += " TEMPLATE " + template
+	}
+	if _, err := conn.Exec(ctx, stmt); err != nil {
 		t.Fatalf("creating test database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -215,6 +237,72 @@ func newDatabase(t testing.TB, base string) string {
 		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	})
 	return WithDatabase(base, name)
+}
+
+// migrated is the template NewMigratedDatabase copies: created and migrated once per test
+// process, on the first call. Its name is random so that test processes sharing one server
+// (go test runs packages in parallel) do not share a template.
+var migrated struct {
+	once sync.Once
+	base string // the server it lives on
+	name string
+	err  error
+}
+
+// NewMigratedDatabase returns the URL of a fresh database holding the migrated schema, dropped
+// when the test ends. up migrates a database (migrations.Up: pgtest cannot import it, since the
+// migrations package's own tests use pgtest); it runs once per test process, into a template
+// every later call copies, so pass the same function every time.
+func NewMigratedDatabase(t testing.TB, up func(ctx context.Context, url string) (uint, error)) string {
+	t.Helper()
+	base := os.Getenv(EnvURL)
+	if base == "" {
+		t.Fatalf("%s is not set: call pgtest.Main from TestMain", EnvURL)
+	}
+	migrated.once.Do(func() {
+		migrated.base = base
+		migrated.name = "tpl_" + randomSuffix()
+		migrated.err = createTemplate(base, migrated.name, up)
+	})
+	if migrated.err != nil {
+		t.Fatalf("preparing the migrated template: %v", migrated.err)
+	}
+	return createDatabase(t, base, migrated.name)
+}
+
+// createTemplate creates name and migrates it. CREATE DATABASE … TEMPLATE refuses a template
+// anyone is connected to, so every connection up opened must be closed when it returns
+// (migrations.Up closes its own).
+func createTemplate(base, name string, up func(context.Context, string) (uint, error)) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return fmt.Errorf("connecting to test server: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return fmt.Errorf("creating template database: %w", err)
+	}
+	if _, err := up(ctx, WithDatabase(base, name)); err != nil {
+		return fmt.Errorf("migrating template database: %w", err)
+	}
+	return nil
+}
+
+// dropTemplate drops the process's template, if one was made (or half made).
+func dropTemplate() {
+	if migrated.name == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, migrated.base)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+migrated.name+" WITH (FORCE)")
 }
 
 // NewDatabaseOn creates a fresh database on a specific cluster (e.g. one a test stops).

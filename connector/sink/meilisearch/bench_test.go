@@ -7,8 +7,8 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 )
 
 // BenchmarkApply10k: one claimed batch of 10,000 rows (dotted ids) applied to the double, task

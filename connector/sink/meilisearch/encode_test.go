@@ -22,6 +22,7 @@ func decodeNumbers(t testing.TB, b []byte) any {
 }
 
 func TestAppendDocumentMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	doc := map[string]any{
 		"id": "_a_2Eb", "$id": "a.b", "s": "quote\" backslash\\ nl\n tab\t ctl\x01 del\x7f é 🎉 \u2028\u2029 bad\xff end",
 		"n": json.Number("-1.5e+10"), "i": json.Number("0"), "t": true, "f": false, "z": nil,

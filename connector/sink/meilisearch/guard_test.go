@@ -19,6 +19,7 @@ func gv(ms int, op connector.Op, seq int64) packedVersion {
 // The guard orders like the ledger hands versions out: ($updatedAt, op), then the ledger's
 // seq, whatever the content hashes (which it does not look at).
 func TestGuardOrdersLikeTheLedger(t *testing.T) {
+	t.Parallel()
 	g := newGuard(4)
 	require.False(t, g.stale("a", gv(5, connector.OpUpsert, 10)), "an unknown document is never stale")
 	g.written("a", gv(5, connector.OpUpsert, 10))
@@ -41,6 +42,7 @@ func TestGuardOrdersLikeTheLedger(t *testing.T) {
 }
 
 func TestGuardForgetsTheOldestGeneration(t *testing.T) {
+	t.Parallel()
 	g := newGuard(4) // two generations of two
 	g.written("a", gv(5, connector.OpUpsert, 0))
 	g.written("b", gv(5, connector.OpUpsert, 0))

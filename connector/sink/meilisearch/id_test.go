@@ -11,6 +11,7 @@ import (
 var meiliIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 func TestEncodeID(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"plain", "plain"},
 		{"a-b_c", "a-b_c"},
@@ -41,6 +42,7 @@ func TestEncodeID(t *testing.T) {
 }
 
 func TestDecodeIDRejectsWhatEncodeIDNeverWrites(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{
 		"",                       // EncodeID("") is "_"
 		"a.b",                    // not a valid document id

@@ -14,8 +14,8 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 )
 
 const routeAddDocuments = "POST /indexes/{uid}/documents"

@@ -15,10 +15,11 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -26,6 +27,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // TestConformance runs the sink suite against the double. Poison sets the title to
 // poisonMarker, which makes the row's addition task fail (see newDouble).
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{MasterKey: "conformance-key"})
 	sinktest.Run(t, sinktest.Harness{
 		Open: func(t *testing.T, m *mapping.Mapping) sink.Sink {
@@ -42,7 +44,7 @@ func TestConformance(t *testing.T) {
 			return sinktest.Stored{Title: title, Views: int64(views)}, true
 		},
 		Poison:   func(row map[string]any) { row["title"] = poisonMarker },
-		StateURL: pgtest.NewDatabase(t),
+		StateURL: pgtest.NewMigratedDatabase(t, migrations.Up),
 	})
 }
 
@@ -68,6 +70,7 @@ const settingsMapping = `
 // Start creates each index with its primary key and applies every setting, "$id" and the
 // permissions field included; a second Start changes nothing.
 func TestStartCreatesIndexesWithPrimaryKeyAndSettings(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{})
 	s := b.open(t, parseMapping(t, settingsMapping), nil)
 	ctx := testContext(t)
@@ -103,6 +106,7 @@ func TestStartCreatesIndexesWithPrimaryKeyAndSettings(t *testing.T) {
 // An index the mapping does not set filterable attributes for keeps its own, plus "$id"; an
 // explicitly empty list is sent as empty (the SDK's settings object cannot carry one).
 func TestStartKeepsUnsetSettingsAndSendsEmptyLists(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{})
 	ctx := testContext(t)
 	c := meili.New(b.url)
@@ -137,6 +141,7 @@ func TestStartKeepsUnsetSettingsAndSendsEmptyLists(t *testing.T) {
 // succeeds, the other table flows, and that table's rows are dead-lettered with the fix. Once
 // the index is fixed, the next Apply after Recheck writes them again.
 func TestPrimaryKeyMismatchAffectsOnlyItsTable(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{})
 	ctx := testContext(t)
 	c := meili.New(b.url)
@@ -203,6 +208,7 @@ func del(id string, sec int) sink.Item {
 // same one: nothing is left behind (Meilisearch would accept a delete of any other id
 // silently).
 func TestIDsRoundTripThroughAddAndDelete(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{})
 	s := b.open(t, sinktest.Mapping(t), nil)
 	ctx := testContext(t)
@@ -229,6 +235,7 @@ func TestIDsRoundTripThroughAddAndDelete(t *testing.T) {
 
 // Documents of a shared index carry "$table" and an id that encodes database/table/id.
 func TestSharedIndex(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{})
 	s := b.open(t, parseMapping(t, `
 - database: main
@@ -263,6 +270,7 @@ func keys[V any](m map[string]V) []string {
 // A failed task is halved until the documents at fault are alone: they come back with the
 // Meilisearch code and message, everything else lands.
 func TestFailedTaskIsBisected(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{})
 	s := b.open(t, sinktest.Mapping(t), nil)
 	ctx := testContext(t)
@@ -294,6 +302,7 @@ func TestFailedTaskIsBisected(t *testing.T) {
 // Batches are bounded by count and bytes; a 413 splits further, and a document larger than the
 // server's limit on its own is rejected permanently.
 func TestBatchLimitsAndPayloadTooLarge(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{PayloadLimit: 4000})
 	ctx := testContext(t)
 	s := b.open(t, sinktest.Mapping(t), func(o *Options) { o.BatchSize = 3 })
@@ -330,6 +339,7 @@ func TestBatchLimitsAndPayloadTooLarge(t *testing.T) {
 // Server errors, dropped connections and failed-for-internal-reasons tasks pause the sink
 // (ErrSinkUnavailable), never dead-letter; bad credentials are ErrUnauthorized.
 func TestUnavailableAndUnauthorized(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{MasterKey: "right-key"})
 	ctx := testContext(t)
 	m := sinktest.Mapping(t)
@@ -377,6 +387,7 @@ func isTaskPoll(r *http.Request) bool { return r.Method == http.MethodGet && r.U
 // Many Apply calls in flight share the task polling: one GET /tasks?uids=… per round, never a
 // GET per task.
 func TestConcurrentAppliesPollTasksInBulk(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{TaskDelay: 2 * time.Millisecond})
 	s := b.open(t, sinktest.Mapping(t), nil)
 	ctx := testContext(t)
@@ -406,6 +417,7 @@ func TestConcurrentAppliesPollTasksInBulk(t *testing.T) {
 
 // Options are validated with messages naming the fix.
 func TestNewValidatesOptions(t *testing.T) {
+	t.Parallel()
 	_, err := New(Options{URL: "http://127.0.0.1:7700"})
 	require.ErrorContains(t, err, "Mapping")
 	_, err = New(Options{URL: "127.0.0.1:7700", Mapping: sinktest.Mapping(t)})
@@ -423,6 +435,7 @@ func TestNewValidatesOptions(t *testing.T) {
 // JSON object, an id too long to encode within Meilisearch's 511 bytes. Deleting such an id
 // succeeds (no document can hold it).
 func TestUnprojectableRowsFailAlone(t *testing.T) {
+	t.Parallel()
 	b := newDouble(t, meilitest.Options{})
 	s := b.open(t, sinktest.Mapping(t), nil)
 	ctx := testContext(t)

@@ -42,9 +42,7 @@ func TestWideNonASCIIPoisonRowIsDeadLetteredAndTheRestLands(t *testing.T) {
 	m, err := mapping.New(tables, "poison")
 	require.NoError(t, err)
 
-	state := pgtest.NewDatabase(t)
-	_, err = migrations.Up(ctx, state)
-	require.NoError(t, err)
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	pool, err := ledger.OpenPool(ctx, state, 8)
 	require.NoError(t, err)
 	defer pool.Close()

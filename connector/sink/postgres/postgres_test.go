@@ -20,11 +20,13 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	url := pgtest.NewDatabase(t)
 	pool, err := pgxpool.New(context.Background(), url)
 	require.NoError(t, err)
@@ -41,13 +43,14 @@ func TestConformance(t *testing.T) {
 			return s, true
 		},
 		Poison:   func(row map[string]any) { row["views"] = "not a number" },
-		StateURL: pgtest.NewDatabase(t),
+		StateURL: pgtest.NewMigratedDatabase(t, migrations.Up),
 	})
 }
 
 // A column whose type changed is an error naming the fix; nothing is altered. Columns the
 // mapping gains are added.
 func TestStartAddsColumnsAndRefusesTypeChanges(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	pool, err := pgxpool.New(ctx, url)
@@ -74,6 +77,7 @@ func TestStartAddsColumnsAndRefusesTypeChanges(t *testing.T) {
 // the warehouse takes the version the ledger advanced to, never one it replaced, and the same
 // content again whatever its seq (a re-projection, also after the state store was rebuilt).
 func TestTiesFollowTheLedgerSeq(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, pool := startedSink(t)
 	at := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
@@ -127,6 +131,7 @@ func startedSink(t *testing.T) (*Sink, *pgxpool.Pool) {
 }
 
 func TestLargeBatchIsolatesBadRows(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, pool := startedSink(t)
 	_, err := pool.Exec(ctx, `ALTER TABLE sinktest.posts ADD CONSTRAINT views_small CHECK (views < 1000000)`)
@@ -161,6 +166,7 @@ func TestLargeBatchIsolatesBadRows(t *testing.T) {
 
 // A source row that is not a JSON object fails alone, its reason said once.
 func TestRowThatIsNotAnObjectFailsAlone(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, pool := startedSink(t)
 	at := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
@@ -183,6 +189,7 @@ func TestRowThatIsNotAnObjectFailsAlone(t *testing.T) {
 // bound one parameter each to a plain INSERT (the oracle table): the unnest statement sends
 // numeric values and list values as text and casts them back.
 func TestEveryTypeLandsAsBound(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
 	require.NoError(t, err)

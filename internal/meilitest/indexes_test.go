@@ -7,7 +7,7 @@ import (
 	"github.com/meilisearch/meilisearch-go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 )
 
 func TestIndexLifecycle(t *testing.T) {
@@ -93,12 +93,6 @@ func TestSettings(t *testing.T) {
 	require.Equal(t, map[string][]string{"car": {"auto"}}, *syn)
 	b.succeeded(t)(idx.UpdateTypoTolerance(ctx, &meilisearch.TypoTolerance{Enabled: false, MinWordSizeForTypos: meilisearch.MinWordSizeForTypos{OneTypo: 4, TwoTypos: 8}}))
 
-	// Displayed attributes restrict what documents show.
-	b.succeeded(t)(idx.AddDocuments(ctx, []map[string]any{{"id": 1, "title": "t", "secret": "s"}}, nil))
-	var doc map[string]any
-	require.NoError(t, idx.GetDocument(ctx, "1", nil, &doc))
-	require.Equal(t, map[string]any{"id": float64(1), "title": "t"}, doc)
-
 	// The granular object form of filterableAttributes.
 	b.succeeded(t)(idx.UpdateFilterableAttributes(ctx, &[]any{
 		map[string]any{"attributePatterns": []string{"sta*"}, "features": map[string]any{"filter": map[string]any{"equality": true, "comparison": false}}},
@@ -106,11 +100,6 @@ func TestSettings(t *testing.T) {
 	filters, err := idx.GetFilterableAttributes(ctx)
 	require.NoError(t, err)
 	require.Len(t, *filters, 1)
-	b.succeeded(t)(idx.DeleteDocumentsByFilter(ctx, "status = x", nil))
-	task = b.failed(t, meilisearch.APIErrCodeInvalidDocumentFilter)(idx.DeleteDocumentsByFilter(ctx, "status > 1", nil))
-	require.Contains(t, task.Error.Message, "Filter operator `>` is not allowed for the attribute `status`.")
-	task = b.failed(t, meilisearch.APIErrCodeInvalidDocumentFilter)(idx.DeleteDocumentsByFilter(ctx, "id = 1", nil))
-	require.Contains(t, task.Error.Message, "Available filterable attribute patterns are: `sta*`.")
 
 	// Invalid settings are refused synchronously.
 	r := do(t, http.MethodPatch, b.srv.URL+"/indexes/rows/settings", []byte(`{"filterableAttributes": "status"}`), map[string]string{"Content-Type": "application/json"})

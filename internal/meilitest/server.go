@@ -1,7 +1,6 @@
 package meilitest
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -118,34 +117,6 @@ func dialableAddr(a net.Addr) string {
 	return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
 }
 
-// ListenAndServe runs a double on addr until ctx is done, then shuts it down. It is meant for
-// a demo process standing in for Meilisearch.
-func ListenAndServe(ctx context.Context, addr string, opts Options) error {
-	s, err := newServer(opts)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("meilitest: listening on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("meilitest: serving: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("meilitest: shutting down: %w", err)
-	}
-	return nil
-}
-
 // Close stops serving and stops the task worker. Enqueued tasks stay enqueued. Close may be
 // called more than once.
 func (s *Server) Close() {
@@ -193,10 +164,6 @@ func (s *Server) handle(pattern string, fn func(*request) reply) {
 			return
 		}
 		rep := fn(&request{Request: r, body: body})
-		if s.takeFault(faultDropResponse, r) != nil {
-			abortConnection(w)
-			return
-		}
 		s.writeReply(w, r, rep)
 	})
 }
@@ -224,15 +191,9 @@ func (s *Server) routes() {
 		s.handle("DELETE "+path, func(rq *request) reply { return s.resetSetting(rq, key) })
 	}
 
-	s.handle("GET /indexes/{uid}/documents", s.listDocuments)
-	s.handle("POST /indexes/{uid}/documents", func(rq *request) reply { return s.postDocuments(rq, false) })
-	s.handle("PUT /indexes/{uid}/documents", func(rq *request) reply { return s.postDocuments(rq, true) })
-	s.handle("DELETE /indexes/{uid}/documents", s.clearDocuments)
-	s.handle("POST /indexes/{uid}/documents/fetch", s.fetchDocuments)
+	// Of the document routes only the two the sink calls: add (replace) and delete-batch.
+	s.handle("POST /indexes/{uid}/documents", s.postDocuments)
 	s.handle("POST /indexes/{uid}/documents/delete-batch", s.deleteDocumentsBatch)
-	s.handle("POST /indexes/{uid}/documents/delete", s.deleteDocumentsByFilter)
-	s.handle("GET /indexes/{uid}/documents/{id}", s.getDocument)
-	s.handle("DELETE /indexes/{uid}/documents/{id}", s.deleteDocument)
 
 	s.handle("GET /tasks", s.listTasks)
 	s.handle("GET /tasks/{uid}", s.getTask)

@@ -1,11 +1,6 @@
 package meilitest_test
 
 import (
-	"bytes"
-	"compress/gzip"
-	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,7 +10,7 @@ import (
 	"github.com/meilisearch/meilisearch-go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 )
 
 func TestHealthAndVersion(t *testing.T) {
@@ -79,53 +74,6 @@ func TestErrorBodyShapeAndUnknownRoutes(t *testing.T) {
 	require.Equal(t, "invalid_request", me.APIError.Type)
 }
 
-func TestGzipRequestAndResponse(t *testing.T) {
-	t.Parallel()
-	b := setup(t, meilitest.Options{}, meilisearch.WithContentEncoding(meilisearch.GzipEncoding, meilisearch.DefaultCompression))
-	ctx := testContext(t)
-	idx := b.client.Index("rows")
-
-	// meilisearch-go with WithContentEncoding gzips bodies and decodes every response as gzip:
-	// writes, task polling, reads and error bodies must all work.
-	b.succeeded(t)(idx.AddDocuments(ctx, []map[string]any{{"id": "a", "text": strings.Repeat("word ", 100)}}, &meilisearch.DocumentOptions{PrimaryKey: ptr("id")}))
-	var doc map[string]any
-	require.NoError(t, idx.GetDocument(ctx, "a", nil, &doc))
-	require.Equal(t, "a", doc["id"])
-	_, err := b.client.GetIndex(ctx, "missing")
-	apiError(t, err, http.StatusNotFound, meilisearch.APIErrCodeIndexNotFound)
-	tasks, err := b.client.GetTasks(ctx, &meilisearch.TasksQuery{IndexUIDS: []string{"rows"}})
-	require.NoError(t, err)
-	require.Equal(t, int64(1), tasks.Total)
-
-	// On the wire: a gzip request body is accepted and Accept-Encoding gets a gzip answer.
-	var zb bytes.Buffer
-	zw := gzip.NewWriter(&zb)
-	_, _ = zw.Write([]byte(`[{"id":"b"}]`))
-	require.NoError(t, zw.Close())
-	r := do(t, http.MethodPost, b.srv.URL+"/indexes/rows/documents", zb.Bytes(), map[string]string{
-		"Content-Type": "application/json", "Content-Encoding": "gzip", "Accept-Encoding": "gzip",
-	})
-	require.Equal(t, http.StatusAccepted, r.status)
-	require.Equal(t, "gzip", r.header.Get("Content-Encoding"))
-	zr, err := gzip.NewReader(bytes.NewReader(r.body))
-	require.NoError(t, err)
-	plain, err := io.ReadAll(zr)
-	require.NoError(t, err)
-	var summary map[string]any
-	require.NoError(t, json.Unmarshal(plain, &summary))
-	require.Equal(t, "enqueued", summary["status"])
-
-	// A body that claims gzip but is not is refused.
-	requireErrorBody(t, do(t, http.MethodPost, b.srv.URL+"/indexes/rows/documents", []byte(`"kefir"`), map[string]string{
-		"Content-Type": "application/json", "Content-Encoding": "gzip",
-	}), http.StatusBadRequest, "bad_request", "invalid_request")
-
-	for _, enc := range []meilisearch.ContentEncoding{meilisearch.DeflateEncoding, meilisearch.BrotliEncoding} {
-		other := setup(t, meilitest.Options{}, meilisearch.WithContentEncoding(enc, meilisearch.DefaultCompression))
-		other.succeeded(t)(other.client.Index("rows").AddDocuments(ctx, []map[string]any{{"id": "a"}}, nil))
-	}
-}
-
 func TestInjectedHTTPError(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
@@ -174,18 +122,6 @@ func TestDroppedConnections(t *testing.T) {
 	require.ErrorAs(t, err, &me)
 	require.Equal(t, meilisearch.CommunicationError, me.ErrCode)
 	require.Empty(t, b.srv.Tasks(), "a dropped request is not handled")
-
-	// A dropped response: the write is accepted, but the client never learns it.
-	b.srv.DropResponses(1)
-	_, err = idx.AddDocuments(ctx, []map[string]any{{"id": 2}}, nil)
-	require.ErrorAs(t, err, &me)
-	require.Equal(t, meilisearch.CommunicationError, me.ErrCode)
-	require.NoError(t, b.srv.WaitIdle(ctx))
-	tasks := b.srv.Tasks()
-	require.Len(t, tasks, 1)
-	require.Equal(t, meilitest.TaskSucceeded, tasks[0].Status)
-	require.Equal(t, 1, b.srv.DocumentCount("rows"))
-	require.Equal(t, int64(2), b.srv.Counters().DroppedConnections)
 }
 
 func TestUsableAsHandler(t *testing.T) {
@@ -208,16 +144,4 @@ func TestUsableAsHandler(t *testing.T) {
 	require.NoError(t, err)
 	srv.Close()
 	srv.Close()
-}
-
-func TestListenAndServe(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(testContext(t))
-	errc := make(chan error, 1)
-	go func() { errc <- meilitest.ListenAndServe(ctx, "127.0.0.1:0", meilitest.Options{}) }()
-	cancel()
-	require.NoError(t, <-errc)
-
-	err := meilitest.ListenAndServe(testContext(t), "127.0.0.1:0", meilitest.Options{PayloadLimit: -1})
-	require.ErrorContains(t, err, "PayloadLimit")
 }

@@ -56,12 +56,6 @@ func (d *docStore) delete(id string) bool {
 	return true
 }
 
-func (d *docStore) clear() int {
-	n := len(d.pos)
-	*d = *newDocStore()
-	return n
-}
-
 func (d *docStore) compact() {
 	if d.dead == 0 {
 		return
@@ -135,47 +129,4 @@ func externalID(raw []byte) string {
 		return id
 	}
 	return string(raw)
-}
-
-// mergeDocument implements PUT /documents semantics: top-level fields of update replace those
-// of old in place, new fields are appended, and fields absent from update are kept.
-func mergeDocument(old, update []byte) []byte {
-	type field struct {
-		key, value []byte
-	}
-	var upd []field
-	forEachField(update, func(k, v []byte) bool {
-		upd = append(upd, field{k, v})
-		return true
-	})
-	used := make([]bool, len(upd))
-	out := make([]byte, 0, len(old)+len(update))
-	out = append(out, '{')
-	first := true
-	add := func(k, v []byte) {
-		if !first {
-			out = append(out, ',')
-		}
-		first = false
-		out = append(out, k...)
-		out = append(out, ':')
-		out = append(out, v...)
-	}
-	forEachField(old, func(k, v []byte) bool {
-		name := unquoteKey(k)
-		for i, f := range upd {
-			if !used[i] && unquoteKey(f.key) == name {
-				used[i] = true
-				v = f.value
-			}
-		}
-		add(k, v)
-		return true
-	})
-	for i, f := range upd {
-		if !used[i] {
-			add(f.key, f.value)
-		}
-	}
-	return append(out, '}')
 }

@@ -22,7 +22,7 @@ type Counters struct {
 	DocumentsReceived int64
 	// DocumentsWritten counts documents stored by succeeded addition/update tasks.
 	DocumentsWritten int64
-	// DocumentsDeleted counts documents removed (by id, filter, clear or index deletion).
+	// DocumentsDeleted counts documents removed (by id or index deletion).
 	DocumentsDeleted int64
 	// InjectedHTTPErrors and DroppedConnections count the faults that fired.
 	InjectedHTTPErrors int64
@@ -87,18 +87,6 @@ func (s *Server) Document(index, id string) (map[string]any, bool) {
 	return decodeDocument(raw), true
 }
 
-// DocumentJSON returns one stored document as the compact JSON the server stores and serves.
-func (s *Server) DocumentJSON(index, id string) (json.RawMessage, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ix := s.indexes[index]
-	if ix == nil {
-		return nil, false
-	}
-	raw, ok := ix.docs.get(id)
-	return append(json.RawMessage(nil), raw...), ok
-}
-
 // DocumentCount returns the number of documents in index (0 when it does not exist).
 func (s *Server) DocumentCount(index string) int {
 	s.mu.RLock()
@@ -144,13 +132,6 @@ func (s *Server) Index(uid string) (IndexInfo, bool) {
 		NumberOfDocuments: ix.docs.len(),
 		Settings:          settings,
 	}, true
-}
-
-// Indexes returns the uids of the existing indexes, sorted.
-func (s *Server) Indexes() []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return sortedKeys(s.indexes)
 }
 
 // Tasks returns every task (deleted ones excepted) in uid order.

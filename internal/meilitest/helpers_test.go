@@ -12,7 +12,7 @@ import (
 	"github.com/meilisearch/meilisearch-go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 )
 
 const testKey = "test-master-key"

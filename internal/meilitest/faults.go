@@ -7,9 +7,8 @@ import (
 type faultKind int
 
 const (
-	faultDrop         faultKind = iota // close the connection before handling the request
-	faultHTTPError                     // answer with an HTTP error before handling the request
-	faultDropResponse                  // handle the request, then close without answering
+	faultDrop      faultKind = iota // close the connection before handling the request
+	faultHTTPError                  // answer with an HTTP error before handling the request
 )
 
 type fault struct {
@@ -32,7 +31,7 @@ func (s *Server) takeFault(kind faultKind, r *http.Request) *fault {
 			s.faults = append(s.faults[:i], s.faults[i+1:]...)
 		}
 		switch kind {
-		case faultDrop, faultDropResponse:
+		case faultDrop:
 			s.counters.DroppedConnections++
 		case faultHTTPError:
 			s.counters.InjectedHTTPErrors++
@@ -71,19 +70,6 @@ func (s *Server) InjectHTTPErrorMatching(status, n int, match func(*http.Request
 // drop; a POST surfaces the error directly.
 func (s *Server) DropConnections(n int) {
 	s.addFault(&fault{kind: faultDrop, remaining: n})
-}
-
-// DropConnectionsMatching is DropConnections restricted to requests for which match returns
-// true (match runs under the server's lock: it must not call the Server).
-func (s *Server) DropConnectionsMatching(n int, match func(*http.Request) bool) {
-	s.addFault(&fault{kind: faultDrop, remaining: n, match: match})
-}
-
-// DropResponses makes the next n requests be handled normally (a write is enqueued as a task)
-// but close the connection instead of answering: the client cannot know its write was
-// accepted.
-func (s *Server) DropResponses(n int) {
-	s.addFault(&fault{kind: faultDropResponse, remaining: n})
 }
 
 // taskFault makes tasks fail when the worker picks them.

@@ -72,8 +72,7 @@ var settingRoutes = []struct{ slug, key, method string }{
 var mergedSettingKeys = map[string]bool{"typoTolerance": true, "faceting": true, "pagination": true, "embedders": true, "chat": true}
 
 type settings struct {
-	values     map[string]json.RawMessage
-	filterable []filterRule
+	values map[string]json.RawMessage
 }
 
 func newSettings() *settings {
@@ -123,7 +122,6 @@ func (s *settings) apply(patch map[string]json.RawMessage) {
 			s.values[k] = compactCopy(v)
 		}
 	}
-	s.filterable = parseFilterRules(s.values["filterableAttributes"])
 }
 
 // mergeObjects overlays the members of patch on base; null members are removed.
@@ -274,88 +272,6 @@ func validateFilterRuleObject(obj map[string]any, i int) *APIError {
 	return nil
 }
 
-// filterRule is one entry of filterableAttributes: a bare attribute name (every filter operator
-// allowed) or the granular object form.
-type filterRule struct {
-	patterns   []string
-	equality   bool
-	comparison bool
-	object     bool
-}
-
-func parseFilterRules(raw json.RawMessage) []filterRule {
-	var entries []json.RawMessage
-	_ = json.Unmarshal(raw, &entries)
-	rules := make([]filterRule, 0, len(entries))
-	for _, e := range entries {
-		var name string
-		if json.Unmarshal(e, &name) == nil {
-			rules = append(rules, filterRule{patterns: []string{name}, equality: true, comparison: true})
-			continue
-		}
-		var obj struct {
-			AttributePatterns []string `json:"attributePatterns"`
-			Features          *struct {
-				Filter *struct {
-					Equality   *bool `json:"equality"`
-					Comparison *bool `json:"comparison"`
-				} `json:"filter"`
-			} `json:"features"`
-		}
-		_ = json.Unmarshal(e, &obj)
-		// Meilisearch's defaults for the object form: equality on, comparison off.
-		r := filterRule{patterns: obj.AttributePatterns, equality: true, object: true}
-		if obj.Features != nil && obj.Features.Filter != nil {
-			if obj.Features.Filter.Equality != nil {
-				r.equality = *obj.Features.Filter.Equality
-			}
-			if obj.Features.Filter.Comparison != nil {
-				r.comparison = *obj.Features.Filter.Comparison
-			}
-		}
-		rules = append(rules, r)
-	}
-	return rules
-}
-
-// matchFilterRule returns the first rule matching attr, as Meilisearch picks the first match.
-func matchFilterRule(rules []filterRule, attr string) (int, *filterRule) {
-	for i := range rules {
-		for _, p := range rules[i].patterns {
-			if attributeMatches(p, attr) {
-				return i, &rules[i]
-			}
-		}
-	}
-	return -1, nil
-}
-
-// attributeMatches reports whether pattern selects attr: exactly, as a parent object
-// ("doggo" selects "doggo.age"), or through '*' wildcards.
-func attributeMatches(pattern, attr string) bool {
-	if !strings.Contains(pattern, "*") {
-		return pattern == attr || strings.HasPrefix(attr, pattern+".")
-	}
-	return wildcardMatch(pattern, attr)
-}
-
-func wildcardMatch(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, mid := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, mid)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(mid):]
-	}
-	return strings.HasSuffix(s, last)
-}
-
 func camelToSnake(s string) string {
 	var b strings.Builder
 	for _, r := range s {
@@ -390,4 +306,16 @@ func describeValue(v any) string {
 	default:
 		return "an object"
 	}
+}
+
+// decodeAny decodes a JSON value for an error message; an invalid value is nil.
+func decodeAny(raw []byte) any {
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	return v
+}
+
+func compactJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

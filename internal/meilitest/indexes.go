@@ -23,7 +23,6 @@ type index struct {
 func (s *Server) createIndex(uid, primaryKey string) *index {
 	now := s.now()
 	ix := &index{uid: uid, primaryKey: primaryKey, createdAt: now, updatedAt: now, docs: newDocStore(), settings: newSettings()}
-	ix.settings.filterable = parseFilterRules(ix.settings.values["filterableAttributes"])
 	s.indexes[uid] = ix
 	return ix
 }

@@ -8,13 +8,13 @@ import (
 
 	"github.com/meilisearch/meilisearch-go"
 
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 )
 
 // BenchmarkAddDocuments pushes Appwrite-shaped rows through meilisearch-go in batches of 1,000,
 // the way a backlog backfill does, and reports rows/s including task processing.
 //
-//	go test -run '^$' -bench AddDocuments -benchtime 200x ./connector/sink/meilisearch/meilitest/
+//	go test -run '^$' -bench AddDocuments -benchtime 200x ./internal/meilitest/
 func BenchmarkAddDocuments(b *testing.B) {
 	const batch = 1000
 	srv := meilitest.New(meilitest.Options{})

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
-	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 )
 
 var posts = connector.TableKey{Database: "main", Table: "posts"}
@@ -304,7 +304,10 @@ func TestFaultsAndHang(t *testing.T) {
 	s.Hang(1)
 	done := make(chan error, 1)
 	go func() {
-		resp, err := s.Client().Get(s.URL + rowsPath(posts))
+		// A connection of its own: on a reused keep-alive connection the transport would retry
+		// the GET elsewhere when the server closes it, and the retry could succeed.
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get(s.URL + rowsPath(posts))
 		if err == nil {
 			resp.Body.Close()
 		}

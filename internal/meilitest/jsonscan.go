@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // The document path works on raw JSON: a payload is validated once, split into one compact
 // byte slice per document, and stored as such. Reads write the stored bytes as they are, and
-// the few operations that need a field (primary key, filter, merge) scan the top level of the
+// the few operations that need a field (the primary key) scan the top level of the
 // object instead of decoding it. This keeps the add path at hundreds of MB/s.
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -189,25 +188,6 @@ func splitJSONDocuments(body []byte) ([][]byte, error) {
 		}
 		docs = append(docs, compactCopy(body[i:end]))
 		i = end
-	}
-}
-
-// splitNDJSONDocuments parses whitespace-separated JSON objects.
-func splitNDJSONDocuments(body []byte) ([][]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var docs [][]byte
-	for {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			if errors.Is(err, io.EOF) {
-				return docs, nil
-			}
-			return nil, err
-		}
-		if raw[0] != '{' {
-			return nil, fmt.Errorf("invalid type: %s, expected a map at document %d", describeJSON(raw), len(docs))
-		}
-		docs = append(docs, compactCopy(raw))
 	}
 }
 

@@ -178,13 +178,6 @@ func (s *Server) Step() (task Task, ok bool) {
 	return s.runOne(true)
 }
 
-// SetTaskDelay sets how long each task stays "processing" before it is applied.
-func (s *Server) SetTaskDelay(d time.Duration) {
-	s.mu.Lock()
-	s.taskDelay = d
-	s.mu.Unlock()
-}
-
 // WaitIdle blocks until no task is enqueued or processing, or ctx is done. While paused with
 // enqueued tasks it waits until Resume or ctx.
 func (s *Server) WaitIdle(ctx context.Context) error {
