@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 )
 
 // pgType is a warehouse column type.
@@ -148,7 +148,7 @@ func numText(v any) (string, error) {
 // IsJSONNumber reports whether s follows the JSON number grammar
 // (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), which Postgres also accepts.
 func IsJSONNumber(s string) bool {
-	n := connector.JSONNumberLen(s)
+	n := rawjson.NumberLen(s)
 	return n > 0 && n == len(s)
 }
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 )
 
 // maxDepth bounds nesting like encoding/json does, so hostile input cannot exhaust the stack.
@@ -290,7 +290,7 @@ func (d *rowDecoder) array() ([]any, error) {
 }
 
 func (d *rowDecoder) number() (json.Number, error) {
-	end, ok := connector.ScanJSONNumber(d.data[d.i:])
+	end, ok := rawjson.ScanNumber(d.data[d.i:])
 	if !ok {
 		d.i += end
 		return "", d.unexpected()
@@ -337,12 +337,12 @@ func (d *rowDecoder) str() (string, error) {
 // strSlow handles escapes, control characters and non-ASCII like encoding/json, for the
 // string whose contents start at start (d.i is at its opening quote).
 func (d *rowDecoder) strSlow(start int) (string, error) {
-	end, err := connector.JSONStringEnd(d.data, start-1)
+	end, err := rawjson.StringEnd(d.data, start-1)
 	if err != nil {
 		d.i = len(d.data)
 		return "", d.unexpected()
 	}
-	buf, bad := connector.UnescapeJSON(d.buf[:0], d.data[start:end-1])
+	buf, bad := rawjson.Unescape(d.buf[:0], d.data[start:end-1])
 	d.buf = buf[:0]
 	if bad >= 0 {
 		d.i = start + bad

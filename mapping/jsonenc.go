@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 )
 
 // appendJSON appends the JSON text of a decoded row value, byte for byte what json.Marshal
@@ -18,7 +18,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case string:
-		return connector.AppendJSONString(b, x, true), nil
+		return rawjson.AppendString(b, x, true), nil
 	case json.Number:
 		if x == "" {
 			return append(b, '0'), nil
@@ -50,7 +50,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = connector.AppendJSONString(b, k, true)
+			b = rawjson.AppendString(b, k, true)
 			b = append(b, ':')
 			var err error
 			if b, err = appendJSON(b, x[k]); err != nil {

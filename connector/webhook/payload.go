@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 )
 
 // payload holds the only fields Decode reads from a row: the top-level $ keys. Nested
@@ -36,7 +37,7 @@ var errNotObject = errors.New("the payload is not a JSON object")
 //
 // Why not json.Unmarshal into a struct: it reflects over every member and decodes a second
 // time after validating, which was most of the cost of a delivery; it also matches keys
-// case-insensitively. connector.EachMember walks the validated bytes once, handing out the
+// case-insensitively. rawjson.EachMember walks the validated bytes once, handing out the
 // top-level members raw; set reads only the $ keys. Unknown keys are ignored; a repeated key
 // keeps its last value, like encoding/json.
 func readPayload(body []byte) (payload, error) {
@@ -57,7 +58,7 @@ func readPayload(body []byte) (payload, error) {
 		return p, err
 	}
 	p.Hash = hash
-	err = connector.EachMember(body, p.set)
+	err = rawjson.EachMember(body, p.set)
 	return p, err
 }
 
@@ -65,7 +66,7 @@ func readPayload(body []byte) (payload, error) {
 func (p *payload) set(key, value []byte) error {
 	if bytes.IndexByte(key, '\\') >= 0 {
 		// PHP never escapes these keys, but "\u0024id" is "$id" all the same.
-		k, bad := connector.UnescapeJSON(nil, key)
+		k, bad := rawjson.Unescape(nil, key)
 		if bad >= 0 {
 			return fmt.Errorf("invalid member name %.40q", key)
 		}
@@ -95,7 +96,7 @@ func (p *payload) set(key, value []byte) error {
 	default:
 		return nil
 	}
-	s, _, err := connector.JSONString(value) // null is the empty string
+	s, _, err := rawjson.String(value) // null is the empty string
 	if err != nil {
 		if string(key) == "$sequence" {
 			return fmt.Errorf("$sequence must be a number or a string, got %s", jsonKind(value))

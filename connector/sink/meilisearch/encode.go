@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
-	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
@@ -77,4 +77,4 @@ func appendValue(b []byte, v any) ([]byte, error) {
 }
 
 // appendString writes s as a JSON string the way encoding/json does without HTML escaping.
-func appendString(b []byte, s string) []byte { return connector.AppendJSONString(b, s, false) }
+func appendString(b []byte, s string) []byte { return rawjson.AppendString(b, s, false) }

@@ -1,4 +1,4 @@
-package connector
+package rawjson
 
 import (
 	"unicode"
@@ -7,10 +7,10 @@ import (
 )
 
 // Hand-written mirrors of encoding/json's string decoding and encoding, shared by the content
-// hash (connector) and the row decoder and document encoder (mapping). Fuzz tests in both
-// packages hold them to encoding/json.
+// hash (internal/canonjson) and the row decoder and document encoder (mapping). Fuzz tests in
+// rawjson, canonjson and mapping hold them to encoding/json.
 
-// UnescapeJSON appends the decoded contents of raw (the bytes between a JSON string's quotes)
+// Unescape appends the decoded contents of raw (the bytes between a JSON string's quotes)
 // to dst exactly as encoding/json decodes them (its unquoteBytes): escapes resolved, a \u
 // surrogate pair joined, a lone surrogate and each byte of invalid UTF-8 replaced by U+FFFD.
 // bad is -1, or the offset in raw of the first thing a JSON string cannot hold: a control
@@ -19,7 +19,7 @@ import (
 // Appwrite's payloads are PHP's json_encode, which writes every non-ASCII character as \u
 // and every / as \/: with encoding/json doing this, hashing such a row cost three times a
 // plain one.
-func UnescapeJSON(dst, raw []byte) (out []byte, bad int) {
+func Unescape(dst, raw []byte) (out []byte, bad int) {
 	for r := 0; r < len(raw); {
 		c := raw[r]
 		switch {
@@ -98,11 +98,11 @@ func hex4(s []byte) rune {
 
 const hexDigits = "0123456789abcdef"
 
-// AppendJSONString appends s as a JSON string escaped like encoding/json (its appendString):
+// AppendString appends s as a JSON string escaped like encoding/json (its appendString):
 // quotes, backslashes and control characters (\b \f \n \r \t short, the others \u00XX),
 // invalid UTF-8 as \ufffd, U+2028/U+2029, and with escapeHTML also <, > and & (json.Marshal's
 // default; an Encoder with SetEscapeHTML(false) leaves them).
-func AppendJSONString[S ~string | ~[]byte](b []byte, s S, escapeHTML bool) []byte {
+func AppendString[S ~string | ~[]byte](b []byte, s S, escapeHTML bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -152,7 +152,3 @@ func AppendJSONString[S ~string | ~[]byte](b []byte, s S, escapeHTML bool) []byt
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
-
-// JSONStringEnd returns the index after the string literal starting at s[i] == '"' (escapes
-// are skipped, not checked), or ErrJSONStructure when it is not terminated.
-func JSONStringEnd(s []byte, i int) (int, error) { return stringEnd(s, i) }

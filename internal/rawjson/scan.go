@@ -1,4 +1,4 @@
-package connector
+package rawjson
 
 import (
 	"bytes"
@@ -6,8 +6,8 @@ import (
 	"fmt"
 )
 
-// ErrJSONStructure is returned by the scanners for input that is not structurally JSON.
-var ErrJSONStructure = errors.New("malformed JSON")
+// ErrMalformed is returned by the scanners for input that is not structurally JSON.
+var ErrMalformed = errors.New("malformed JSON")
 
 // The scanners below split JSON without decoding or fully validating it: they find where a
 // value ends (strings, nesting) so a page of rows can be cut into rows and a row's few
@@ -22,8 +22,9 @@ func wsAt(s []byte, i int) int {
 	return i
 }
 
-// stringEnd returns the index after the string literal starting at s[i] == '"'.
-func stringEnd(s []byte, i int) (int, error) {
+// StringEnd returns the index after the string literal starting at s[i] == '"' (escapes
+// are skipped, not checked), or ErrMalformed when it is not terminated.
+func StringEnd(s []byte, i int) (int, error) {
 	// Fast path: the closing quote with no backslash before it (most strings), found with
 	// bytes.IndexByte's vectorised search instead of a byte loop.
 	if q := bytes.IndexByte(s[i+1:], '"'); q >= 0 && bytes.IndexByte(s[i+1:i+1+q], '\\') < 0 {
@@ -37,24 +38,24 @@ func stringEnd(s []byte, i int) (int, error) {
 			return j + 1, nil
 		}
 	}
-	return 0, ErrJSONStructure
+	return 0, ErrMalformed
 }
 
 // valueEnd returns the index after the JSON value starting at s[i] (no leading space).
 func valueEnd(s []byte, i int) (int, error) {
 	if i >= len(s) {
-		return 0, ErrJSONStructure
+		return 0, ErrMalformed
 	}
 	switch s[i] {
 	case '"':
-		return stringEnd(s, i)
+		return StringEnd(s, i)
 	case '{', '[':
 		var arr [32]byte
 		stack := arr[:0] // expected closers; grows past 32 levels
 		for j := i; j < len(s); j++ {
 			switch c := s[j]; c {
 			case '"':
-				end, err := stringEnd(s, j)
+				end, err := StringEnd(s, j)
 				if err != nil {
 					return 0, err
 				}
@@ -63,7 +64,7 @@ func valueEnd(s []byte, i int) (int, error) {
 				stack = append(stack, c+2) // '{'+2 == '}', '['+2 == ']'
 			case '}', ']':
 				if len(stack) == 0 || stack[len(stack)-1] != c {
-					return 0, ErrJSONStructure
+					return 0, ErrMalformed
 				}
 				stack = stack[:len(stack)-1]
 				if len(stack) == 0 {
@@ -71,7 +72,7 @@ func valueEnd(s []byte, i int) (int, error) {
 				}
 			}
 		}
-		return 0, ErrJSONStructure
+		return 0, ErrMalformed
 	default: // number or literal: up to the next delimiter
 		j := i
 		for j < len(s) {
@@ -82,7 +83,7 @@ func valueEnd(s []byte, i int) (int, error) {
 			j++
 		}
 		if j == i {
-			return 0, ErrJSONStructure
+			return 0, ErrMalformed
 		}
 		return j, nil
 	}
@@ -93,7 +94,7 @@ func valueEnd(s []byte, i int) (int, error) {
 func EachMember(obj []byte, fn func(key, value []byte) error) error {
 	i := wsAt(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
-		return ErrJSONStructure
+		return ErrMalformed
 	}
 	i = wsAt(obj, i+1)
 	if i < len(obj) && obj[i] == '}' {
@@ -101,16 +102,16 @@ func EachMember(obj []byte, fn func(key, value []byte) error) error {
 	}
 	for {
 		if i >= len(obj) || obj[i] != '"' {
-			return ErrJSONStructure
+			return ErrMalformed
 		}
-		kend, err := stringEnd(obj, i)
+		kend, err := StringEnd(obj, i)
 		if err != nil {
 			return err
 		}
 		key := obj[i+1 : kend-1]
 		i = wsAt(obj, kend)
 		if i >= len(obj) || obj[i] != ':' {
-			return ErrJSONStructure
+			return ErrMalformed
 		}
 		i = wsAt(obj, i+1)
 		vend, err := valueEnd(obj, i)
@@ -122,7 +123,7 @@ func EachMember(obj []byte, fn func(key, value []byte) error) error {
 		}
 		i = wsAt(obj, vend)
 		if i >= len(obj) {
-			return ErrJSONStructure
+			return ErrMalformed
 		}
 		switch obj[i] {
 		case '}':
@@ -130,7 +131,7 @@ func EachMember(obj []byte, fn func(key, value []byte) error) error {
 		case ',':
 			i = wsAt(obj, i+1)
 		default:
-			return ErrJSONStructure
+			return ErrMalformed
 		}
 	}
 }
@@ -139,7 +140,7 @@ func EachMember(obj []byte, fn func(key, value []byte) error) error {
 func EachElement(arr []byte, fn func(value []byte) error) error {
 	i := wsAt(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
-		return ErrJSONStructure
+		return ErrMalformed
 	}
 	i = wsAt(arr, i+1)
 	if i < len(arr) && arr[i] == ']' {
@@ -155,7 +156,7 @@ func EachElement(arr []byte, fn func(value []byte) error) error {
 		}
 		i = wsAt(arr, end)
 		if i >= len(arr) {
-			return ErrJSONStructure
+			return ErrMalformed
 		}
 		switch arr[i] {
 		case ']':
@@ -163,15 +164,15 @@ func EachElement(arr []byte, fn func(value []byte) error) error {
 		case ',':
 			i = wsAt(arr, i+1)
 		default:
-			return ErrJSONStructure
+			return ErrMalformed
 		}
 	}
 }
 
 // JSONString decodes a raw value as EachMember and EachElement hand it out, where a string is
 // expected: ok is false for an absent (empty) or null value, another type is an error.
-// Strings without escapes are sliced, not decoded; escaped ones go through UnescapeJSON.
-func JSONString(raw []byte) (s string, ok bool, err error) {
+// Strings without escapes are sliced, not decoded; escaped ones go through Unescape.
+func String(raw []byte) (s string, ok bool, err error) {
 	switch {
 	case len(raw) == 0 || string(raw) == "null":
 		return "", false, nil
@@ -180,7 +181,7 @@ func JSONString(raw []byte) (s string, ok bool, err error) {
 	case bytes.IndexByte(raw, '\\') < 0:
 		return string(raw[1 : len(raw)-1]), true, nil
 	}
-	dec, bad := UnescapeJSON(nil, raw[1:len(raw)-1])
+	dec, bad := Unescape(nil, raw[1:len(raw)-1])
 	if bad >= 0 {
 		return "", false, fmt.Errorf("invalid string: %.40s", raw)
 	}

@@ -1,12 +1,21 @@
-package connector
+// Package canonjson writes the canonical form of a JSON object: exactly what encoding/json
+// produces when it re-marshals the object decoded into map[string]any with UseNumber (no
+// insignificant whitespace, keys sorted, the last of duplicate keys kept, numbers verbatim,
+// strings re-escaped with encoding/json's rules), without decoding it into maps. The content
+// hash of a row (connector.ContentHash) is a digest of this form; a fuzz test holds it to
+// encoding/json.
+package canonjson
 
 import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 )
 
 // A canonicalizer writes the canonical form of a JSON value into buf (see value). The
@@ -17,7 +26,8 @@ import (
 // 1 KiB row on the ingest path; this costs about 15 (BenchmarkContentHash). A fuzz test holds
 // it to the encoding/json result.
 type canonicalizer struct {
-	pairs   []pair // scratch, reused across objects
+	drop    func(key []byte) bool // top-level members left out; nil keeps all
+	pairs   []pair                // scratch, reused across objects
 	buf     []byte
 	depth   int    // objects and arrays open
 	scratch []byte // a decoded string
@@ -41,6 +51,36 @@ var (
 
 var canonPool = sync.Pool{New: func() any { return &canonicalizer{} }}
 
+// ErrNotObject: the input is not one JSON object (another value, invalid JSON, nested past
+// encoding/json's limit, or data after the object).
+var ErrNotObject = errors.New("not a JSON object")
+
+// Object calls use with the canonical form of the JSON object obj, leaving out the top-level
+// members whose decoded key drop reports (drop may be nil). The bytes passed to use are only
+// valid during the call: they belong to a pooled buffer.
+//
+// Object does not check that obj is valid UTF-8 (invalid bytes are replaced by U+FFFD, as
+// encoding/json replaces them); callers that must refuse it check first.
+func Object(obj []byte, drop func(key []byte) bool, use func(canonical []byte)) error {
+	c := canonPool.Get().(*canonicalizer)
+	defer canonPool.Put(c)
+	c.buf, c.pairs, c.depth, c.drop = c.buf[:0], c.pairs[:0], 0, drop
+	defer func() { c.drop = nil }()
+	s := skipWS(obj)
+	if len(s) == 0 || s[0] != '{' {
+		return ErrNotObject
+	}
+	rest, err := c.value(s, true)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotObject, err)
+	}
+	if len(skipWS(rest)) > 0 {
+		return fmt.Errorf("%w: data after the object", ErrNotObject)
+	}
+	use(c.buf)
+	return nil
+}
+
 func skipWS(s []byte) []byte {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\r') {
 		s = s[1:]
@@ -49,7 +89,7 @@ func skipWS(s []byte) []byte {
 }
 
 // value appends the canonical form of the value at the start of s to c.buf. top: the
-// outermost object, whose volatile keys are dropped.
+// outermost object, whose members c.drop reports are left out.
 func (c *canonicalizer) value(s []byte, top bool) ([]byte, error) {
 	s = skipWS(s)
 	if len(s) == 0 {
@@ -83,7 +123,7 @@ func (c *canonicalizer) value(s []byte, top bool) ([]byte, error) {
 	case 'n':
 		return c.literal(s, "null")
 	default:
-		n := JSONNumberLen(s)
+		n := rawjson.NumberLen(s)
 		if n == 0 {
 			return nil, errCanon
 		}
@@ -152,7 +192,7 @@ func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
 		// A plain key (nearly all) is used where it lies in the row: no copy.
 		key, isPlain := raw, plain(raw)
 		if !isPlain {
-			dec, bad := UnescapeJSON(nil, raw)
+			dec, bad := rawjson.Unescape(nil, raw)
 			if bad >= 0 {
 				return nil, errCanon
 			}
@@ -166,7 +206,7 @@ func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
 		if s, err = c.value(s[1:], false); err != nil {
 			return nil, err
 		}
-		if !(top && len(key) > 0 && key[0] == '$' && volatileKeys[string(key)]) {
+		if !(top && c.drop != nil && c.drop(key)) {
 			c.pairs = append(c.pairs, pair{key: key, plain: isPlain, start: start, end: len(c.buf)})
 		}
 		s = skipWS(s)
@@ -199,7 +239,7 @@ func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
 		if p.plain {
 			out = append(append(append(out, '"'), p.key...), '"')
 		} else {
-			out = AppendJSONString(out, p.key, true)
+			out = rawjson.AppendString(out, p.key, true)
 		}
 		out = append(out, ':')
 		out = append(out, c.buf[p.start:p.end]...)
@@ -213,7 +253,7 @@ func (c *canonicalizer) object(s []byte, top bool) ([]byte, error) {
 // scanString returns the raw contents of the string literal at the start of s (without
 // quotes, escapes undecoded) and the rest.
 func scanString(s []byte) ([]byte, []byte, error) {
-	end, err := stringEnd(s, 0)
+	end, err := rawjson.StringEnd(s, 0)
 	if err != nil {
 		return nil, nil, errCanon
 	}
@@ -285,62 +325,10 @@ func (c *canonicalizer) appendCanonString(dst []byte, raw []byte) ([]byte, error
 		dst = append(dst, raw...)
 		return append(dst, '"'), nil
 	}
-	dec, bad := UnescapeJSON(c.scratch[:0], raw)
+	dec, bad := rawjson.Unescape(c.scratch[:0], raw)
 	if bad >= 0 {
 		return nil, errCanon
 	}
 	c.scratch = dec
-	return AppendJSONString(dst, dec, true), nil
-}
-
-// JSONNumberLen returns the length of the JSON number at the start of s
-// (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), 0 if there is none.
-func JSONNumberLen[T ~string | ~[]byte](s T) int {
-	if end, ok := ScanJSONNumber(s); ok {
-		return end
-	}
-	return 0
-}
-
-// ScanJSONNumber scans the JSON number at the start of s: ok with its length, or not ok with
-// the offset of the first byte that breaks the grammar.
-func ScanJSONNumber[T ~string | ~[]byte](s T) (end int, ok bool) {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		i = digits(s, i)
-	default:
-		return i, false
-	}
-	if i < len(s) && s[i] == '.' {
-		j := digits(s, i+1)
-		if j == i+1 {
-			return j, false
-		}
-		i = j
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		j := digits(s, i)
-		if j == i {
-			return j, false
-		}
-		i = j
-	}
-	return i, true
-}
-
-func digits[T ~string | ~[]byte](s T, i int) int {
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	return i
+	return rawjson.AppendString(dst, dec, true), nil
 }

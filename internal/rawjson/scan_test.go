@@ -1,4 +1,4 @@
-package connector
+package rawjson
 
 import (
 	"bytes"
@@ -40,7 +40,15 @@ func TestEachMemberAndElement(t *testing.T) {
 
 // On valid JSON objects the scanner agrees with encoding/json on every member.
 func FuzzEachMember(f *testing.F) {
-	for _, s := range canonSeeds {
+	for _, s := range []string{
+		`{}`,
+		` { "b" : [1, 2.50, -0.1e+3, true, false, null, {"z":1,"a":[]}], "a" : "x" } `,
+		`{"k":"line\nbreak \"quoted\" \\ back <b>&amp;</b> \u2028 \u00e9 é \ud83d\ude00"}`,
+		`{"dup":1,"dup":2,"a":{"d":"x","d":"y"}}`,
+		`{"\u0061":"escaped key","a<":1,"é":2}`,
+		`{"title":"Caf\u00e9 \/ Montr\u00e9al","url":"https:\/\/x.io\/a"}`,
+		`{"nested":[[[]],[{}],{"x":[{"y":null}]}]}`,
+	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, obj []byte) {
@@ -71,7 +79,7 @@ func FuzzEachMember(f *testing.F) {
 	})
 }
 
-func TestJSONString(t *testing.T) {
+func TestString(t *testing.T) {
 	for raw, want := range map[string]struct {
 		s      string
 		ok, er bool
@@ -85,14 +93,14 @@ func TestJSONString(t *testing.T) {
 		`12`:           {er: true},
 		`{"a":1}`:      {er: true},
 	} {
-		s, ok, err := JSONString([]byte(raw))
+		s, ok, err := String([]byte(raw))
 		require.Equal(t, want.er, err != nil, "%s: %v", raw, err)
 		require.Equal(t, want.ok, ok, raw)
 		require.Equal(t, want.s, s, raw)
 	}
 }
 
-// stringEnd's fast path (no backslash before the first quote) and its byte loop (escapes) find
+// StringEnd's fast path (no backslash before the first quote) and its byte loop (escapes) find
 // the same ends.
 func TestStringEnd(t *testing.T) {
 	for _, c := range []struct {
@@ -109,9 +117,9 @@ func TestStringEnd(t *testing.T) {
 		{`"abc`, -1},
 		{`"`, -1},
 	} {
-		end, err := stringEnd([]byte(c.in), 0)
+		end, err := StringEnd([]byte(c.in), 0)
 		if c.end < 0 {
-			require.ErrorIs(t, err, ErrJSONStructure, c.in)
+			require.ErrorIs(t, err, ErrMalformed, c.in)
 			continue
 		}
 		require.NoError(t, err, c.in)
