@@ -30,7 +30,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
-	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/pgsink"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
 

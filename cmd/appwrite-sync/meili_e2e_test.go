@@ -15,8 +15,8 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
-	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
 

@@ -19,8 +19,8 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
-	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
 

@@ -19,8 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite/appwritetest"
-	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
 	"github.com/appwrite-sync/appwrite-sync/connector/spool"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )

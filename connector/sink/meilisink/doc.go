@@ -1,4 +1,4 @@
-// Package meilisearch is the search sink: each table with a meilisearch section in the mapping
+// Package meilisink is the Meilisearch sink: each table with a meilisearch section in the mapping
 // is written to its index through meilisearch-go, so the docker-compose stack (a real
 // Meilisearch) and the tests (the meilitest double) run the same code.
 //
@@ -7,14 +7,14 @@
 // Start creates every mapped index with its explicit primary key (Meilisearch's inference
 // fails on Appwrite rows, which carry $id, $databaseId and $tableId), or checks the primary
 // key of an index that exists, then applies the mapping's settings and waits for those tasks.
-// "$id" is always made filterable, so documents can be deleted by filter. An index that cannot
-// be used as mapped (it has another primary key, or Meilisearch refuses its settings) affects
-// only its own tables: Start still succeeds, the other tables keep flowing, and Apply
-// dead-letters that index's rows with a reason naming the fix. The index is checked again by
-// the first Apply after Options.Recheck, so once it is fixed new changes flow; the rows
-// dead-lettered meanwhile are replayed from the admin API (or re-sent by a backfill). A
-// dead-letter rather than a pause because a pause cannot be scoped to one table: the engine
-// pauses a whole sink.
+// "$id" is always made filterable, so a row can be found by its Appwrite id (the document id
+// may be encoded, see EncodeID). An index that cannot be used as mapped (it has another
+// primary key, or Meilisearch refuses its settings) affects only its own tables: Start still
+// succeeds, the other tables keep flowing, and Apply dead-letters that index's rows with a
+// reason naming the fix. The index is checked again by the first Apply after Options.Recheck,
+// so once it is fixed new changes flow; the rows dead-lettered meanwhile are replayed from the
+// admin API (or re-sent by a backfill). A dead-letter rather than a pause because a pause
+// cannot be scoped to one table: the engine pauses a whole sink.
 //
 // # Document ids
 //
@@ -69,4 +69,4 @@
 // write a newer version, and be overtaken by the old one. The ledger still records the newer version as
 // applied; the index keeps the older document until the row changes again or a reconcile
 // re-sends it. Keep the lease well above Meilisearch's worst request latency.
-package meilisearch
+package meilisink

@@ -1,4 +1,4 @@
-package meilisearch
+package meilisink
 
 import (
 	"errors"

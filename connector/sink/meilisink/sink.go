@@ -1,4 +1,4 @@
-package meilisearch
+package meilisink
 
 import (
 	"context"
@@ -270,8 +270,9 @@ func errTaskUnknown(uid int64) error {
 }
 
 // applySettings sends the mapping's settings and waits for them. "$id" is always made
-// filterable (so rows can be deleted by filter), along with the attributes the mapping
-// adds itself (the permissions field, "$table" in shared indexes).
+// filterable (a row can be found by its Appwrite id, which the document id may encode), along
+// with the attributes the mapping adds itself (the permissions field, "$table" in shared
+// indexes).
 func (s *Sink) applySettings(ctx context.Context, ix *index) (problem, err error) {
 	want := ix.settings
 	idx := s.client.Index(ix.uid) // one IndexManager per operation: they are not goroutine-safe

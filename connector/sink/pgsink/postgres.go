@@ -1,4 +1,4 @@
-// Package postgres is the warehouse sink: one table per mapped Appwrite table in
+// Package pgsink is the Postgres warehouse sink: one table per mapped Appwrite table in
 // warehouse.schema, created from the mapping on start (missing columns are added; nothing is
 // ever dropped or rewritten), written with typed multi-row upserts guarded by version:
 //
@@ -18,7 +18,7 @@
 // belongs to the state store: after it is rebuilt from nothing (its sequence starts again),
 // such a tie in a warehouse that was kept goes to the version written before, until the row
 // changes.
-package postgres
+package pgsink
 
 import (
 	"context"

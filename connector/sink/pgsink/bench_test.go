@@ -1,4 +1,4 @@
-package postgres
+package pgsink
 
 import (
 	"context"
