@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
@@ -315,10 +316,10 @@ JOIN appwrite_sync.ledger l ON l.table_key = t.table_key AND l.row_id = t.row_id
 
 // retryGroup: errors after which a group is tried again at once (nothing of it committed).
 var retryGroup = map[string]bool{
-	"40P01": true, // deadlock between replicas' groups
-	"40001": true, // serialization failure
-	"26000": true, // the prepared statement is gone (see execRecord)
-	"0A000": true, // cached plan must not change result type: a migration changed the ledger
+	pgerrcode.DeadlockDetected:        true, // between replicas' groups
+	pgerrcode.SerializationFailure:    true,
+	pgerrcode.InvalidSQLStatementName: true, // the prepared statement is gone (see execRecord)
+	pgerrcode.FeatureNotSupported:     true, // cached plan must not change result type: a migration changed the ledger
 }
 
 // recordStmt names recordSQL's prepared statement on each state store connection.

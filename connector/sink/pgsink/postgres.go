@@ -292,10 +292,8 @@ func classify(err error) error {
 	}
 	var netErr net.Error
 	var connErr *pgconn.ConnectError
-	if errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %v", connector.ErrSinkUnavailable, err)
-	}
-	if strings.Contains(err.Error(), "failed to connect") || strings.Contains(err.Error(), "conn closed") {
+	if errors.As(err, &netErr) || errors.As(err, &connErr) || errors.Is(err, pgconn.ErrConnClosed) ||
+		pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w: %v", connector.ErrSinkUnavailable, err)
 	}
 	return err
