@@ -40,7 +40,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if !validID(ch.Key.Database) || !validID(ch.Key.Table) || ch.RowID == "" {
+		if !connector.ValidID(ch.Key.Database) || !connector.ValidID(ch.Key.Table) || ch.RowID == "" {
 			t.Fatalf("invalid ids in %+v", ch.Key)
 		}
 		if ch.Op != connector.OpUpsert && ch.Op != connector.OpDelete {
