@@ -76,7 +76,7 @@ fuzz: ## run each fuzz target for 30s
 	$(GO) test -run '^$$' -fuzz FuzzEachMember -fuzztime 30s ./internal/rawjson/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRow -fuzztime 30s ./mapping/
 	$(GO) test -run '^$$' -fuzz FuzzAppendJSON -fuzztime 30s ./mapping/
-	$(GO) test -run '^$$' -fuzz FuzzAppendDocument -fuzztime 30s ./connector/sink/meilisink/
+	$(GO) test -run '^$$' -fuzz FuzzAppendDocument -fuzztime 30s ./mapping/
 
 clean: ## remove build output and the local Postgres data
 	-scripts/local-postgres.sh stop 2>/dev/null

@@ -141,7 +141,7 @@ func (s *Sink) project(t *mapping.Table, it sink.Item) (*entry, bool, error) {
 		return nil, false, connector.Permanent(reasonIDTooLong,
 			fmt.Errorf("its encoding is %d bytes, more than Meilisearch's %d", len(id), MaxIDBytes))
 	}
-	b, err := appendDocument(make([]byte, 0, len(it.Row)), doc)
+	b, err := mapping.AppendDocument(make([]byte, 0, len(it.Row)), doc)
 	if err != nil {
 		return nil, false, connector.Permanent(reasonDocumentUnencodable, err)
 	}

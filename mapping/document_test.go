@@ -1,4 +1,4 @@
-package meilisink
+package mapping
 
 import (
 	"bytes"
@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
 // decodeNumbers decodes JSON the way the sink's input is decoded (numbers kept verbatim).
@@ -28,15 +26,23 @@ func TestAppendDocumentMatchesEncodingJSON(t *testing.T) {
 		"arr": []any{json.Number("1"), "x", nil, []any{}, map[string]any{}}, "obj": map[string]any{"k": map[string]any{"deep": "v"}},
 		"roles": []string{"any", "user:1"}, "other": 3.25,
 	}
-	got, err := appendDocument(nil, doc)
+	got, err := AppendDocument(nil, doc)
 	require.NoError(t, err)
 	want, err := json.Marshal(doc)
 	require.NoError(t, err)
 	require.True(t, json.Valid(got), "%s", got)
 	require.Equal(t, decodeNumbers(t, want), decodeNumbers(t, got))
 
-	_, err = appendDocument(nil, map[string]any{"n": json.Number("1e")})
+	_, err = AppendDocument(nil, map[string]any{"n": json.Number("1e")})
 	require.Error(t, err, "an invalid number is refused, as json.Marshal does")
+
+	// A document leaves HTML characters as they are; a jsonb value escapes them as json.Marshal.
+	got, err = AppendDocument(nil, map[string]any{"h": "<a&b>", "r": []string{"<x>"}})
+	require.NoError(t, err)
+	require.Contains(t, string(got), `"h":"<a&b>"`)
+	j, err := appendJSON(nil, map[string]any{"h": "<a&b>", "r": []string{"<x>"}})
+	require.NoError(t, err)
+	require.Equal(t, `{"h":"\u003ca\u0026b\u003e","r":["\u003cx\u003e"]}`, string(j))
 }
 
 // FuzzAppendDocument: any row the mapping decodes encodes to valid JSON meaning the same as
@@ -46,26 +52,26 @@ func FuzzAppendDocument(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		row, err := mapping.DecodeRow(raw)
+		row, err := DecodeRow(raw)
 		if err != nil {
 			return
 		}
-		got, err := appendDocument(nil, row)
+		got, err := AppendDocument(nil, row)
 		if err != nil {
-			t.Fatalf("appendDocument(%q): %v", raw, err)
+			t.Fatalf("AppendDocument(%q): %v", raw, err)
 		}
 		want, err := json.Marshal(map[string]any(row))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !json.Valid(got) {
-			t.Fatalf("appendDocument(%q) = %q: not JSON", raw, got)
+			t.Fatalf("AppendDocument(%q) = %q: not JSON", raw, got)
 		}
 		g, w := decodeNumbers(t, got), decodeNumbers(t, want)
 		gb, _ := json.Marshal(g)
 		wb, _ := json.Marshal(w)
 		if !bytes.Equal(gb, wb) {
-			t.Fatalf("appendDocument(%q) = %s, json.Marshal = %s", raw, got, want)
+			t.Fatalf("AppendDocument(%q) = %s, json.Marshal = %s", raw, got, want)
 		}
 	})
 }
