@@ -230,22 +230,34 @@ func (d *rowDecoder) object(hint int) (map[string]any, error) {
 			}
 			m[k] = v
 		}
-		d.skipWS()
-		if d.i >= len(d.data) {
-			return nil, d.unexpected()
+		end, err := d.next('}')
+		if err != nil {
+			return nil, err
 		}
-		switch d.data[d.i] {
-		case ',':
-			d.i++
-			d.skipWS()
-		case '}':
-			d.i++
-			d.depth--
+		if end {
 			return m, nil
-		default:
-			return nil, d.unexpected()
 		}
 	}
+}
+
+// next reads what follows a member or an element: a comma (end false, at the next one) or
+// closer (end true, the object or array done), or fails.
+func (d *rowDecoder) next(closer byte) (end bool, err error) {
+	d.skipWS()
+	if d.i >= len(d.data) {
+		return false, d.unexpected()
+	}
+	switch d.data[d.i] {
+	case ',':
+		d.i++
+		d.skipWS()
+		return false, nil
+	case closer:
+		d.i++
+		d.depth--
+		return true, nil
+	}
+	return false, d.unexpected()
 }
 
 func (d *rowDecoder) array() ([]any, error) {
@@ -267,24 +279,16 @@ func (d *rowDecoder) array() ([]any, error) {
 			return nil, err
 		}
 		d.stack = append(d.stack, v)
-		d.skipWS()
-		if d.i >= len(d.data) {
-			return nil, d.unexpected()
+		end, err := d.next(']')
+		if err != nil {
+			return nil, err
 		}
-		switch d.data[d.i] {
-		case ',':
-			d.i++
-			d.skipWS()
-		case ']':
-			d.i++
-			d.depth--
+		if end {
 			out := make([]any, len(d.stack)-base)
 			copy(out, d.stack[base:])
 			clear(d.stack[base:])
 			d.stack = d.stack[:base]
 			return out, nil
-		default:
-			return nil, d.unexpected()
 		}
 	}
 }
