@@ -275,9 +275,9 @@ func checkKey(k connector.TableKey) error {
 	return nil
 }
 
-// splitPage cuts a list response into its rows without decoding them (each row is parsed in
-// full later, when it is hashed): a page of 1,000 rows used to be validated and copied by
-// encoding/json first, one of the largest costs of a backfill.
+// splitPage cuts a list response into its rows without decoding them: each row is parsed in
+// full later, when it is hashed, so encoding/json validating and copying the whole page first
+// would parse every row twice.
 func splitPage(body []byte) (Page, error) {
 	p := Page{}
 	var rows, docs []json.RawMessage

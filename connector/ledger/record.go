@@ -266,10 +266,10 @@ func (r *Recorder) drain() {
 // recordSQL upserts a group's changes and returns the rows it wrote, with whether their
 // version advanced (a version read from the REST API only confirming the held version
 // rewrites the row in place, keeping its place in the delivery log: the sinks have it). It
-// used to also join the input back to the result to return every row with the version that
-// beat the others: Postgres then materialised the input (each 1 KiB row copied once more),
-// sorted both sides and merge-joined them, a third of the statement's time for rows that
-// nearly always all advanced. The few that did not are looked up afterwards (lostSQL).
+// does not join the input back to the result to return every row with the version that beat
+// the others: Postgres would materialise the input (each 1 KiB row copied once more), sort
+// both sides and merge-join them, for rows that nearly always all advance. The few that do
+// not are looked up afterwards (lostSQL).
 //
 // The WHERE of the SELECT is the tombstone horizon (see the package documentation). It costs a
 // webhook upsert one probe of ledger_horizon, a table of one row per swept table; the probe

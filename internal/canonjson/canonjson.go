@@ -22,9 +22,9 @@ import (
 // canonical form is exactly what encoding/json produces when it re-marshals the value decoded
 // into `any` with UseNumber: no insignificant whitespace, object keys sorted (the last of
 // duplicate keys wins), numbers verbatim, strings re-escaped with encoding/json's rules. It
-// exists because decoding every row into maps and re-marshalling it cost about 48 µs per
-// 1 KiB row on the ingest path; this costs about 15 (BenchmarkContentHash). A fuzz test holds
-// it to the encoding/json result.
+// exists because decoding every row into maps and re-marshalling it costs several times more,
+// on the ingest path (BenchmarkContentHash compares the two). A fuzz test holds it to the
+// encoding/json result.
 type canonicalizer struct {
 	drop    func(key []byte) bool // top-level members left out; nil keeps all
 	pairs   []pair                // scratch, reused across objects

@@ -8,11 +8,9 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
 )
 
-// guardCapacity bounds the versions the guard remembers: about 120 bytes each with SHA-256
-// content hashes, 11 MiB when full (BenchmarkGuardMemory, when versions held the hash; they
-// now hold the ledger's seq, 24 bytes instead of 48). It was 200,000 unpacked versions
-// (31 MiB), a sixth of a backfill's RSS; what the guard is for (a direct caller re-applying a
-// version it wrote lately) needs far fewer.
+// guardCapacity bounds the versions the guard remembers: what the guard is for (a direct
+// caller re-applying a version it wrote lately) needs few, and a full guard's memory counts in
+// a backfill's RSS (BenchmarkGuardMemory measures it; BENCHMARKS.md).
 const guardCapacity = 100_000
 
 // guard remembers the newest version this process wrote to each recently written document,
