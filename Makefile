@@ -71,6 +71,13 @@ fuzz: ## run each fuzz target for 30s
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./connector/webhook/
 	$(GO) test -run '^$$' -fuzz FuzzVerify -fuzztime 30s ./connector/webhook/
 	$(GO) test -run '^$$' -fuzz FuzzProject -fuzztime 30s ./mapping/
+	@# The hand-written JSON code, held to encoding/json.
+	$(GO) test -run '^$$' -fuzz FuzzContentHash -fuzztime 30s ./connector/
+	$(GO) test -run '^$$' -fuzz FuzzObject -fuzztime 30s ./internal/canonjson/
+	$(GO) test -run '^$$' -fuzz FuzzEachMember -fuzztime 30s ./internal/rawjson/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRow -fuzztime 30s ./mapping/
+	$(GO) test -run '^$$' -fuzz FuzzAppendJSON -fuzztime 30s ./mapping/
+	$(GO) test -run '^$$' -fuzz FuzzAppendDocument -fuzztime 30s ./mapping/
 
 clean: ## remove build output and the local Postgres data
 	-scripts/local-postgres.sh stop 2>/dev/null

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/appwrite-sync/appwrite-sync/internal/canonjson"
 )
 
 // Op is what a change does to a row.
@@ -125,23 +127,14 @@ func ContentHash(row json.RawMessage) ([]byte, error) {
 	if !utf8.Valid(row) {
 		return nil, invalidUTF8(row)
 	}
-	c := canonPool.Get().(*canonicalizer)
-	defer canonPool.Put(c)
-	c.buf, c.pairs, c.depth = c.buf[:0], c.pairs[:0], 0
-	s := skipWS(row)
-	if len(s) == 0 || s[0] != '{' {
-		return nil, errors.New("row is not a JSON object")
+	var sum [sha256.Size]byte
+	if err := canonjson.Object(row, isVolatile, func(c []byte) { sum = sha256.Sum256(c) }); err != nil {
+		return nil, fmt.Errorf("row is %w", err) // "row is not a JSON object: ..."
 	}
-	rest, err := c.value(s, true)
-	if err != nil {
-		return nil, fmt.Errorf("row is not a JSON object: %v", err)
-	}
-	if len(skipWS(rest)) > 0 {
-		return nil, errors.New("row is not a JSON object: data after the object")
-	}
-	sum := sha256.Sum256(c.buf)
 	return sum[:16], nil
 }
+
+func isVolatile(key []byte) bool { return len(key) > 0 && key[0] == '$' && volatileKeys[string(key)] }
 
 // ErrInvalidUTF8: a row that is not valid UTF-8. Appwrite never sends one (PHP's json_encode
 // fails on it), and Postgres refuses to store one in a UTF-8 database.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 )
 
 // pgType is a warehouse column type.
@@ -148,7 +148,7 @@ func numText(v any) (string, error) {
 // IsJSONNumber reports whether s follows the JSON number grammar
 // (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), which Postgres also accepts.
 func IsJSONNumber(s string) bool {
-	n := connector.JSONNumberLen(s)
+	n := rawjson.NumberLen(s)
 	return n > 0 && n == len(s)
 }
 
@@ -327,46 +327,21 @@ func hasNULEscape(b []byte) bool {
 
 // toTextArray converts a JSON list to []string, or to []*string when it holds nulls (pgx
 // writes a nil element as a NULL array element).
-func toTextArray(v any) (any, error) {
-	list, ok := v.([]any)
-	if !ok {
-		return nil, errNotList
-	}
-	out := make([]string, len(list))
-	var nulls []bool
-	for i, e := range list {
-		if e == nil {
-			if nulls == nil {
-				nulls = make([]bool, len(list))
-			}
-			nulls[i] = true
-			continue
-		}
-		s, err := toText(e)
-		if err != nil {
-			return nil, elemError(i, err)
-		}
-		out[i] = s
-	}
-	if nulls == nil {
-		return out, nil
-	}
-	ptrs := make([]*string, len(list))
-	for i := range out {
-		if !nulls[i] {
-			ptrs[i] = &out[i]
-		}
-	}
-	return ptrs, nil
-}
+func toTextArray(v any) (any, error) { return toArray(v, toText) }
 
 // toBigintArray converts a JSON list to []int64, or to []*int64 when it holds nulls.
 func toBigintArray(v any) (any, error) {
+	return toArray(v, func(e any) (int64, error) { return toInt(e, math.MinInt64, math.MaxInt64) })
+}
+
+// toArray converts a JSON list with conv, element by element, to []T, or to []*T when it
+// holds nulls (a nil pointer is a NULL element); []T without nulls saves the pointers.
+func toArray[T any](v any, conv func(any) (T, error)) (any, error) {
 	list, ok := v.([]any)
 	if !ok {
 		return nil, errNotList
 	}
-	out := make([]int64, len(list))
+	out := make([]T, len(list))
 	var nulls []bool
 	for i, e := range list {
 		if e == nil {
@@ -376,16 +351,16 @@ func toBigintArray(v any) (any, error) {
 			nulls[i] = true
 			continue
 		}
-		n, err := toInt(e, math.MinInt64, math.MaxInt64)
+		x, err := conv(e)
 		if err != nil {
 			return nil, elemError(i, err)
 		}
-		out[i] = n
+		out[i] = x
 	}
 	if nulls == nil {
 		return out, nil
 	}
-	ptrs := make([]*int64, len(list))
+	ptrs := make([]*T, len(list))
 	for i := range out {
 		if !nulls[i] {
 			ptrs[i] = &out[i]

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 )
 
 // maxDepth bounds nesting like encoding/json does, so hostile input cannot exhaust the stack.
@@ -230,22 +230,34 @@ func (d *rowDecoder) object(hint int) (map[string]any, error) {
 			}
 			m[k] = v
 		}
-		d.skipWS()
-		if d.i >= len(d.data) {
-			return nil, d.unexpected()
+		end, err := d.next('}')
+		if err != nil {
+			return nil, err
 		}
-		switch d.data[d.i] {
-		case ',':
-			d.i++
-			d.skipWS()
-		case '}':
-			d.i++
-			d.depth--
+		if end {
 			return m, nil
-		default:
-			return nil, d.unexpected()
 		}
 	}
+}
+
+// next reads what follows a member or an element: a comma (end false, at the next one) or
+// closer (end true, the object or array done), or fails.
+func (d *rowDecoder) next(closer byte) (end bool, err error) {
+	d.skipWS()
+	if d.i >= len(d.data) {
+		return false, d.unexpected()
+	}
+	switch d.data[d.i] {
+	case ',':
+		d.i++
+		d.skipWS()
+		return false, nil
+	case closer:
+		d.i++
+		d.depth--
+		return true, nil
+	}
+	return false, d.unexpected()
 }
 
 func (d *rowDecoder) array() ([]any, error) {
@@ -267,30 +279,22 @@ func (d *rowDecoder) array() ([]any, error) {
 			return nil, err
 		}
 		d.stack = append(d.stack, v)
-		d.skipWS()
-		if d.i >= len(d.data) {
-			return nil, d.unexpected()
+		end, err := d.next(']')
+		if err != nil {
+			return nil, err
 		}
-		switch d.data[d.i] {
-		case ',':
-			d.i++
-			d.skipWS()
-		case ']':
-			d.i++
-			d.depth--
+		if end {
 			out := make([]any, len(d.stack)-base)
 			copy(out, d.stack[base:])
 			clear(d.stack[base:])
 			d.stack = d.stack[:base]
 			return out, nil
-		default:
-			return nil, d.unexpected()
 		}
 	}
 }
 
 func (d *rowDecoder) number() (json.Number, error) {
-	end, ok := connector.ScanJSONNumber(d.data[d.i:])
+	end, ok := rawjson.ScanNumber(d.data[d.i:])
 	if !ok {
 		d.i += end
 		return "", d.unexpected()
@@ -337,12 +341,12 @@ func (d *rowDecoder) str() (string, error) {
 // strSlow handles escapes, control characters and non-ASCII like encoding/json, for the
 // string whose contents start at start (d.i is at its opening quote).
 func (d *rowDecoder) strSlow(start int) (string, error) {
-	end, err := connector.JSONStringEnd(d.data, start-1)
+	end, err := rawjson.StringEnd(d.data, start-1)
 	if err != nil {
 		d.i = len(d.data)
 		return "", d.unexpected()
 	}
-	buf, bad := connector.UnescapeJSON(d.buf[:0], d.data[start:end-1])
+	buf, bad := rawjson.Unescape(d.buf[:0], d.data[start:end-1])
 	d.buf = buf[:0]
 	if bad >= 0 {
 		d.i = start + bad

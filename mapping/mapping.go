@@ -66,9 +66,8 @@ func (t *Table) at() string { return fmt.Sprintf("%s:%d", t.File, t.Line) }
 func (t *Table) PermissionsField() string { return t.perm }
 
 var (
-	identRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
-	indexUIDRe   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,400}$`)
-	appwriteIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
+	identRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+	indexUIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,400}$`)
 )
 
 // New validates the tables together (duplicate entries, indexes shared without shared_index,

@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/suggest"
 )
 
 // Names of fields every Meilisearch document carries.
@@ -209,7 +210,7 @@ func parseMeili(d *connector.Node, t *Table, sec *connector.Field) *MeiliProject
 				continue
 			}
 			fix := "use one of " + strings.Join(builtinRankingRules, ", ") + ", or attribute:asc / attribute:desc"
-			if sg := connector.Suggest(r, builtinRankingRules); sg != "" {
+			if sg := suggest.Closest(r, builtinRankingRules); sg != "" {
 				fix = fmt.Sprintf("did you mean %q? (%s)", sg, fix)
 			}
 			errAt(d, elem(f.Value, i), rp, fmt.Sprintf("unknown ranking rule %q", r), fix)
@@ -286,7 +287,7 @@ func (a attrSet) check(d *connector.Node, n *yaml.Node, p, name string) {
 		return // any other column may exist: the default selection takes every non-$ column
 	}
 	fix := "add it to fields, or remove it from this setting"
-	if s := connector.Suggest(name, a.fields); s != "" {
+	if s := suggest.Closest(name, a.fields); s != "" {
 		fix = fmt.Sprintf("did you mean %q? (%s)", s, fix)
 	}
 	errAt(d, n, p, fmt.Sprintf("%q is not a field of the documents", name), fix)

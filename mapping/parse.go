@@ -92,14 +92,14 @@ func parseTable(d *connector.Node, n *yaml.Node, p string) *Table {
 		case "database":
 			haveDB = true
 			t.Database = d.String(f.Value, f.Path)
-			if t.Database != "*" && !appwriteIDRe.MatchString(t.Database) {
+			if t.Database != "*" && !connector.ValidID(t.Database) {
 				errAt(d, f.Value, f.Path, fmt.Sprintf("%q is not an Appwrite database id", d.Shown(f.Value)),
 					`write the database id (letters, digits, ".", "-", "_"), or "*" for every database`)
 			}
 		case "table":
 			haveTable = true
 			t.Table = d.String(f.Value, f.Path)
-			if !appwriteIDRe.MatchString(t.Table) {
+			if !connector.ValidID(t.Table) {
 				fix := `write the table id (letters, digits, ".", "-", "_"; the legacy collection id)`
 				if t.Table == "*" {
 					fix = `"*" is only allowed for database; list each table`

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/suggest"
 )
 
 // System columns of every warehouse table. The sink writes them; user columns may not use
@@ -143,7 +144,7 @@ func parsePG(d *connector.Node, t *Table, sec *connector.Field) *PGProjection {
 				pp.Delete = DeleteSoft
 			default:
 				fix := "write hard (delete the warehouse row) or soft (keep it and set deleted_at)"
-				if s := connector.Suggest(v, []string{"hard", "soft"}); s != "" {
+				if s := suggest.Closest(v, []string{"hard", "soft"}); s != "" {
 					fix = fmt.Sprintf("did you mean %s? (%s)", s, fix)
 				}
 				errAt(d, f.Value, f.Path, fmt.Sprintf("unknown delete mode %q", d.Shown(f.Value)), fix)
@@ -247,7 +248,7 @@ func parseType(d *connector.Node, n *yaml.Node, p string) (pgType, string, bool)
 	problem := fmt.Sprintf("unknown type %q", d.Shown(n))
 	if a, ok := typeAliases[norm]; ok {
 		problem += fmt.Sprintf(" (write %s)", a)
-	} else if s := connector.Suggest(norm, typeNames); s != "" {
+	} else if s := suggest.Closest(norm, typeNames); s != "" {
 		problem += fmt.Sprintf(" (did you mean %s?)", s)
 	}
 	errAt(d, n, p, problem, typesFix)
@@ -295,7 +296,7 @@ func parseIndexes(d *connector.Node, pp *PGProjection, n *yaml.Node, p string) [
 					seen[col] = true
 					if !slices.Contains(available, col) {
 						fix := "index columns of this table: " + strings.Join(available, ", ")
-						if s := connector.Suggest(col, available); s != "" {
+						if s := suggest.Closest(col, available); s != "" {
 							fix = fmt.Sprintf("did you mean %q? (%s)", s, fix)
 						}
 						errAt(d, elem(f.Value, j), cp, fmt.Sprintf("no column %q in this table", col), fix)

@@ -27,8 +27,8 @@ func DecodeRow(raw []byte) (Row, error) {
 
 // DecodeRowForPostgres is DecodeRow building only the top-level members the table's warehouse
 // projection reads (its columns, its where filter, $createdAt, $permissions): the others, like
-// a long text no column maps, are checked but not decoded. The warehouse sink decodes every
-// row it writes, and DecodeRow was 7% of the service's CPU under ingest load.
+// a long text no column maps, are checked but not decoded: the warehouse sink decodes every
+// row it writes, on the ingest path.
 func (t *Table) DecodeRowForPostgres(raw []byte) (Row, error) {
 	m, err := decodeObjectKeys(raw, t.pgKeys)
 	if err != nil {

@@ -10,9 +10,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -28,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
@@ -290,13 +288,10 @@ func waitReady(url string) error {
 }
 
 func post(url, event string, body []byte) (int, string) {
-	m := hmac.New(sha1.New, []byte(secret))
-	m.Write([]byte(hookURL))
-	m.Write(body)
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Appwrite-Webhook-Events", event)
-	req.Header.Set("X-Appwrite-Webhook-Signature", base64.StdEncoding.EncodeToString(m.Sum(nil)))
+	req.Header.Set(webhook.HeaderEvents, event)
+	req.Header.Set(webhook.HeaderSignature, webhook.Sign(hookURL, secret, body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err.Error()

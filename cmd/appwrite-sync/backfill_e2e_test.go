@@ -17,7 +17,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
-	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
 	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
-	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/pgsink"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/internal/procstat"
 )

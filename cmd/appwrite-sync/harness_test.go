@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
+	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
@@ -147,12 +145,7 @@ func (in *instance) stop() {
 	in.cancel = nil
 }
 
-func sign(url string, body []byte) string {
-	m := hmac.New(sha1.New, []byte(testSecret))
-	m.Write([]byte(url))
-	m.Write(body)
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
+func sign(url string, body []byte) string { return webhook.Sign(url, testSecret, body) }
 
 // event is one Appwrite row webhook.
 type event struct {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,7 +28,8 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
-	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/pgsink"
+	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
@@ -57,10 +56,7 @@ func baselineServer(t *testing.T) string {
 	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 5<<20))
-		m := hmac.New(sha1.New, []byte(testSecret))
-		m.Write([]byte(webhookURL))
-		m.Write(body)
-		want := base64.StdEncoding.EncodeToString(m.Sum(nil))
+		want := webhook.Sign(webhookURL, testSecret, body)
 		if !hmac.Equal([]byte(want), []byte(r.Header.Get("X-Appwrite-Webhook-Signature"))) {
 			w.WriteHeader(401)
 			return

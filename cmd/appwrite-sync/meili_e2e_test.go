@@ -15,7 +15,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
-	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
 	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/migrations"

@@ -31,7 +31,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
-	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/pgsink"
 	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )

@@ -8,8 +8,8 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
-	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
-	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/pgsink"
 )
 
 // buildSinks creates a sink for each destination some table is mapped to.

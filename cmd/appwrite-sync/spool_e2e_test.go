@@ -18,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
 	"github.com/appwrite-sync/appwrite-sync/connector/spool"
 	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 )
 
 // Page is one page of a list: the rows exactly as Appwrite sent them.
@@ -274,14 +275,14 @@ func checkKey(k connector.TableKey) error {
 	return nil
 }
 
-// splitPage cuts a list response into its rows without decoding them (each row is parsed in
-// full later, when it is hashed): a page of 1,000 rows used to be validated and copied by
-// encoding/json first, one of the largest costs of a backfill.
+// splitPage cuts a list response into its rows without decoding them: each row is parsed in
+// full later, when it is hashed, so encoding/json validating and copying the whole page first
+// would parse every row twice.
 func splitPage(body []byte) (Page, error) {
 	p := Page{}
 	var rows, docs []json.RawMessage
 	seenRows, seenDocs := false, false
-	err := connector.EachMember(body, func(key, value []byte) error {
+	err := rawjson.EachMember(body, func(key, value []byte) error {
 		switch string(key) {
 		case "total":
 			n, err := strconv.ParseInt(string(value), 10, 64)
@@ -291,7 +292,7 @@ func splitPage(body []byte) (Page, error) {
 			p.Total = n
 		case "rows", "documents":
 			var list []json.RawMessage
-			if err := connector.EachElement(value, func(v []byte) error {
+			if err := rawjson.EachElement(value, func(v []byte) error {
 				if v[0] != '{' {
 					return fmt.Errorf("%q holds a non-object: %.40s", key, v)
 				}
@@ -327,7 +328,7 @@ func splitPage(body []byte) (Page, error) {
 
 // topLevel reads the raw values of a row's $id, $updatedAt and $sequence.
 func topLevel(row json.RawMessage) (id, updatedAt, seq []byte, err error) {
-	err = connector.EachMember(row, func(key, value []byte) error {
+	err = rawjson.EachMember(row, func(key, value []byte) error {
 		switch string(key) {
 		case "$id":
 			id = value
@@ -361,7 +362,7 @@ func parseSequence(raw json.RawMessage) (string, error) {
 	case len(raw) == 0 || string(raw) == "null":
 		return "", errors.New("row has no $sequence")
 	case raw[0] == '"':
-		s, _, err := connector.JSONString(raw)
+		s, _, err := rawjson.String(raw)
 		if err != nil {
 			return "", fmt.Errorf("$sequence: %w", err)
 		}
@@ -381,11 +382,11 @@ func RowMeta(row json.RawMessage) (id string, updatedAt time.Time, seq string, e
 	if err != nil {
 		return "", time.Time{}, "", err
 	}
-	id, _, err = connector.JSONString(rawID)
+	id, _, err = rawjson.String(rawID)
 	if err != nil || id == "" {
 		return "", time.Time{}, "", errors.New("row has no $id")
 	}
-	ua, ok, err := connector.JSONString(rawUA)
+	ua, ok, err := rawjson.String(rawUA)
 	if err != nil || !ok {
 		return "", time.Time{}, "", fmt.Errorf("row %s has no $updatedAt", id)
 	}

@@ -42,8 +42,7 @@ const (
 	RetryBackoffDefault = 30 * time.Second
 	// RecordAheadDefault is how many pages of one job are recorded at once (the next page is
 	// always fetched meanwhile). Two keep the state store busy while the other page's
-	// transaction commits: 6.8k → 9.5k rows/s end to end on the 2-core benchmark machine,
-	// at the cost of one more page in memory (BENCHMARKS.md).
+	// transaction commits, at the cost of one more page in memory (BENCHMARKS.md).
 	RecordAheadDefault = 2
 	// RetentionDefault is how long ended jobs stay visible.
 	RetentionDefault = 30 * 24 * time.Hour

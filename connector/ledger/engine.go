@@ -331,10 +331,8 @@ func (d *deliverer) run(ctx context.Context) {
 
 // busyLingerFactor: how much longer delivery lingers while ingest keeps the machine busy. With
 // the default 20 ms, 100 ms: at 10,000 changes a second batches then fill towards a thousand
-// rows, and the warehouse takes about a quarter of the statements (pg_stat_statements). In
-// three alternating pairs of ingest benchmarks, CPU per change fell by about 3% in the service
-// and 5% in Postgres (each relative to the load generator's, which is the same work in both);
-// freshness at 2,000 changes a second, which does not saturate, was unchanged.
+// rows, and the warehouse takes about a quarter of the statements, for less CPU per change
+// and the same freshness when ingest does not saturate (measured in BENCHMARKS.md).
 const busyLingerFactor = 5
 
 // lingerFor is how long to wait before the next read after reading a batch of n items.

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
@@ -265,10 +266,10 @@ func (r *Recorder) drain() {
 // recordSQL upserts a group's changes and returns the rows it wrote, with whether their
 // version advanced (a version read from the REST API only confirming the held version
 // rewrites the row in place, keeping its place in the delivery log: the sinks have it). It
-// used to also join the input back to the result to return every row with the version that
-// beat the others: Postgres then materialised the input (each 1 KiB row copied once more),
-// sorted both sides and merge-joined them, a third of the statement's time for rows that
-// nearly always all advanced. The few that did not are looked up afterwards (lostSQL).
+// does not join the input back to the result to return every row with the version that beat
+// the others: Postgres would materialise the input (each 1 KiB row copied once more), sort
+// both sides and merge-join them, for rows that nearly always all advance. The few that do
+// not are looked up afterwards (lostSQL).
 //
 // The WHERE of the SELECT is the tombstone horizon (see the package documentation). It costs a
 // webhook upsert one probe of ledger_horizon, a table of one row per swept table; the probe
@@ -315,10 +316,10 @@ JOIN appwrite_sync.ledger l ON l.table_key = t.table_key AND l.row_id = t.row_id
 
 // retryGroup: errors after which a group is tried again at once (nothing of it committed).
 var retryGroup = map[string]bool{
-	"40P01": true, // deadlock between replicas' groups
-	"40001": true, // serialization failure
-	"26000": true, // the prepared statement is gone (see execRecord)
-	"0A000": true, // cached plan must not change result type: a migration changed the ledger
+	pgerrcode.DeadlockDetected:        true, // between replicas' groups
+	pgerrcode.SerializationFailure:    true,
+	pgerrcode.InvalidSQLStatementName: true, // the prepared statement is gone (see execRecord)
+	pgerrcode.FeatureNotSupported:     true, // cached plan must not change result type: a migration changed the ledger
 }
 
 // recordStmt names recordSQL's prepared statement on each state store connection.

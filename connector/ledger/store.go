@@ -93,13 +93,12 @@ func OpenPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, e
 
 // OpenLogPool is OpenPool for the recorder and the delivery queue (NewRecorder, NewQueue):
 // their statements run with generic plans (plan_cache_mode force_generic_plan, unless the URL
-// sets plan_cache_mode). Postgres otherwise kept planning the record statement and the log
-// read afresh for half or more of their executions, because a custom plan's row estimates for
-// the unnest of array parameters looked cheaper than the generic plan's: pg_stat_statements
-// put planning at 28% of the record statement's time and 51% of the log read's, about 37 µs
-// of Postgres CPU per ingested change. Their generic plans are the same index plans. The
-// state store's other statements (status counts, admin listings) keep Postgres's choice,
-// because their generic plans can be much worse: the status counts took 16 ms instead of 0.2.
+// sets plan_cache_mode). Postgres otherwise plans the record statement and the log read
+// afresh for half or more of their executions, because a custom plan's row estimates for the
+// unnest of array parameters look cheaper than the generic plan's, and planning is then a
+// large share of their time (BENCHMARKS.md). Their generic plans are the same index plans.
+// The state store's other statements (status counts, admin listings) keep Postgres's choice,
+// because their generic plans can be much worse.
 func OpenLogPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
 	return openPool(ctx, url, maxConns, map[string]string{"plan_cache_mode": "force_generic_plan"})
 }

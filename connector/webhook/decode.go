@@ -39,7 +39,7 @@ func decodeErrorf(err error, format string, args ...any) *DecodeError {
 
 // idPattern is an Appwrite id. It allows '.', which is why row events are matched against the
 // payload's ids instead of being split on dots.
-const idPattern = `[A-Za-z0-9][A-Za-z0-9._-]*`
+const idPattern = connector.IDPattern
 
 // rowEventShape matches every event string that can be read as a row event of one of the
 // three families, for some choice of ids. It only classifies (row event or not); the ids
@@ -134,7 +134,7 @@ func decodeRow(event string, body []byte) (connector.Change, error) {
 	if p.ID == "" {
 		return connector.Change{}, decodeErrorf(nil, "payload of %s has no $id", event)
 	}
-	if !validID(p.ID) {
+	if !connector.ValidID(p.ID) {
 		return connector.Change{}, decodeErrorf(nil, "payload of %s has $id %.300q, which is not an Appwrite id "+
 			"(1 to 255 of A-Z a-z 0-9 . _ -, not starting with . _ or -)", event, p.ID)
 	}
@@ -195,7 +195,7 @@ func matchEvent(event, action, db, table, row string) (string, string, string) {
 		}
 		// mid is now db + f.table + table.
 		gotDB, gotTable, found := splitPair(mid, f.table, db, table)
-		if found && validID(gotDB) && validID(gotTable) {
+		if found && connector.ValidID(gotDB) && connector.ValidID(gotTable) {
 			return gotDB, gotTable, ""
 		}
 		if db == "" && table == "" && strings.Count(mid, f.table) > 1 {
@@ -239,25 +239,4 @@ func orAbsent(id string) string {
 		return "absent"
 	}
 	return fmt.Sprintf("%q", id)
-}
-
-// maxIDLen is the longest id Appwrite allows: 36 characters on SQL-backed servers, 255 on
-// MongoDB-backed ones. It also keeps a ledger key far below Postgres' limit for an index
-// entry (about 2,700 bytes), which a longer id would exceed and fail its whole group commit.
-const maxIDLen = 255
-
-// validID reports whether s is a well-formed Appwrite id (^[A-Za-z0-9][A-Za-z0-9._-]*$, at
-// most maxIDLen characters).
-func validID(s string) bool {
-	if s == "" || len(s) > maxIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
-			return false
-		}
-	}
-	return true
 }

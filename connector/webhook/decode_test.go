@@ -298,13 +298,3 @@ func TestFirstEvent(t *testing.T) {
 	assert.Equal(t, "a.b", FirstEvent("a.b"))
 	assert.Equal(t, "", FirstEvent(""))
 }
-
-func TestValidID(t *testing.T) {
-	t.Parallel()
-	for _, s := range []string{"a", "A9", "0", "a.b", "a_b-c.d", "row.2026.001", strings.Repeat("x", 255)} {
-		assert.True(t, validID(s), s)
-	}
-	for _, s := range []string{"", ".a", "_a", "-a", "a b", "a/b", "a*", "é", strings.Repeat("x", 256)} {
-		assert.False(t, validID(s), s)
-	}
-}

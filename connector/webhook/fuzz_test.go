@@ -40,7 +40,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if !validID(ch.Key.Database) || !validID(ch.Key.Table) || ch.RowID == "" {
+		if !connector.ValidID(ch.Key.Database) || !connector.ValidID(ch.Key.Table) || ch.RowID == "" {
 			t.Fatalf("invalid ids in %+v", ch.Key)
 		}
 		if ch.Op != connector.OpUpsert && ch.Op != connector.OpDelete {
@@ -85,7 +85,7 @@ func FuzzVerify(f *testing.F) {
 		err = v.Verify(sig, body)
 		switch {
 		case err == nil:
-			if sig != sign(url, key, body) && sig != sign(rawURLDecode(url), key, body) {
+			if sig != Sign(url, key, body) && sig != Sign(rawURLDecode(url), key, body) {
 				t.Fatalf("accepted a signature that is not the HMAC of either URL form")
 			}
 		case errors.Is(err, ErrMissingSignature):
@@ -96,7 +96,7 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("undocumented error %v", err)
 		}
 		// The real signature always verifies, whatever the URL holds.
-		if v.Verify(sign(url, key, body), body) != nil || v.Verify(sign(rawURLDecode(url), key, body), body) != nil {
+		if v.Verify(Sign(url, key, body), body) != nil || v.Verify(Sign(rawURLDecode(url), key, body), body) != nil {
 			t.Fatal("a correct signature was rejected")
 		}
 	})

@@ -3,9 +3,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -126,13 +123,6 @@ func setup(t *testing.T, edit func(*Options)) *testBundle {
 	return b
 }
 
-func sign(url, key string, body []byte) string {
-	m := hmac.New(sha1.New, []byte(key))
-	m.Write([]byte(url))
-	m.Write(body)
-	return base64.StdEncoding.EncodeToString(m.Sum(nil))
-}
-
 // post sends a delivery the way Appwrite does.
 func (b *testBundle) post(t *testing.T, path, events, sig string, body []byte, edit func(*http.Request)) (*httptest.ResponseRecorder, map[string]any) {
 	t.Helper()
@@ -239,7 +229,7 @@ func TestHandlerBodyLimit(t *testing.T) {
 		t.Parallel()
 		b := setup(t, func(o *Options) { o.MaxBodyBytes = int64(len(readBodyFixture(t, "row.json"))) })
 		body := append(append([]byte(nil), b.row...), ' ')
-		w, resp := b.post(t, testPath, testHeader, sign(testURL, b.key, body), body, nil)
+		w, resp := b.post(t, testPath, testHeader, Sign(testURL, b.key, body), body, nil)
 		require.Equal(t, http.StatusRequestEntityTooLarge, w.Code)
 		assert.Contains(t, resp["error"], "limits.max_body_bytes")
 		assert.Equal(t, "webhooks[0]", resp["webhook"])
@@ -250,7 +240,7 @@ func TestHandlerBodyLimit(t *testing.T) {
 		t.Parallel()
 		b := setup(t, func(o *Options) { o.MaxBodyBytes = int64(len(readBodyFixture(t, "row.json"))) })
 		body := append(append([]byte(nil), b.row...), ' ')
-		w, _ := b.post(t, testPath, testHeader, sign(testURL, b.key, body), body, func(r *http.Request) {
+		w, _ := b.post(t, testPath, testHeader, Sign(testURL, b.key, body), body, func(r *http.Request) {
 			r.ContentLength = -1
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		})
@@ -296,7 +286,7 @@ func TestHandlerSignatureRejected(t *testing.T) {
 	expected := b.rowSig
 	for name, sig := range map[string]string{
 		"missing": "",
-		"wrong":   sign(testURL+"/", b.key, b.row),
+		"wrong":   Sign(testURL+"/", b.key, b.row),
 		"garbage": "not-a-signature",
 	} {
 		w, resp := b.post(t, testPath, testHeader, sig, b.row, nil)
@@ -339,7 +329,7 @@ func TestHandlerTrailingSlashIsNotRedirected(t *testing.T) {
 	b := setup(t, nil)
 	// Appwrite configured with a trailing slash, appwrite-sync without: gin would answer 307,
 	// which Appwrite counts as delivered. It must be a 401 that says why.
-	w, resp := b.post(t, testPath+"/", testHeader, sign(testURL+"/", b.key, b.row), b.row, nil)
+	w, resp := b.post(t, testPath+"/", testHeader, Sign(testURL+"/", b.key, b.row), b.row, nil)
 	require.Equal(t, http.StatusUnauthorized, w.Code)
 	assert.Contains(t, resp["hint"], "arrived at "+testPath+"/")
 	assert.Zero(t, b.rec.stored())
@@ -360,7 +350,7 @@ func TestHandlerBasicAuth(t *testing.T) {
 		assert.NotContains(t, w.Body.String(), "s3cret", name)
 	}
 	// Right credentials but a bad signature: still 401.
-	w, _ := b.post(t, testPath, testHeader, sign(testURL, "other", b.row), b.row,
+	w, _ := b.post(t, testPath, testHeader, Sign(testURL, "other", b.row), b.row,
 		func(r *http.Request) { r.SetBasicAuth("appwrite", "s3cret") })
 	require.Equal(t, http.StatusUnauthorized, w.Code)
 	assert.Zero(t, b.rec.stored())
@@ -385,7 +375,7 @@ func TestHandlerIgnored(t *testing.T) {
 		t.Parallel()
 		b := setup(t, nil)
 		body := []byte(`{"$id":"u1","name":"Zo\u00e9","email":"z@example.com"}`)
-		w, resp := b.post(t, testPath, "users.u1.create,users.*.create,users.u1,users.*", sign(testURL, b.key, body), body, nil)
+		w, resp := b.post(t, testPath, "users.u1.create,users.*.create,users.u1,users.*", Sign(testURL, b.key, body), body, nil)
 		require.Equal(t, http.StatusOK, w.Code)
 		assert.Equal(t, true, resp["ignored"])
 		assert.Contains(t, resp["reason"], "users.u1.create is not a row event")
@@ -399,7 +389,7 @@ func TestHandlerQuarantine(t *testing.T) {
 	t.Run("undecodable is 202 and kept", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, nil)
-		sig := sign(testURL, b.key, body)
+		sig := Sign(testURL, b.key, body)
 		w, resp := b.post(t, testPath, "databases.main.tables.posts.rows.r1.update", sig, body,
 			func(r *http.Request) { r.Header.Set("Authorization", "Bearer should-not-be-kept") })
 		require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
@@ -432,7 +422,7 @@ func TestHandlerQuarantine(t *testing.T) {
 		t.Parallel()
 		b := setup(t, nil)
 		b.rec.quarantineErr = errors.New("connection refused")
-		w, resp := b.post(t, testPath, "databases.main.tables.posts.rows.r1.update", sign(testURL, b.key, body), body, nil)
+		w, resp := b.post(t, testPath, "databases.main.tables.posts.rows.r1.update", Sign(testURL, b.key, body), body, nil)
 		require.Equal(t, http.StatusServiceUnavailable, w.Code)
 		assert.Contains(t, resp["error"], "state store unavailable")
 		assert.Equal(t, strconv.Itoa(RetryAfterSeconds), w.Header().Get("Retry-After"))
@@ -565,7 +555,7 @@ func TestRegisterSeveralEndpoints(t *testing.T) {
 	} {
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 		req.Header.Set(HeaderEvents, "databases.main.tables.posts.rows.r1.update")
-		req.Header.Set(HeaderSignature, sign(want.url, want.key, body))
+		req.Header.Set(HeaderSignature, Sign(want.url, want.key, body))
 		w := httptest.NewRecorder()
 		engine.ServeHTTP(w, req)
 		assert.Equal(t, http.StatusOK, w.Code, "%s: %s", path, w.Body.String())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 )
 
 // payload holds the only fields Decode reads from a row: the top-level $ keys. Nested
@@ -31,12 +32,10 @@ var errNotObject = errors.New("the payload is not a JSON object")
 //
 // The validation is the content hash: connector.ContentHash parses the whole row and accepts
 // exactly what json.Valid accepts when it is an object (a fuzz test holds it to that), and
-// the recorder needs the hash anyway. Validating with json.Valid first parsed every body
-// twice, and json.Valid alone was 4% of the service's CPU during ingest.
+// the recorder needs the hash anyway, so no json.Valid pass parses the body a second time.
 //
 // Why not json.Unmarshal into a struct: it reflects over every member and decodes a second
-// time after validating, which was most of the cost of a delivery; it also matches keys
-// case-insensitively. connector.EachMember walks the validated bytes once, handing out the
+// time after validating; it also matches keys case-insensitively. rawjson.EachMember walks the validated bytes once, handing out the
 // top-level members raw; set reads only the $ keys. Unknown keys are ignored; a repeated key
 // keeps its last value, like encoding/json.
 func readPayload(body []byte) (payload, error) {
@@ -57,7 +56,7 @@ func readPayload(body []byte) (payload, error) {
 		return p, err
 	}
 	p.Hash = hash
-	err = connector.EachMember(body, p.set)
+	err = rawjson.EachMember(body, p.set)
 	return p, err
 }
 
@@ -65,7 +64,7 @@ func readPayload(body []byte) (payload, error) {
 func (p *payload) set(key, value []byte) error {
 	if bytes.IndexByte(key, '\\') >= 0 {
 		// PHP never escapes these keys, but "\u0024id" is "$id" all the same.
-		k, bad := connector.UnescapeJSON(nil, key)
+		k, bad := rawjson.Unescape(nil, key)
 		if bad >= 0 {
 			return fmt.Errorf("invalid member name %.40q", key)
 		}
@@ -95,7 +94,7 @@ func (p *payload) set(key, value []byte) error {
 	default:
 		return nil
 	}
-	s, _, err := connector.JSONString(value) // null is the empty string
+	s, _, err := rawjson.String(value) // null is the empty string
 	if err != nil {
 		if string(key) == "$sequence" {
 			return fmt.Errorf("$sequence must be a number or a string, got %s", jsonKind(value))

@@ -3,9 +3,6 @@ package webhook_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,11 +60,8 @@ func deliver(t *testing.T, target, signedURL string) (int, string) {
 	req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
 	require.NoError(t, err)
 	require.Equal(t, target[strings.Index(target[len("http://"):], "/")+len("http://"):], u.RequestURI(), "the path is sent as written")
-	m := hmac.New(sha1.New, []byte("k"))
-	m.Write([]byte(signedURL))
-	m.Write(body)
 	req.Header.Set(webhook.HeaderEvents, "databases.main.tables.posts.rows.r1.update")
-	req.Header.Set(webhook.HeaderSignature, base64.StdEncoding.EncodeToString(m.Sum(nil)))
+	req.Header.Set(webhook.HeaderSignature, webhook.Sign(signedURL, "k", body))
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -84,6 +84,16 @@ func NewVerifier(url string, keys []string) (*Verifier, error) {
 	return v, nil
 }
 
+// Sign returns the X-Appwrite-Webhook-Signature Appwrite sends for body delivered to the
+// webhook url signed with key: base64(HMAC-SHA1(key, url + body)). It is for senders that
+// stand in for Appwrite (the demo, tests); Verify does not use it.
+func Sign(url, key string, body []byte) string {
+	m := hmac.New(sha1.New, []byte(key))
+	m.Write([]byte(url))
+	m.Write(body)
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
 // URL returns the configured webhook URL the signatures are bound to.
 func (v *Verifier) URL() string { return v.url }
 
