@@ -38,7 +38,9 @@ const (
 
 // SinkConfig is one sink with its batch size.
 type SinkConfig struct {
-	Sink      sink.Sink
+	Sink sink.Sink
+	// BatchSize is the most items one Apply receives. Default: the sink's own
+	// (sink.Batcher), else BatchSizeDefault.
 	BatchSize int
 	Workers   int
 }
@@ -99,6 +101,9 @@ func NewEngine(q *Queue, sinks []SinkConfig, opts EngineOptions) *Engine {
 		owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(tok))}
 	for i := range e.sinks {
 		s := &e.sinks[i]
+		if b, ok := s.Sink.(sink.Batcher); ok && s.BatchSize <= 0 {
+			s.BatchSize = b.BatchSize()
+		}
 		if s.BatchSize <= 0 {
 			s.BatchSize = BatchSizeDefault
 		}
