@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 )
 
 // System columns of every warehouse table. The sink writes them; user columns may not use
@@ -111,17 +112,17 @@ func isSystemColumn(name string) bool {
 	return false
 }
 
-func parsePG(d *connector.Node, t *Table, sec *connector.Field) *PGProjection {
+func parsePG(d *yamlnode.Node, t *Table, sec *yamlnode.Field) *PGProjection {
 	pp := &PGProjection{Table: t.Table, Delete: DeleteHard}
 	t.pgTableAt = pos{sec.KeyN.Line, sec.Path}
 	p := sec.Path
-	if connector.IsNull(sec.Value) {
+	if yamlnode.IsNull(sec.Value) {
 		errAt(d, sec.KeyN, p, "the postgres section has no columns",
 			"add columns: {title: text} (name: type, or name: {from: path, type: ...})")
 		return pp
 	}
 	tableSet, haveColumns := false, false
-	var indexesF *connector.Field
+	var indexesF *yamlnode.Field
 	for _, f := range d.Fields(sec.Value, p, pgKeys...) {
 		switch f.Key {
 		case "table":
@@ -143,7 +144,7 @@ func parsePG(d *connector.Node, t *Table, sec *connector.Field) *PGProjection {
 				pp.Delete = DeleteSoft
 			default:
 				fix := "write hard (delete the warehouse row) or soft (keep it and set deleted_at)"
-				if s := connector.Suggest(v, []string{"hard", "soft"}); s != "" {
+				if s := yamlnode.Suggest(v, []string{"hard", "soft"}); s != "" {
 					fix = fmt.Sprintf("did you mean %s? (%s)", s, fix)
 				}
 				errAt(d, f.Value, f.Path, fmt.Sprintf("unknown delete mode %q", d.Shown(f.Value)), fix)
@@ -157,7 +158,7 @@ func parsePG(d *connector.Node, t *Table, sec *connector.Field) *PGProjection {
 			"set postgres.table to letters, digits and _ (not starting with a digit), at most 63 characters")
 	}
 	if !haveColumns {
-		errAt(d, sec.KeyN, connector.JoinPath(p, "columns"), "missing columns",
+		errAt(d, sec.KeyN, yamlnode.JoinPath(p, "columns"), "missing columns",
 			"add columns: {title: text} (name: type, or name: {from: path, type: ...})")
 	}
 	if t.perm != "" {
@@ -178,7 +179,7 @@ func parsePG(d *connector.Node, t *Table, sec *connector.Field) *PGProjection {
 	return pp
 }
 
-func parseColumns(d *connector.Node, n *yaml.Node, p string) []Column {
+func parseColumns(d *yamlnode.Node, n *yaml.Node, p string) []Column {
 	fs := d.Fields(n, p)
 	if n != nil && n.Kind == yaml.MappingNode && len(fs) == 0 && len(n.Content) == 0 {
 		errAt(d, n, p, "no columns", "add columns: {title: text} (name: type, or name: {from: path, type: ...})")
@@ -212,7 +213,7 @@ func parseColumns(d *connector.Node, n *yaml.Node, p string) []Column {
 				}
 			}
 			if typeN == nil {
-				errAt(d, f.Value, connector.JoinPath(f.Path, "type"), "missing type", typesFix)
+				errAt(d, f.Value, yamlnode.JoinPath(f.Path, "type"), "missing type", typesFix)
 				continue
 			}
 		default:
@@ -235,8 +236,8 @@ func parseColumns(d *connector.Node, n *yaml.Node, p string) []Column {
 	return cols
 }
 
-func parseType(d *connector.Node, n *yaml.Node, p string) (pgType, string, bool) {
-	if n.Kind != yaml.ScalarNode || connector.IsNull(n) {
+func parseType(d *yamlnode.Node, n *yaml.Node, p string) (pgType, string, bool) {
+	if n.Kind != yaml.ScalarNode || yamlnode.IsNull(n) {
 		errAt(d, n, p, "missing type", typesFix)
 		return 0, "", false
 	}
@@ -247,14 +248,14 @@ func parseType(d *connector.Node, n *yaml.Node, p string) (pgType, string, bool)
 	problem := fmt.Sprintf("unknown type %q", d.Shown(n))
 	if a, ok := typeAliases[norm]; ok {
 		problem += fmt.Sprintf(" (write %s)", a)
-	} else if s := connector.Suggest(norm, typeNames); s != "" {
+	} else if s := yamlnode.Suggest(norm, typeNames); s != "" {
 		problem += fmt.Sprintf(" (did you mean %s?)", s)
 	}
 	errAt(d, n, p, problem, typesFix)
 	return 0, "", false
 }
 
-func parseIndexes(d *connector.Node, pp *PGProjection, n *yaml.Node, p string) []Index {
+func parseIndexes(d *yamlnode.Node, pp *PGProjection, n *yaml.Node, p string) []Index {
 	if n.Kind != yaml.SequenceNode {
 		errAt(d, n, p, "must be a list", "write e.g. indexes: [{columns: [author_name]}, {columns: [slug], unique: true}]")
 		return nil
@@ -295,7 +296,7 @@ func parseIndexes(d *connector.Node, pp *PGProjection, n *yaml.Node, p string) [
 					seen[col] = true
 					if !slices.Contains(available, col) {
 						fix := "index columns of this table: " + strings.Join(available, ", ")
-						if s := connector.Suggest(col, available); s != "" {
+						if s := yamlnode.Suggest(col, available); s != "" {
 							fix = fmt.Sprintf("did you mean %q? (%s)", s, fix)
 						}
 						errAt(d, elem(f.Value, j), cp, fmt.Sprintf("no column %q in this table", col), fix)
@@ -321,7 +322,7 @@ func parseIndexes(d *connector.Node, pp *PGProjection, n *yaml.Node, p string) [
 			if colsN != nil {
 				at = colsN
 			}
-			errAt(d, at, connector.JoinPath(ip, "columns"), "an index needs columns", "write columns: [a, b]")
+			errAt(d, at, yamlnode.JoinPath(ip, "columns"), "an index needs columns", "write columns: [a, b]")
 			continue
 		}
 		if ix.Unique && ix.Using != "btree" {

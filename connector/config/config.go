@@ -23,6 +23,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
+	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
@@ -292,11 +293,14 @@ type Reconcile struct {
 	ReenableWebhooks bool
 }
 
+// LookupEnv finds an environment variable: os.LookupEnv in production, a map in tests.
+type LookupEnv = yamlnode.LookupEnv
+
 // Load reads, expands and validates the file at path.
 func Load(path string) (*Config, error) { return LoadWith(path, os.LookupEnv) }
 
 // LoadWith is Load with an injectable environment.
-func LoadWith(path string, lookup connector.LookupEnv) (*Config, error) {
+func LoadWith(path string, lookup LookupEnv) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w (pass --config with the path of your config.yaml)", err)
@@ -308,16 +312,16 @@ var knownTop = []string{"listen", "tls", "admin", "webhooks", "limits", "server"
 	"meilisearch", "warehouse", "appwrite", "reconcile", "tables", "mapping_file", "memory_limit", "quarantine"}
 
 // Parse decodes and validates config text; file names it in messages.
-func Parse(file string, data []byte, lookup connector.LookupEnv) (*Config, error) {
+func Parse(file string, data []byte, lookup LookupEnv) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, connector.ConfigErrors{connector.YAMLSyntaxError(file, data, err)}
+		return nil, connector.ConfigErrors{yamlnode.YAMLSyntaxError(file, data, err)}
 	}
 	if root.Kind == 0 || len(root.Content) == 0 {
 		return nil, connector.ConfigErrors{{File: file, Line: 1, Problem: "the file is empty",
 			Fix: "start from the annotated config.yaml in the repository"}}
 	}
-	d := connector.NewNode(file, &root, lookup)
+	d := yamlnode.NewNode(file, &root, lookup)
 	c := &Config{File: file}
 	c.setDefaults()
 	var tablesNode *yaml.Node
@@ -556,7 +560,7 @@ var memoryUnits = map[string]uint{"": 0, "B": 0, "KiB": 10, "MiB": 20, "GiB": 30
 
 // memoryLimit decodes memory_limit: a whole number of bytes, optionally followed (no space) by
 // a unit B, KiB, MiB or GiB, like GOMEMLIMIT; 0 or off turns the limit off.
-func memoryLimit(d *connector.Node, f connector.Field) (int64, bool) {
+func memoryLimit(d *yamlnode.Node, f yamlnode.Field) (int64, bool) {
 	const fix = "write bytes or a whole number with a unit B, KiB, MiB or GiB, e.g. 160MiB; 0 or off turns the limit off"
 	n := f.Value
 	if n.Kind != yaml.ScalarNode || strings.TrimSpace(n.Value) == "" {
@@ -617,7 +621,7 @@ func FormatMemoryLimit(v int64) string {
 	return strconv.FormatInt(v, 10) + "B"
 }
 
-func (c *Config) parseLimits(d *connector.Node, f connector.Field) {
+func (c *Config) parseLimits(d *yamlnode.Node, f yamlnode.Field) {
 	for _, g := range d.Fields(f.Value, f.Path, "max_body_bytes", "max_header_bytes", "rate_per_source", "burst", "trusted_proxies",
 		"body_budget_bytes", "body_wait") {
 		switch g.Key {
@@ -683,7 +687,7 @@ func (c *Config) parseLimits(d *connector.Node, f connector.Field) {
 
 // parseTLS reads a `{cert_file, key_file}` mapping and checks, at config time, that both are
 // set and load as a key pair. Messages never echo file contents.
-func parseTLS(d *connector.Node, f connector.Field, file string) TLS {
+func parseTLS(d *yamlnode.Node, f yamlnode.Field, file string) TLS {
 	var t TLS
 	var certN, keyN *yaml.Node
 	for _, g := range d.Fields(f.Value, f.Path, "cert_file", "key_file") {
@@ -736,11 +740,11 @@ func parseTLS(d *connector.Node, f connector.Field, file string) TLS {
 }
 
 // errAt records a problem about a whole mapping (no single value to show).
-func errAt(d *connector.Node, n *yaml.Node, path, fix, problem string) {
+func errAt(d *yamlnode.Node, n *yaml.Node, path, fix, problem string) {
 	d.Errs = append(d.Errs, connector.ConfigError{File: d.File, Line: n.Line, Path: path, Problem: problem, Fix: fix})
 }
 
-func (c *Config) parseReconcile(d *connector.Node, f connector.Field) {
+func (c *Config) parseReconcile(d *yamlnode.Node, f yamlnode.Field) {
 	for _, g := range d.Fields(f.Value, f.Path, "incremental_every", "full_every", "skew", "webhook_ids", "probe_every", "lease", "reenable_webhooks") {
 		switch g.Key {
 		case "reenable_webhooks":
@@ -781,7 +785,7 @@ func (c *Config) parseReconcile(d *connector.Node, f connector.Field) {
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
-func parseWebhooks(d *connector.Node, f connector.Field) []Webhook {
+func parseWebhooks(d *yamlnode.Node, f yamlnode.Field) []Webhook {
 	if f.Value.Kind != yaml.SequenceNode {
 		d.Errorf(f.Value, f.Path, "write a list: `webhooks:` then `- url: ...` entries", "must be a list")
 		return nil
@@ -854,7 +858,7 @@ func parseWebhooks(d *connector.Node, f connector.Field) []Webhook {
 	return out
 }
 
-func durations(d *connector.Node, f connector.Field, into map[string]*time.Duration) {
+func durations(d *yamlnode.Node, f yamlnode.Field, into map[string]*time.Duration) {
 	keys := make([]string, 0, len(into))
 	for k := range into {
 		keys = append(keys, k)
@@ -866,7 +870,7 @@ func durations(d *connector.Node, f connector.Field, into map[string]*time.Durat
 	}
 }
 
-func positiveInt(d *connector.Node, g connector.Field) int {
+func positiveInt(d *yamlnode.Node, g yamlnode.Field) int {
 	v, ok := d.Int(g.Value, g.Path)
 	if !ok {
 		return 0
@@ -878,7 +882,7 @@ func positiveInt(d *connector.Node, g connector.Field) int {
 	return int(v)
 }
 
-func (c *Config) validate(d *connector.Node, top *yaml.Node) {
+func (c *Config) validate(d *yamlnode.Node, top *yaml.Node) {
 	at := func(path string) *yaml.Node { return lookupPath(top, path) }
 	if c.State.DatabaseURL == "" {
 		d.Errorf(at("state.database_url"), "state.database_url", "set it to a Postgres URL, e.g. postgres://user:pass@localhost:5432/appwrite_sync (or export DATABASE_URL)", "the state store is required")

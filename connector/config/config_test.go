@@ -28,7 +28,7 @@ tables:
         title: text
 `
 
-func env(m map[string]string) connector.LookupEnv {
+func env(m map[string]string) LookupEnv {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
@@ -48,7 +48,7 @@ func TestGoodConfigAndDefaults(t *testing.T) {
 	require.NotContains(t, Redact(c.State.DatabaseURL), "hunter2pw")
 }
 
-func parseErr(t *testing.T, text string, e connector.LookupEnv) string {
+func parseErr(t *testing.T, text string, e LookupEnv) string {
 	t.Helper()
 	_, err := Parse("config.yaml", []byte(text), e)
 	require.Error(t, err)
@@ -273,7 +273,7 @@ func TestDrainDelayAndIntakeBudget(t *testing.T) {
 }
 
 // A syntax error is reported at its own line, not at the line where yaml/v3's enclosing
-// construct began (connector.YAMLSyntaxError has the cases).
+// construct began (yamlnode.YAMLSyntaxError has the cases).
 func TestYAMLSyntaxErrorAtItsLine(t *testing.T) {
 	t.Parallel()
 	for _, src := range []string{"listen: \":8080\"\nadmin: {listen: x\n", "listen: \":8080\"\n- admin\n"} {

@@ -1,7 +1,12 @@
-package connector
+// Package yamlnode decodes a go.yaml.in/yaml/v3 node tree strictly for the configuration and
+// the mapping: ${VAR} expansion per scalar (so line numbers stay true), redaction of values
+// from the environment in messages, unknown keys with a did-you-mean, and every problem
+// collected as a connector.ConfigError with file, line, YAML path and fix.
+package yamlnode
 
 import (
 	"fmt"
+	"github.com/appwrite-sync/appwrite-sync/connector"
 	"strconv"
 	"strings"
 	"time"
@@ -51,12 +56,12 @@ func ExpandEnv(s string, lookup LookupEnv) (out string, missing []string, change
 	return b.String(), missing, changed
 }
 
-// Node decodes a yaml.Node tree strictly, collecting every problem as a ConfigError with file,
+// Node decodes a yaml.Node tree strictly, collecting every problem as a connector.ConfigError with file,
 // line and YAML path. Values that came from environment variables are redacted in messages,
 // because they are where secrets live.
 type Node struct {
 	File    string
-	Errs    ConfigErrors
+	Errs    connector.ConfigErrors
 	fromEnv map[*yaml.Node]bool
 	redact  map[*yaml.Node]func(string) string
 	// unset holds the paths whose value names an unset variable: that error already says
@@ -93,7 +98,7 @@ func (d *Node) expand(n *yaml.Node, path string, lookup LookupEnv) {
 		out, missing, changed := ExpandEnv(n.Value, lookup)
 		for _, m := range missing {
 			d.unset[path] = true
-			d.Errs = append(d.Errs, ConfigError{File: d.File, Line: n.Line, Path: path,
+			d.Errs = append(d.Errs, connector.ConfigError{File: d.File, Line: n.Line, Path: path,
 				Problem: fmt.Sprintf("environment variable %s is not set", m),
 				Fix: fmt.Sprintf("export %s=... in the environment that runs appwrite-sync (`make run` and `make validate` set development defaults), or write a default in %s: ${%s:-value}",
 					m, d.File, m)})
@@ -160,7 +165,7 @@ func (d *Node) Errorf(n *yaml.Node, path, fix, format string, args ...any) {
 	if n != nil {
 		line = n.Line
 	}
-	d.Errs = append(d.Errs, ConfigError{File: d.File, Line: line, Path: path,
+	d.Errs = append(d.Errs, connector.ConfigError{File: d.File, Line: line, Path: path,
 		Value: d.Shown(n), Problem: fmt.Sprintf(format, args...), Fix: fix})
 }
 
@@ -188,7 +193,7 @@ func (d *Node) Fields(n *yaml.Node, path string, known ...string) []Field {
 		k, v := n.Content[i], n.Content[i+1]
 		p := JoinPath(path, k.Value)
 		if seen[k.Value] {
-			d.Errs = append(d.Errs, ConfigError{File: d.File, Line: k.Line, Path: p,
+			d.Errs = append(d.Errs, connector.ConfigError{File: d.File, Line: k.Line, Path: p,
 				Problem: "duplicate key", Fix: "keep one of them"})
 			continue
 		}
@@ -198,7 +203,7 @@ func (d *Node) Fields(n *yaml.Node, path string, known ...string) []Field {
 			if s := Suggest(k.Value, known); s != "" {
 				fix = fmt.Sprintf("did you mean %q? (%s)", s, fix)
 			}
-			d.Errs = append(d.Errs, ConfigError{File: d.File, Line: k.Line, Path: p,
+			d.Errs = append(d.Errs, connector.ConfigError{File: d.File, Line: k.Line, Path: p,
 				Problem: fmt.Sprintf("unknown key %q", k.Value), Fix: fix})
 			continue
 		}
