@@ -168,7 +168,7 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff, Linger: cfg.Delivery.Linger,
 		Busy: func() bool { return a.recorder.Saturated() }, Metrics: a.metrics, Log: log})
 	a.recorder = ledger.NewRecorder(a.logPool, ledger.RecorderOptions{
-		MaxWait: recorderWait(cfg.State.GroupCommitWait), MaxBatch: cfg.State.GroupCommitMax,
+		MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
 		Metrics: a.metrics, Log: log, Notify: a.engine.Notify})
 	if err := a.buildBackfill(); err != nil {
 		return nil, err
@@ -192,14 +192,6 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		return nil, err
 	}
 	return a, nil
-}
-
-// recorderWait maps state.group_commit_wait to the recorder's MaxWait: 0 means no wait.
-func recorderWait(d time.Duration) time.Duration {
-	if d == 0 {
-		return ledger.NoWait
-	}
-	return d
 }
 
 func (a *app) observe(r webhook.Result) {
@@ -559,12 +551,8 @@ func (a *app) buildBackfill() error {
 	if err != nil {
 		return err
 	}
-	skew := c.Reconcile.Skew
-	if skew == 0 {
-		skew = -1 // an explicit 0s: no window (backfill reads 0 as its default)
-	}
 	a.backfill, err = backfill.New(a.state, backfill.Options{Client: client, Recorder: a.recorder, Mapping: c.Mapping, ParallelPages: c.Appwrite.ParallelPages,
-		Lease: c.Reconcile.Lease, Skew: skew, Metrics: a.metrics, Log: a.log})
+		Lease: c.Reconcile.Lease, Skew: c.Reconcile.Skew, Metrics: a.metrics, Log: a.log})
 	if err != nil {
 		return err
 	}

@@ -22,62 +22,40 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/admin"
+	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
+	"github.com/appwrite-sync/appwrite-sync/connector/backfill"
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	meilisink "github.com/appwrite-sync/appwrite-sync/connector/sink/meilisearch"
+	pgsink "github.com/appwrite-sync/appwrite-sync/connector/sink/postgres"
+	"github.com/appwrite-sync/appwrite-sync/connector/spool"
 	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
-// Defaults. Each is the value used when the key is absent.
+// Defaults of the keys this package owns: the listeners, the HTTP server and the process. A
+// key that configures another package takes its default from there (setDefaults says which):
+// a default is defined once, next to the code whose behaviour it sets.
 const (
-	ListenDefault             = ":8080"
-	AdminListenDefault        = "127.0.0.1:9090"
-	MaxBodyBytesDefault       = 5 << 20 // limits.max_body_bytes
-	MaxHeaderBytesDefault     = 64 << 10
-	WarehouseSchemaDefault    = "appwrite"
-	WarehouseBatchSizeDefault = 1000
-	MeiliURLDefault           = "http://127.0.0.1:7700"
-	MeiliBatchSizeDefault     = 10000
-	MeiliBatchBytesDefault    = 10 << 20
-	MeiliTimeoutDefault       = 30 * time.Second
-	AppwriteEndpointDefault   = "https://cloud.appwrite.io/v1"
-	AppwritePageSizeDefault   = 1000
-	// AppwriteParallelPagesDefault is how many list requests a full scan keeps in flight.
-	AppwriteParallelPagesDefault = 4
-	ReadHeaderTimeoutDefault     = 10 * time.Second
-	ReadTimeoutDefault           = 30 * time.Second
-	WriteTimeoutDefault          = 30 * time.Second
-	IdleTimeoutDefault           = 120 * time.Second
-	ShutdownTimeoutDefault       = 20 * time.Second
+	ListenDefault          = ":8080"
+	AdminListenDefault     = "127.0.0.1:9090"
+	MaxHeaderBytesDefault  = 64 << 10
+	WarehouseSchemaDefault = "appwrite"
+	MeiliURLDefault        = "http://127.0.0.1:7700"
+	// AppwriteEndpointDefault is Appwrite Cloud's API.
+	AppwriteEndpointDefault  = "https://cloud.appwrite.io/v1"
+	ReadHeaderTimeoutDefault = 10 * time.Second
+	ReadTimeoutDefault       = 30 * time.Second
+	WriteTimeoutDefault      = 30 * time.Second
+	IdleTimeoutDefault       = 120 * time.Second
+	ShutdownTimeoutDefault   = 20 * time.Second
 	// DrainDelayDefault is server.drain_delay: after SIGTERM, how long /readyz answers 503 while
 	// webhooks are still taken, so load balancers stop sending before the listener closes. It
 	// covers the readiness probe shipped in deploy/ (period 1 s × failure threshold 2) plus 3 s
 	// for the load balancer to act on it.
 	DrainDelayDefault = 5 * time.Second
-	// BodyWaitDefault is limits.body_wait: how long a request waits for room in the intake
-	// budget before 503.
-	BodyWaitDefault           = 10 * time.Second
-	TombstoneRetentionDefault = 30 * 24 * time.Hour
-	GroupCommitWaitDefault    = 1 * time.Millisecond
-	GroupCommitMaxDefault     = 512
-	// SpoolMaxBytesDefault is state.spool_max_bytes: the size cap of the local spool that
-	// takes webhooks while the state store is down (about 200,000 changes of 1 KiB).
-	SpoolMaxBytesDefault = 256 << 20
-	LeaseDefault         = 60 * time.Second
-	PollIntervalDefault  = 100 * time.Millisecond
-	// LingerDefault is how long delivery waits to fill a batch when changes trickle in: a few
-	// milliseconds of freshness buy batches of tens instead of ones and twos.
-	LingerDefault     = 20 * time.Millisecond
-	MaxBackoffDefault = 5 * time.Minute
 	MinAdminTokenLen  = 16
-	// ReconcileSkewDefault is how far before the watermark an incremental reconcile looks
-	// again: $updatedAt has millisecond precision, may be set by hand, and the clocks of
-	// Appwrite and the state store differ.
-	ReconcileSkewDefault = 5 * time.Minute
-	// ReconcileProbeEveryDefault is how often the webhooks of reconcile.webhook_ids are read.
-	ReconcileProbeEveryDefault = time.Minute
-	// ReconcileLeaseDefault is how long a backfill job stays with a process that stopped
-	// renewing it before another process takes it over.
-	ReconcileLeaseDefault = 30 * time.Second
 	// MemoryLimitDefault is memory_limit: the Go runtime's soft memory limit of serve. The GC
 	// lets the heap grow to twice what is live, so a backfill's page buffers and caches can push
 	// RSS well above the live heap; under a soft limit the GC runs earlier as RSS nears it. It
@@ -87,27 +65,6 @@ const (
 	MemoryLimitDefault = 128 << 20
 	// MemoryLimitMin is the smallest memory_limit accepted other than 0 (off).
 	MemoryLimitMin = 16 << 20
-)
-
-// Rate limit of the webhook routes.
-const (
-	// RatePerSourceDefault is limits.rate_per_source: 0, no rate limit. Appwrite counts a 429
-	// as a failed delivery and disables a webhook after 10 consecutive failures, so the limit
-	// is opt-in.
-	RatePerSourceDefault = 0
-	// RateBurstDefault is limits.burst: requests one source may send at once above its
-	// sustained rate. Generous, because a bulk operation in Appwrite fires its webhooks at once.
-	RateBurstDefault = 200
-)
-
-// Bounds of the quarantine.
-const (
-	// QuarantineRetentionDefault is quarantine.retention: how long a quarantined request is
-	// kept, replayed or not.
-	QuarantineRetentionDefault = 30 * 24 * time.Hour
-	// QuarantineMaxRowsDefault is quarantine.max_rows: the most requests kept; the oldest
-	// beyond it are removed.
-	QuarantineMaxRowsDefault = 100_000
 )
 
 // Config is the whole file, defaults applied.
@@ -171,7 +128,7 @@ type Limits struct {
 	// RatePerSource is the sustained number of requests per second one client IP may send to
 	// the webhook routes; 0 (default) turns the limit off. Over it the answer is 429.
 	RatePerSource float64
-	// Burst is how many requests a client IP may send at once. Default RateBurstDefault.
+	// Burst is how many requests a client IP may send at once. Default webhook.RateBurstDefault.
 	Burst int
 	// TrustedProxies are the IPs and CIDRs whose X-Forwarded-For / X-Real-IP headers name
 	// the client IP. Empty (default): the TCP peer is the client, the headers are ignored.
@@ -179,7 +136,7 @@ type Limits struct {
 	// BodyBudget bounds the bytes of webhook bodies being read at once (the intake budget).
 	// Default (0 in the file): BodyBudgetFor(MemoryLimit, MaxBodyBytes).
 	BodyBudget int64
-	// BodyWait is how long a request waits for room in BodyBudget. Default BodyWaitDefault.
+	// BodyWait is how long a request waits for room in BodyBudget. Default webhook.BodyWaitDefault.
 	BodyWait time.Duration
 }
 
@@ -218,7 +175,7 @@ type State struct {
 	// store is back. Empty (default): off, such a change is answered 503. A relative path is
 	// relative to the config file's directory.
 	SpoolDir string
-	// SpoolMaxBytes caps the spool file; full, the answer is 503. Default SpoolMaxBytesDefault.
+	// SpoolMaxBytes caps the spool file; full, the answer is 503. Default spool.MaxBytesDefault.
 	SpoolMaxBytes int64
 }
 
@@ -226,9 +183,9 @@ type State struct {
 // mapped; a sweep (hourly) removes the excess, oldest first.
 type Quarantine struct {
 	// Retention is how long a request is kept; 0 keeps them forever. Default
-	// QuarantineRetentionDefault (30 days).
+	// admin.QuarantineRetentionDefault (30 days).
 	Retention time.Duration
-	// MaxRows is the most requests kept; 0: no cap. Default QuarantineMaxRowsDefault.
+	// MaxRows is the most requests kept; 0: no cap. Default admin.QuarantineMaxRowsDefault.
 	MaxRows int64
 }
 
@@ -276,15 +233,15 @@ type Reconcile struct {
 	// (default) turns it off.
 	FullEvery time.Duration
 	// Skew is subtracted from a table's watermark by incremental jobs. Default
-	// ReconcileSkewDefault (5m).
+	// backfill.SkewDefault (5m).
 	Skew time.Duration
 	// WebhookIDs are the Appwrite webhook ids whose health (enabled, attempts) is probed on
 	// Appwrite 1.9+; empty (default) turns the probe off.
 	WebhookIDs []string
-	// ProbeEvery is the probe interval. Default ReconcileProbeEveryDefault (1m).
+	// ProbeEvery is the probe interval. Default backfill.ProbeEveryDefault (1m).
 	ProbeEvery time.Duration
 	// Lease is how long a job survives its process: a job not renewed for this long is
-	// resumed by another process. Default ReconcileLeaseDefault (30s).
+	// resumed by another process. Default backfill.LeaseDefault (30s).
 	Lease time.Duration
 	// ReenableWebhooks: a webhook of WebhookIDs found disabled is enabled again through
 	// PUT /v1/webhooks/{id} (Appwrite 1.9+, key scope webhooks.write) and its tables
@@ -535,24 +492,28 @@ func Parse(file string, data []byte, lookup LookupEnv) (*Config, error) {
 	return c, nil
 }
 
+// setDefaults fills every key's default: this package's own, and those of the packages the keys
+// configure.
 func (c *Config) setDefaults() {
 	c.Listen = ListenDefault
 	c.Admin.Listen = AdminListenDefault
-	c.Limits = Limits{MaxBodyBytes: MaxBodyBytesDefault, MaxHeaderBytes: MaxHeaderBytesDefault,
-		RatePerSource: RatePerSourceDefault, Burst: RateBurstDefault, BodyWait: BodyWaitDefault}
+	c.Limits = Limits{MaxBodyBytes: webhook.MaxBodyBytesDefault, MaxHeaderBytes: MaxHeaderBytesDefault,
+		Burst: webhook.RateBurstDefault, BodyWait: webhook.BodyWaitDefault}
 	c.Server = Server{ReadHeaderTimeout: ReadHeaderTimeoutDefault, ReadTimeout: ReadTimeoutDefault,
 		WriteTimeout: WriteTimeoutDefault, IdleTimeout: IdleTimeoutDefault, ShutdownTimeout: ShutdownTimeoutDefault,
 		DrainDelay: DrainDelayDefault}
 	c.Log = Log{Level: "info", Format: "auto"}
-	c.State = State{TombstoneRetention: TombstoneRetentionDefault, GroupCommitWait: GroupCommitWaitDefault,
-		GroupCommitMax: GroupCommitMaxDefault, SpoolMaxBytes: SpoolMaxBytesDefault}
-	c.Delivery = Delivery{Lease: LeaseDefault, PollInterval: PollIntervalDefault, MaxBackoff: MaxBackoffDefault, Linger: LingerDefault}
-	c.Meili = Meili{URL: MeiliURLDefault, BatchSize: MeiliBatchSizeDefault, BatchBytes: MeiliBatchBytesDefault, Timeout: MeiliTimeoutDefault}
-	c.Warehouse = Warehouse{Schema: WarehouseSchemaDefault, BatchSize: WarehouseBatchSizeDefault}
-	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: AppwritePageSizeDefault, ParallelPages: AppwriteParallelPagesDefault}
-	c.Reconcile = Reconcile{Skew: ReconcileSkewDefault, ProbeEvery: ReconcileProbeEveryDefault, Lease: ReconcileLeaseDefault}
+	c.State = State{TombstoneRetention: ledger.TombstoneRetentionDefault, GroupCommitWait: ledger.MaxWaitDefault,
+		GroupCommitMax: ledger.MaxBatchDefault, SpoolMaxBytes: spool.MaxBytesDefault}
+	c.Delivery = Delivery{Lease: ledger.LeaseDefault, PollInterval: ledger.PollIntervalDefault, MaxBackoff: ledger.MaxBackoffDefault,
+		Linger: ledger.LingerDefault}
+	c.Meili = Meili{URL: MeiliURLDefault, BatchSize: meilisink.BatchSizeDefault, BatchBytes: meilisink.BatchBytesDefault,
+		Timeout: meilisink.TimeoutDefault}
+	c.Warehouse = Warehouse{Schema: WarehouseSchemaDefault, BatchSize: pgsink.BatchSizeDefault}
+	c.Appwrite = Appwrite{Endpoint: AppwriteEndpointDefault, PageSize: appwrite.PageSizeDefault, ParallelPages: backfill.ParallelPagesDefault}
+	c.Reconcile = Reconcile{Skew: backfill.SkewDefault, ProbeEvery: backfill.ProbeEveryDefault, Lease: backfill.LeaseDefault}
 	c.MemoryLimit = MemoryLimitDefault
-	c.Quarantine = Quarantine{Retention: QuarantineRetentionDefault, MaxRows: QuarantineMaxRowsDefault}
+	c.Quarantine = Quarantine{Retention: admin.QuarantineRetentionDefault, MaxRows: admin.QuarantineMaxRowsDefault}
 }
 
 // memoryUnits are the suffixes memory_limit accepts: GOMEMLIMIT's binary units.

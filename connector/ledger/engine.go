@@ -26,6 +26,10 @@ const (
 	LeaseDefault        = 60 * time.Second
 	PollIntervalDefault = 100 * time.Millisecond
 	MaxBackoffDefault   = 5 * time.Minute
+	// LingerDefault is serve's EngineOptions.Linger (delivery.linger; the zero value is no
+	// linger): a few milliseconds of freshness buy batches of tens instead of ones and twos
+	// when changes trickle in.
+	LingerDefault = 20 * time.Millisecond
 	// retryCheckEvery bounds how long a due retry row (or a replayed dead letter) waits when
 	// this process wrote nothing to the retry table.
 	retryCheckEvery = time.Second
