@@ -36,33 +36,7 @@ func TestContentHashIgnoresRoutingKeysAndKeyOrder(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestExpandEnv(t *testing.T) {
-	env := func(k string) (string, bool) {
-		v, ok := map[string]string{"A": "1", "EMPTY": ""}[k]
-		return v, ok
-	}
-	cases := []struct {
-		in, out string
-		missing []string
-	}{
-		{"plain", "plain", nil},
-		{"${A}", "1", nil},
-		{"x${A}y${A}", "x1y1", nil},
-		{"${B:-def}", "def", nil},
-		{"${EMPTY:-def}", "def", nil},
-		{"${EMPTY}", "", nil},
-		{"${B}", "", []string{"B"}},
-		{"$${A}", "${A}", nil},
-		{"${unterminated", "${unterminated", nil},
-	}
-	for _, c := range cases {
-		out, missing, _ := ExpandEnv(c.in, env)
-		require.Equal(t, c.out, out, c.in)
-		require.Equal(t, c.missing, missing, c.in)
-	}
-}
-
-func TestTableKeyAndSuggest(t *testing.T) {
+func TestTableKey(t *testing.T) {
 	k, err := ParseTableKey("main/posts")
 	require.NoError(t, err)
 	require.Equal(t, "main/posts", k.String())
@@ -70,6 +44,4 @@ func TestTableKeyAndSuggest(t *testing.T) {
 		_, err := ParseTableKey(bad)
 		require.Error(t, err, bad)
 	}
-	require.Equal(t, "listen", Suggest("lisen", []string{"listen", "admin"}))
-	require.Equal(t, "", Suggest("zzzzzz", []string{"listen", "admin"}))
 }

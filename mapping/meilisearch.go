@@ -10,6 +10,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/internal/suggest"
+	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 )
 
 // Names of fields every Meilisearch document carries.
@@ -78,14 +79,14 @@ var builtinRankingRules = []string{"words", "typo", "proximity", "attribute", "s
 const fieldsFix = "write e.g. fields: [title, body, {author_name: author.name}] " +
 	"(a rename is a one-key mapping: output name → source path, or {author_name: {from: author.name}})"
 
-func parseMeili(d *connector.Node, t *Table, sec *connector.Field) *MeiliProjection {
+func parseMeili(d *yamlnode.Node, t *Table, sec *yamlnode.Field) *MeiliProjection {
 	mp := &MeiliProjection{Index: t.Table, PrimaryKey: DefaultPrimaryKey, perm: t.perm}
 	t.indexAt = pos{sec.KeyN.Line, sec.Path}
 	p := sec.Path
-	var fieldsF, excludeF *connector.Field
-	settings := map[string]*connector.Field{}
-	var fs []connector.Field
-	if !connector.IsNull(sec.Value) {
+	var fieldsF, excludeF *yamlnode.Field
+	settings := map[string]*yamlnode.Field{}
+	var fs []yamlnode.Field
+	if !yamlnode.IsNull(sec.Value) {
 		fs = d.Fields(sec.Value, p, meiliKeys...)
 	}
 	indexSet := false
@@ -265,7 +266,7 @@ type attrSet struct {
 	exclude  map[string]bool
 }
 
-func (a attrSet) check(d *connector.Node, n *yaml.Node, p, name string) {
+func (a attrSet) check(d *yamlnode.Node, n *yaml.Node, p, name string) {
 	if strings.Contains(name, "*") {
 		return // a pattern; Meilisearch resolves it
 	}
@@ -295,8 +296,8 @@ func (a attrSet) check(d *connector.Node, n *yaml.Node, p, name string) {
 
 // parseFields decodes the explicit field list: "name" (a column or dotted path, written under
 // the same name) or a one-key rename {out: path} / {out: {from: path}}.
-func parseFields(d *connector.Node, n *yaml.Node, p string, reserved map[string]string, perm string) []field {
-	if connector.IsNull(n) {
+func parseFields(d *yamlnode.Node, n *yaml.Node, p string, reserved map[string]string, perm string) []field {
+	if yamlnode.IsNull(n) {
 		return []field{}
 	}
 	if n.Kind != yaml.SequenceNode {
@@ -310,21 +311,21 @@ func parseFields(d *connector.Node, n *yaml.Node, p string, reserved map[string]
 		var name, src string
 		var srcN *yaml.Node
 		switch {
-		case c.Kind == yaml.ScalarNode && !connector.IsNull(c):
+		case c.Kind == yaml.ScalarNode && !yamlnode.IsNull(c):
 			name, src, srcN = c.Value, c.Value, c
 		case c.Kind == yaml.MappingNode && len(c.Content) == 2:
 			name = c.Content[0].Value
-			ep = connector.JoinPath(ep, name)
+			ep = yamlnode.JoinPath(ep, name)
 			v := c.Content[1]
 			switch {
-			case v.Kind == yaml.ScalarNode && !connector.IsNull(v):
+			case v.Kind == yaml.ScalarNode && !yamlnode.IsNull(v):
 				src, srcN = v.Value, v
 			case v.Kind == yaml.MappingNode:
 				for _, f := range d.Fields(v, ep, "from") {
 					src, srcN = d.String(f.Value, f.Path), f.Value
 				}
 				if srcN == nil {
-					errAt(d, v, connector.JoinPath(ep, "from"), "missing from", "write {"+name+": {from: source.path}}")
+					errAt(d, v, yamlnode.JoinPath(ep, "from"), "missing from", "write {"+name+": {from: source.path}}")
 					continue
 				}
 			default:

@@ -7,10 +7,11 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 )
 
 // errAt records a problem at n without repeating the value (the problem text names it).
-func errAt(d *connector.Node, n *yaml.Node, path, problem, fix string) {
+func errAt(d *yamlnode.Node, n *yaml.Node, path, problem, fix string) {
 	line := 0
 	if n != nil {
 		line = n.Line
@@ -22,7 +23,7 @@ func errAt(d *connector.Node, n *yaml.Node, path, problem, fix string) {
 // `tables: [...]`, expanding ${VAR} and ${VAR:-default} with lookup. The error, if any, is
 // connector.ConfigErrors listing every problem; the tables that parsed cleanly are returned
 // either way. Cross-table checks happen in New.
-func LoadFile(path string, lookup connector.LookupEnv) ([]*Table, error) {
+func LoadFile(path string, lookup yamlnode.LookupEnv) ([]*Table, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, connector.ConfigErrors{{File: path, Problem: fmt.Sprintf("cannot read mapping file: %v", err),
@@ -31,16 +32,16 @@ func LoadFile(path string, lookup connector.LookupEnv) ([]*Table, error) {
 	return parseFile(path, b, lookup)
 }
 
-func parseFile(file string, b []byte, lookup connector.LookupEnv) ([]*Table, error) {
+func parseFile(file string, b []byte, lookup yamlnode.LookupEnv) ([]*Table, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, connector.ConfigErrors{connector.YAMLSyntaxError(file, b, err)}
+		return nil, connector.ConfigErrors{yamlnode.YAMLSyntaxError(file, b, err)}
 	}
 	if len(root.Content) == 0 {
 		return nil, connector.ConfigErrors{{File: file, Problem: "the mapping file is empty",
 			Fix: "start it with `tables:` and list the tables to sync"}}
 	}
-	d := connector.NewNode(file, &root, lookup)
+	d := yamlnode.NewNode(file, &root, lookup)
 	doc := root.Content[0]
 	var tables []*Table
 	found := false
@@ -56,8 +57,8 @@ func parseFile(file string, b []byte, lookup connector.LookupEnv) ([]*Table, err
 
 // ParseTables decodes the `tables:` sequence node n found at YAML path path. Every problem is
 // recorded in d.Errs; only entries without problems are returned.
-func ParseTables(d *connector.Node, n *yaml.Node, path string) []*Table {
-	if connector.IsNull(n) {
+func ParseTables(d *yamlnode.Node, n *yaml.Node, path string) []*Table {
+	if yamlnode.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
@@ -78,14 +79,14 @@ func ParseTables(d *connector.Node, n *yaml.Node, path string) []*Table {
 
 var tableKeys = []string{"database", "table", "where", "permissions", "meilisearch", "postgres"}
 
-func parseTable(d *connector.Node, n *yaml.Node, p string) *Table {
+func parseTable(d *yamlnode.Node, n *yaml.Node, p string) *Table {
 	if n.Kind != yaml.MappingNode {
 		errAt(d, n, p, "a table entry must be a mapping",
 			"write `- database: main` and `table: posts` on the following line")
 		return nil
 	}
 	t := &Table{File: d.File, Line: n.Line, Path: p}
-	var meiliF, pgF, permF *connector.Field
+	var meiliF, pgF, permF *yamlnode.Field
 	var haveDB, haveTable bool
 	for _, f := range d.Fields(n, p, tableKeys...) {
 		switch f.Key {
@@ -117,11 +118,11 @@ func parseTable(d *connector.Node, n *yaml.Node, p string) *Table {
 		}
 	}
 	if !haveDB {
-		errAt(d, n, connector.JoinPath(p, "database"), "missing database",
+		errAt(d, n, yamlnode.JoinPath(p, "database"), "missing database",
 			`add database: <Appwrite database id> (or "*" for every database)`)
 	}
 	if !haveTable {
-		errAt(d, n, connector.JoinPath(p, "table"), "missing table", "add table: <Appwrite table id>")
+		errAt(d, n, yamlnode.JoinPath(p, "table"), "missing table", "add table: <Appwrite table id>")
 	}
 	if meiliF == nil && pgF == nil {
 		errAt(d, n, p, "the table is mapped to no sink",
@@ -140,7 +141,7 @@ func parseTable(d *connector.Node, n *yaml.Node, p string) *Table {
 }
 
 // parsePermissions decodes `permissions: {field: read_roles}`.
-func parsePermissions(d *connector.Node, n *yaml.Node, p string) string {
+func parsePermissions(d *yamlnode.Node, n *yaml.Node, p string) string {
 	var field string
 	found := false
 	for _, f := range d.Fields(n, p, "field") {
@@ -153,7 +154,7 @@ func parsePermissions(d *connector.Node, n *yaml.Node, p string) string {
 		}
 	}
 	if !found && n.Kind == yaml.MappingNode {
-		errAt(d, n, connector.JoinPath(p, "field"), "missing field",
+		errAt(d, n, yamlnode.JoinPath(p, "field"), "missing field",
 			"add field: read_roles (the name of the field/column that receives the read roles)")
 	}
 	return field

@@ -15,6 +15,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/internal/suggest"
+	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 )
 
 // System columns of every warehouse table. The sink writes them; user columns may not use
@@ -112,17 +113,17 @@ func isSystemColumn(name string) bool {
 	return false
 }
 
-func parsePG(d *connector.Node, t *Table, sec *connector.Field) *PGProjection {
+func parsePG(d *yamlnode.Node, t *Table, sec *yamlnode.Field) *PGProjection {
 	pp := &PGProjection{Table: t.Table, Delete: DeleteHard}
 	t.pgTableAt = pos{sec.KeyN.Line, sec.Path}
 	p := sec.Path
-	if connector.IsNull(sec.Value) {
+	if yamlnode.IsNull(sec.Value) {
 		errAt(d, sec.KeyN, p, "the postgres section has no columns",
 			"add columns: {title: text} (name: type, or name: {from: path, type: ...})")
 		return pp
 	}
 	tableSet, haveColumns := false, false
-	var indexesF *connector.Field
+	var indexesF *yamlnode.Field
 	for _, f := range d.Fields(sec.Value, p, pgKeys...) {
 		switch f.Key {
 		case "table":
@@ -158,7 +159,7 @@ func parsePG(d *connector.Node, t *Table, sec *connector.Field) *PGProjection {
 			"set postgres.table to letters, digits and _ (not starting with a digit), at most 63 characters")
 	}
 	if !haveColumns {
-		errAt(d, sec.KeyN, connector.JoinPath(p, "columns"), "missing columns",
+		errAt(d, sec.KeyN, yamlnode.JoinPath(p, "columns"), "missing columns",
 			"add columns: {title: text} (name: type, or name: {from: path, type: ...})")
 	}
 	if t.perm != "" {
@@ -179,7 +180,7 @@ func parsePG(d *connector.Node, t *Table, sec *connector.Field) *PGProjection {
 	return pp
 }
 
-func parseColumns(d *connector.Node, n *yaml.Node, p string) []Column {
+func parseColumns(d *yamlnode.Node, n *yaml.Node, p string) []Column {
 	fs := d.Fields(n, p)
 	if n != nil && n.Kind == yaml.MappingNode && len(fs) == 0 && len(n.Content) == 0 {
 		errAt(d, n, p, "no columns", "add columns: {title: text} (name: type, or name: {from: path, type: ...})")
@@ -213,7 +214,7 @@ func parseColumns(d *connector.Node, n *yaml.Node, p string) []Column {
 				}
 			}
 			if typeN == nil {
-				errAt(d, f.Value, connector.JoinPath(f.Path, "type"), "missing type", typesFix)
+				errAt(d, f.Value, yamlnode.JoinPath(f.Path, "type"), "missing type", typesFix)
 				continue
 			}
 		default:
@@ -236,8 +237,8 @@ func parseColumns(d *connector.Node, n *yaml.Node, p string) []Column {
 	return cols
 }
 
-func parseType(d *connector.Node, n *yaml.Node, p string) (pgType, string, bool) {
-	if n.Kind != yaml.ScalarNode || connector.IsNull(n) {
+func parseType(d *yamlnode.Node, n *yaml.Node, p string) (pgType, string, bool) {
+	if n.Kind != yaml.ScalarNode || yamlnode.IsNull(n) {
 		errAt(d, n, p, "missing type", typesFix)
 		return 0, "", false
 	}
@@ -255,7 +256,7 @@ func parseType(d *connector.Node, n *yaml.Node, p string) (pgType, string, bool)
 	return 0, "", false
 }
 
-func parseIndexes(d *connector.Node, pp *PGProjection, n *yaml.Node, p string) []Index {
+func parseIndexes(d *yamlnode.Node, pp *PGProjection, n *yaml.Node, p string) []Index {
 	if n.Kind != yaml.SequenceNode {
 		errAt(d, n, p, "must be a list", "write e.g. indexes: [{columns: [author_name]}, {columns: [slug], unique: true}]")
 		return nil
@@ -322,7 +323,7 @@ func parseIndexes(d *connector.Node, pp *PGProjection, n *yaml.Node, p string) [
 			if colsN != nil {
 				at = colsN
 			}
-			errAt(d, at, connector.JoinPath(ip, "columns"), "an index needs columns", "write columns: [a, b]")
+			errAt(d, at, yamlnode.JoinPath(ip, "columns"), "an index needs columns", "write columns: [a, b]")
 			continue
 		}
 		if ix.Unique && ix.Using != "btree" {

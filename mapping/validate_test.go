@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 )
 
 // problems parses src as mapping.yaml and validates the tables together, returning every
@@ -428,7 +429,7 @@ func TestParseTablesFromConfigNode(t *testing.T) {
 	src := "listen: \":8080\"\nstate: {database_url: x}\ntables:\n  - database: main\n    table: posts\n    meilisearch: {index: \"${POSTS_INDEX}\"}\n  - database: main\n    table: pages\n    postgres: {columns: {title: txt}}\n"
 	var root yaml.Node
 	require.NoError(t, yaml.Unmarshal([]byte(src), &root))
-	d := connector.NewNode("config.yaml", &root, testEnv)
+	d := yamlnode.NewNode("config.yaml", &root, testEnv)
 	var tables []*Table
 	for _, f := range d.Fields(root.Content[0], "") {
 		if f.Key == "tables" {

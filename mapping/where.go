@@ -10,7 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 )
 
 // scalarKind is the type of a literal in a where condition.
@@ -162,7 +162,7 @@ func (w where) String() string {
 const whereFix = "write `path: value`, `path: null`, `path: {in: [a, b]}`, `path: {not: value}` or `path: {not_in: [a, b]}`"
 
 // parseWhere decodes the `where` mapping: path → value | null | {in, not, not_in}.
-func parseWhere(d *connector.Node, n *yaml.Node, p string) where {
+func parseWhere(d *yamlnode.Node, n *yaml.Node, p string) where {
 	var w where
 	for _, f := range d.Fields(n, p) {
 		pa, err := compilePath(f.Key)
@@ -206,7 +206,7 @@ func parseWhere(d *connector.Node, n *yaml.Node, p string) where {
 	return w
 }
 
-func parseScalar(d *connector.Node, n *yaml.Node, p string) (scalar, bool) {
+func parseScalar(d *yamlnode.Node, n *yaml.Node, p string) (scalar, bool) {
 	if n == nil || n.Kind != yaml.ScalarNode {
 		errAt(d, n, p, "must be a single value (string, number, boolean or null)", whereFix)
 		return scalar{}, false
@@ -248,7 +248,7 @@ func parseScalar(d *connector.Node, n *yaml.Node, p string) (scalar, bool) {
 	return scalar{}, false
 }
 
-func parseScalarList(d *connector.Node, n *yaml.Node, p string) ([]scalar, bool) {
+func parseScalarList(d *yamlnode.Node, n *yaml.Node, p string) ([]scalar, bool) {
 	if n.Kind != yaml.SequenceNode {
 		errAt(d, n, p, "must be a list of values", "write e.g. [published, draft]")
 		return nil, false

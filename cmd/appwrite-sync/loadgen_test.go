@@ -207,9 +207,9 @@ func TestBenchIngest(t *testing.T) {
 	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	cfg := testConfig(t, state, state, "")
 	// The shipped defaults, not the tests' quicker settings: what a user gets.
-	cfg.State.GroupCommitWait = config.GroupCommitWaitDefault
-	cfg.Warehouse.BatchSize = config.WarehouseBatchSizeDefault
-	cfg.Delivery.PollInterval, cfg.Delivery.Lease = config.PollIntervalDefault, config.LeaseDefault
+	cfg.State.GroupCommitWait = ledger.MaxWaitDefault
+	cfg.Warehouse.BatchSize = pgsink.BatchSizeDefault
+	cfg.Delivery.PollInterval, cfg.Delivery.Lease = ledger.PollIntervalDefault, ledger.LeaseDefault
 	// serve's runtime settings too (soft memory limit, GOGC under it): the instance runs in
 	// this process, so the baseline server gets them as well. The generator runs in a process
 	// of its own (loadProc), with Go's defaults.

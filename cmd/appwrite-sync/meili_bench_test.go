@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
-	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
 	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
@@ -98,7 +98,7 @@ func TestBenchMeiliBacklog(t *testing.T) {
 	// Meilisearch is down while the backlog builds (the sink cannot start), then comes back.
 	d := newMeili(t, meilitest.Options{})
 	d.down.Store(true)
-	batch := config.MeiliBatchSizeDefault
+	batch := meilisink.BatchSizeDefault
 	if b, err := strconv.Atoi(os.Getenv("BENCH_MEILI_BATCH")); err == nil && b > 0 {
 		batch = b
 	}

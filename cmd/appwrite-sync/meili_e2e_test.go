@@ -127,7 +127,9 @@ func TestMeiliPoisonedRowIsDeadLetteredAndItsBatchLands(t *testing.T) {
 			break
 		}
 	}
-	require.Equal(t, int64(20), first.Details["receivedDocuments"], "the 20 rows were one batch")
+	// (Usually all 20; on a loaded machine the sink may start while the last webhooks are
+	// still being recorded, and its first batch then holds fewer.)
+	require.Greater(t, first.Details["receivedDocuments"], int64(1), "the poisoned row went out in a batch with others")
 }
 
 // A storm of 503s delays delivery but loses nothing, and dead-letters nothing.

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	stdlog "log"
-	"math"
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +29,6 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
-	"github.com/appwrite-sync/appwrite-sync/connector/sink/pgsink"
 	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
@@ -130,87 +127,6 @@ func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.W
 	return a.run(ctx)
 }
 
-// memoryLimitResult is what applyMemoryLimit did.
-type memoryLimitResult struct {
-	// GOMEMLIMIT is the environment variable's value when it is set; then it is in effect and
-	// memory_limit was not applied.
-	GOMEMLIMIT string
-	// Limit is the soft limit in bytes now in effect (math.MaxInt64: none).
-	Limit int64
-}
-
-// applyRuntime sets serve's soft memory limit (memory_limit, config.MemoryLimitDefault says
-// why) and, under it, GOGC, unless the environment sets GOMEMLIMIT or GOGC.
-func applyRuntime(memoryLimit int64) (memoryLimitResult, gcPercentResult) {
-	mem := applyMemoryLimit(memoryLimit, os.Getenv, debug.SetMemoryLimit)
-	return mem, applyGCPercent(mem, os.Getenv, debug.SetGCPercent)
-}
-
-// applyMemoryLimit sets the soft memory limit to limit bytes (0: none) through set
-// (debug.SetMemoryLimit), unless GOMEMLIMIT is set in the environment, which wins.
-func applyMemoryLimit(limit int64, getenv func(string) string, set func(int64) int64) memoryLimitResult {
-	if v := getenv("GOMEMLIMIT"); v != "" {
-		return memoryLimitResult{GOMEMLIMIT: v, Limit: set(-1)} // -1 reads the limit without changing it
-	}
-	if limit <= 0 {
-		limit = math.MaxInt64 // the runtime's default: no limit (SetMemoryLimit(0) would mean 0 bytes)
-	}
-	set(limit)
-	return memoryLimitResult{Limit: limit}
-}
-
-// GCPercentWithLimit is the GOGC serve runs with under a soft memory limit (unless GOGC is
-// set). The Go default, 100, collects whenever the heap doubles: with the small live heap of
-// webhook ingest that is many collections a second, and their mark assists land on request
-// goroutines (steady 2,000 req/s, three runs each: ack p99 15.7-18.1 ms at 100, 11.7-14.3 ms
-// at 400, BENCHMARKS.md).
-// The memory limit, not GOGC, then bounds the heap: the GC runs earlier as memory nears it.
-const GCPercentWithLimit = 400
-
-// gcPercentResult is what applyGCPercent did.
-type gcPercentResult struct {
-	GOGC    string // the environment variable's value when set: it is in effect
-	Percent int    // the GOGC now in effect; 0 when unchanged from the runtime's
-}
-
-// applyGCPercent sets GOGC to GCPercentWithLimit when a soft memory limit is in effect and
-// the GOGC environment variable is not set; set is debug.SetGCPercent.
-func applyGCPercent(mem memoryLimitResult, getenv func(string) string, set func(int) int) gcPercentResult {
-	if v := getenv("GOGC"); v != "" {
-		return gcPercentResult{GOGC: v}
-	}
-	if mem.Limit == math.MaxInt64 {
-		return gcPercentResult{} // without a limit a larger GOGC would only grow the heap
-	}
-	set(GCPercentWithLimit)
-	return gcPercentResult{Percent: GCPercentWithLimit}
-}
-
-func logGCPercent(log *logrus.Entry, r gcPercentResult) {
-	switch {
-	case r.GOGC != "":
-		log.WithField("GOGC", r.GOGC).Info("GC: GOGC is set and in effect")
-	case r.Percent != 0:
-		log.WithField("gogc", r.Percent).Info("GC: collecting less often under the soft memory limit")
-	}
-}
-
-func logMemoryLimit(log *logrus.Entry, r memoryLimitResult) {
-	shown := "off"
-	if r.Limit != math.MaxInt64 {
-		shown = config.FormatMemoryLimit(r.Limit)
-	}
-	switch {
-	case r.GOMEMLIMIT != "":
-		log.WithFields(logrus.Fields{"GOMEMLIMIT": r.GOMEMLIMIT, "limit": shown}).
-			Info("soft memory limit: GOMEMLIMIT is set and in effect; memory_limit is ignored")
-	case r.Limit == math.MaxInt64:
-		log.WithField("memory_limit", shown).Info("soft memory limit off")
-	default:
-		log.WithFields(logrus.Fields{"memory_limit": shown, "bytes": r.Limit}).Info("soft memory limit set")
-	}
-}
-
 func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, error) {
 	gin.SetMode(gin.ReleaseMode)
 	a := &app{cfg: cfg, log: log, metrics: metrics.New()}
@@ -244,19 +160,15 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 	if a.sinks, err = buildSinks(cfg, a.wh, log); err != nil {
 		return nil, err
 	}
-	var sinkCfgs []ledger.SinkConfig
+	sinkCfgs := make([]ledger.SinkConfig, 0, len(a.sinks))
 	for _, s := range a.sinks {
-		bs := cfg.Warehouse.BatchSize
-		if s.Name() != pgsink.Name {
-			bs = cfg.Meili.BatchSize
-		}
-		sinkCfgs = append(sinkCfgs, ledger.SinkConfig{Sink: s, BatchSize: bs})
+		sinkCfgs = append(sinkCfgs, ledger.SinkConfig{Sink: s}) // the sink's own batch size (sink.Batcher)
 	}
 	a.engine = ledger.NewEngine(ledger.NewQueue(a.logPool), sinkCfgs, ledger.EngineOptions{
 		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff, Linger: cfg.Delivery.Linger,
 		Busy: func() bool { return a.recorder.Saturated() }, Metrics: a.metrics, Log: log})
 	a.recorder = ledger.NewRecorder(a.logPool, ledger.RecorderOptions{
-		MaxWait: recorderWait(cfg.State.GroupCommitWait), MaxBatch: cfg.State.GroupCommitMax,
+		MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
 		Metrics: a.metrics, Log: log, Notify: a.engine.Notify})
 	if err := a.buildBackfill(); err != nil {
 		return nil, err
@@ -272,7 +184,7 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 	}
 	a.handler, err = webhook.NewHandler(webhook.Options{
 		Endpoints: eps, MaxBodyBytes: cfg.Limits.MaxBodyBytes, Recorder: storeRecorder{a},
-		Mapped: func(k connector.TableKey) bool { return cfg.Mapping.Lookup(k) != nil },
+		Mapped: a.mapped,
 		Log:    log, Observe: a.observe,
 		RateLimit:  webhook.RateLimit{PerSecond: cfg.Limits.RatePerSource, Burst: cfg.Limits.Burst},
 		BodyBudget: cfg.Limits.BodyBudget, BodyWait: cfg.Limits.BodyWait})
@@ -280,14 +192,6 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		return nil, err
 	}
 	return a, nil
-}
-
-// recorderWait maps state.group_commit_wait to the recorder's MaxWait: 0 means no wait.
-func recorderWait(d time.Duration) time.Duration {
-	if d == 0 {
-		return ledger.NoWait
-	}
-	return d
 }
 
 func (a *app) observe(r webhook.Result) {
@@ -316,24 +220,13 @@ func (s storeRecorder) Quarantine(ctx context.Context, q webhook.Quarantined) er
 	return err
 }
 
-// replay re-runs a quarantined request (its signature was verified when it arrived).
+// replay re-runs a quarantined request through decode and the recorder.
 func (a *app) replay(ctx context.Context, q ledger.Quarantined) (bool, string) {
-	ch, err := webhook.Decode(q.Headers[webhook.HeaderEvents], []byte(q.Body))
-	if errors.Is(err, webhook.ErrNotRowEvent) {
-		return true, "ignored: not a row event"
-	}
-	if err != nil {
-		return false, "still not decodable: " + err.Error()
-	}
-	if a.cfg.Mapping.Lookup(ch.Key) == nil {
-		return true, "ignored: table " + ch.Key.String() + " is not mapped"
-	}
-	res, err := a.recorder.RecordResult(ctx, ch)
-	if err != nil {
-		return false, "not recorded: " + err.Error()
-	}
-	return true, res.String()
+	return webhook.Replay(ctx, q.Headers, []byte(q.Body), a.mapped, a.recorder.RecordResult)
 }
+
+// mapped reports whether the mapping has the table.
+func (a *app) mapped(k connector.TableKey) bool { return a.cfg.Mapping.Lookup(k) != nil }
 
 func (a *app) sinkNames() []string {
 	out := make([]string, len(a.sinks))
@@ -345,50 +238,11 @@ func (a *app) sinkNames() []string {
 
 // reproject queues rows of tables whose mapping changed for a sink since it last ran.
 func (a *app) reproject(ctx context.Context) error {
-	tables, err := a.admin.LedgerTables(ctx)
-	if err != nil {
-		return err
+	mapped := make([]connector.TableKey, 0, len(a.cfg.Mapping.Tables))
+	for _, t := range a.cfg.Mapping.Tables {
+		mapped = append(mapped, t.Key())
 	}
-	for _, s := range a.sinks {
-		fps := map[string]string{}
-		for _, tk := range tables {
-			k, err := connector.ParseTableKey(tk)
-			if err != nil || !s.Handles(k) {
-				continue
-			}
-			fps[tk] = fingerprint(a.cfg, s.Name(), k)
-		}
-		for _, t := range a.cfg.Mapping.Tables {
-			if k := t.Key(); k.Database != "*" && s.Handles(k) {
-				fps[k.String()] = fingerprint(a.cfg, s.Name(), k)
-			}
-		}
-		n, err := a.admin.Reproject(ctx, s.Name(), fps)
-		if err != nil {
-			return err
-		}
-		for t, c := range n {
-			if c > 0 {
-				a.metrics.Reprojected.WithLabelValues(s.Name()).Add(float64(c))
-				a.log.WithFields(logrus.Fields{"sink": s.Name(), "table": t, "rows": c}).Info("mapping changed: re-projecting rows from the ledger")
-			}
-		}
-	}
-	return nil
-}
-
-func fingerprint(cfg *config.Config, sinkName string, k connector.TableKey) string {
-	t := cfg.Mapping.Lookup(k)
-	if t == nil {
-		return ""
-	}
-	if sinkName == pgsink.Name && t.PG != nil {
-		return t.PG.Fingerprint
-	}
-	if t.Meili != nil {
-		return t.Meili.Fingerprint
-	}
-	return ""
+	return a.admin.ReprojectChanged(ctx, a.sinks, mapped, a.metrics, a.log)
 }
 
 // errDraining is /readyz's answer from the first SIGTERM/SIGINT on.
@@ -697,12 +551,8 @@ func (a *app) buildBackfill() error {
 	if err != nil {
 		return err
 	}
-	skew := c.Reconcile.Skew
-	if skew == 0 {
-		skew = -1 // an explicit 0s: no window (backfill reads 0 as its default)
-	}
 	a.backfill, err = backfill.New(a.state, backfill.Options{Client: client, Recorder: a.recorder, Mapping: c.Mapping, ParallelPages: c.Appwrite.ParallelPages,
-		Lease: c.Reconcile.Lease, Skew: skew, Metrics: a.metrics, Log: a.log})
+		Lease: c.Reconcile.Lease, Skew: c.Reconcile.Skew, Metrics: a.metrics, Log: a.log})
 	if err != nil {
 		return err
 	}

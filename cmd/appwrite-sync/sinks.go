@@ -21,7 +21,7 @@ func buildSinks(cfg *config.Config, wh *pgxpool.Pool, log *logrus.Entry) ([]sink
 		hasMeili = hasMeili || t.Meili != nil
 	}
 	if hasPG {
-		out = append(out, pgsink.New(wh, cfg.Mapping, log))
+		out = append(out, pgsink.NewWithOptions(wh, cfg.Mapping, pgsink.Options{BatchSize: cfg.Warehouse.BatchSize, Log: log}))
 	}
 	if hasMeili {
 		ms, err := meilisink.New(meilisink.Options{URL: cfg.Meili.URL, APIKey: cfg.Meili.APIKey, Mapping: cfg.Mapping,

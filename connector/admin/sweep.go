@@ -10,6 +10,14 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 )
 
+// Defaults of the quarantine's bounds (quarantine.retention, quarantine.max_rows).
+const (
+	// QuarantineRetentionDefault is how long a quarantined request is kept, replayed or not.
+	QuarantineRetentionDefault = 30 * 24 * time.Hour
+	// QuarantineMaxRowsDefault is the most requests kept; the oldest beyond it are removed.
+	QuarantineMaxRowsDefault = 100_000
+)
+
 // QuarantineSweeper bounds the quarantine: every request keeps its raw body (up to
 // limits.max_body_bytes), and a client with a valid signing key sending bodies that never decode
 // would otherwise fill the state store.

@@ -151,7 +151,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	require.NoError(t, err)
 	b.rec = ledger.NewRecorder(b.pool, ledger.RecorderOptions{Log: testLog(), Metrics: b.metrics})
 	t.Cleanup(b.rec.Close)
-	mo := backfill.Options{Client: b.client, Recorder: b.rec, Mapping: b.mapping, Lease: 2 * time.Second,
+	mo := backfill.Options{Client: b.client, Recorder: b.rec, Mapping: b.mapping, Lease: 2 * time.Second, Skew: backfill.SkewDefault,
 		PollInterval: 50 * time.Millisecond, RetryBackoff: 50 * time.Millisecond, MaxAttempts: 2, Metrics: b.metrics, Log: testLog()}
 	if o.manager != nil {
 		o.manager(&mo)

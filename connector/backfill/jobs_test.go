@@ -95,7 +95,7 @@ func TestStoppedJobResumesFromItsCheckpoint(t *testing.T) {
 }
 
 func mustManager(t *testing.T, b *bundle, owner string) *backfill.Manager {
-	m, err := backfill.New(b.pool, backfill.Options{Client: b.client, Recorder: b.rec, Mapping: b.mapping, Owner: owner,
+	m, err := backfill.New(b.pool, backfill.Options{Client: b.client, Recorder: b.rec, Mapping: b.mapping, Owner: owner, Skew: backfill.SkewDefault,
 		Lease: 2 * time.Second, PollInterval: 50 * time.Millisecond, Log: testLog()})
 	require.NoError(t, err)
 	return m

@@ -24,7 +24,8 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
-// Defaults of Options. Each applies when the field is left zero.
+// Defaults of Options. Each applies when the field is left zero, except SkewDefault: a zero
+// Skew means no window.
 const (
 	// LeaseDefault is how long a job stays with a process that stopped renewing it.
 	LeaseDefault = 30 * time.Second
@@ -33,7 +34,12 @@ const (
 	PollIntervalDefault = time.Second
 	// WorkersDefault is how many jobs one process runs at once.
 	WorkersDefault = 2
-	// SkewDefault is how far before the watermark an incremental job starts.
+	// ParallelPagesDefault is serve's ParallelPages (appwrite.parallel_pages): list requests a
+	// full scan keeps in flight. The zero value of Options.ParallelPages is one at a time.
+	ParallelPagesDefault = 4
+	// SkewDefault is how far before the watermark an incremental job starts: $updatedAt has
+	// millisecond precision, may be set by hand, and the clocks of Appwrite and the state
+	// store differ.
 	SkewDefault = 5 * time.Minute
 	// MaxAttemptsDefault is how many times a job is tried before it fails for good (errors
 	// that retrying cannot fix fail it at once).
@@ -80,8 +86,8 @@ type Options struct {
 	ParallelPages int
 	// Owner names this process in leases. Default: host name, pid and a random suffix.
 	Owner string
-	// Skew is subtracted from the watermark by incremental jobs. 0 means SkewDefault; a
-	// negative value means no window.
+	// Skew is subtracted from the watermark by incremental jobs; 0 (the zero value): no
+	// window. Serve's default is SkewDefault (reconcile.skew).
 	Skew time.Duration
 	// Lease, PollInterval, Workers, RecordAhead, MaxAttempts, RetryBackoff and Retention
 	// default to the constants of the same name.
@@ -109,9 +115,7 @@ func (o Options) withDefaults() Options {
 	if o.RecordAhead <= 0 {
 		o.RecordAhead = RecordAheadDefault
 	}
-	if o.Skew == 0 {
-		o.Skew = SkewDefault
-	} else if o.Skew < 0 {
+	if o.Skew < 0 {
 		o.Skew = 0
 	}
 	if o.MaxAttempts <= 0 {

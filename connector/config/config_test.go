@@ -9,6 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/backfill"
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/connector/spool"
+	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 )
 
 const good = `listen: ":8080"
@@ -28,7 +32,7 @@ tables:
         title: text
 `
 
-func env(m map[string]string) connector.LookupEnv {
+func env(m map[string]string) LookupEnv {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
@@ -40,7 +44,7 @@ func TestGoodConfigAndDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "/webhooks/appwrite", c.Webhooks[0].Path)
 	require.Equal(t, []string{"s3cr3t-signing-key"}, c.Webhooks[0].SigningKeys)
-	require.Equal(t, int64(MaxBodyBytesDefault), c.Limits.MaxBodyBytes)
+	require.Equal(t, int64(webhook.MaxBodyBytesDefault), c.Limits.MaxBodyBytes)
 	require.Equal(t, c.State.DatabaseURL, c.Warehouse.DatabaseURL, "warehouse defaults to the state store")
 	require.Equal(t, WarehouseSchemaDefault, c.Warehouse.Schema)
 	require.NotNil(t, c.Mapping)
@@ -48,7 +52,7 @@ func TestGoodConfigAndDefaults(t *testing.T) {
 	require.NotContains(t, Redact(c.State.DatabaseURL), "hunter2pw")
 }
 
-func parseErr(t *testing.T, text string, e connector.LookupEnv) string {
+func parseErr(t *testing.T, text string, e LookupEnv) string {
 	t.Helper()
 	_, err := Parse("config.yaml", []byte(text), e)
 	require.Error(t, err)
@@ -116,7 +120,7 @@ func TestDuplicatePathsAndBasicAuthHalf(t *testing.T) {
 func TestReconcileDefaultsAndValues(t *testing.T) {
 	c, err := Parse("config.yaml", []byte(good), fullEnv)
 	require.NoError(t, err)
-	require.Equal(t, Reconcile{Skew: ReconcileSkewDefault, ProbeEvery: ReconcileProbeEveryDefault, Lease: ReconcileLeaseDefault}, c.Reconcile,
+	require.Equal(t, Reconcile{Skew: backfill.SkewDefault, ProbeEvery: backfill.ProbeEveryDefault, Lease: backfill.LeaseDefault}, c.Reconcile,
 		"schedules and the probe are off by default")
 
 	text := good + `appwrite: {project: p1, api_key: k1}
@@ -164,8 +168,8 @@ func TestReconcileErrors(t *testing.T) {
 func TestDeliveryLingerAndParallelPages(t *testing.T) {
 	c, err := Parse("config.yaml", []byte(good), fullEnv)
 	require.NoError(t, err)
-	require.Equal(t, LingerDefault, c.Delivery.Linger)
-	require.Equal(t, AppwriteParallelPagesDefault, c.Appwrite.ParallelPages)
+	require.Equal(t, ledger.LingerDefault, c.Delivery.Linger)
+	require.Equal(t, backfill.ParallelPagesDefault, c.Appwrite.ParallelPages)
 
 	c, err = Parse("config.yaml", []byte(good+"delivery: {linger: 0s}\nappwrite: {parallel_pages: 1}\n"), fullEnv)
 	require.NoError(t, err)
@@ -254,7 +258,7 @@ func TestDrainDelayAndIntakeBudget(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, DrainDelayDefault, c.Server.DrainDelay)
 	require.EqualValues(t, MemoryLimitDefault/4, c.Limits.BodyBudget, "a quarter of memory_limit")
-	require.Equal(t, BodyWaitDefault, c.Limits.BodyWait)
+	require.Equal(t, webhook.BodyWaitDefault, c.Limits.BodyWait)
 
 	c, err = Parse("config.yaml", []byte(good+"server: {drain_delay: 0s}\nlimits: {body_budget_bytes: 10485760, body_wait: 2s}\nmemory_limit: 0\n"), fullEnv)
 	require.NoError(t, err)
@@ -273,7 +277,7 @@ func TestDrainDelayAndIntakeBudget(t *testing.T) {
 }
 
 // A syntax error is reported at its own line, not at the line where yaml/v3's enclosing
-// construct began (connector.YAMLSyntaxError has the cases).
+// construct began (yamlnode.YAMLSyntaxError has the cases).
 func TestYAMLSyntaxErrorAtItsLine(t *testing.T) {
 	t.Parallel()
 	for _, src := range []string{"listen: \":8080\"\nadmin: {listen: x\n", "listen: \":8080\"\n- admin\n"} {
@@ -287,7 +291,7 @@ func TestSpoolAndReenableKeys(t *testing.T) {
 	c, err := Parse("/etc/sync/config.yaml", []byte(good), fullEnv)
 	require.NoError(t, err)
 	require.Empty(t, c.State.SpoolDir, "the spool is off by default")
-	require.Equal(t, int64(SpoolMaxBytesDefault), c.State.SpoolMaxBytes)
+	require.Equal(t, int64(spool.MaxBytesDefault), c.State.SpoolMaxBytes)
 	require.False(t, c.Reconcile.ReenableWebhooks)
 
 	text := strings.Replace(good, "state:\n", "state:\n  spool_dir: .data/spool\n  spool_max_bytes: 2097152\n", 1) +

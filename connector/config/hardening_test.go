@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/internal/testcert"
 )
 
@@ -87,7 +88,7 @@ func TestRateLimitConfigDefaultsAndValues(t *testing.T) {
 	c, err := Parse("config.yaml", []byte(good), fullEnv)
 	require.NoError(t, err)
 	require.Equal(t, float64(0), c.Limits.RatePerSource, "the rate limit is off by default")
-	require.Equal(t, RateBurstDefault, c.Limits.Burst)
+	require.Equal(t, webhook.RateBurstDefault, c.Limits.Burst)
 	require.Empty(t, c.Limits.TrustedProxies, "no proxy is trusted by default")
 
 	c, err = Parse("config.yaml", []byte(good+"limits:\n  rate_per_source: 2.5\n  burst: 10\n  trusted_proxies: [10.0.0.0/8, 192.0.2.7, \"::1\", \"fd00::/8\"]\n"), fullEnv)
@@ -95,7 +96,7 @@ func TestRateLimitConfigDefaultsAndValues(t *testing.T) {
 	require.Equal(t, 2.5, c.Limits.RatePerSource)
 	require.Equal(t, 10, c.Limits.Burst)
 	require.Equal(t, []string{"10.0.0.0/8", "192.0.2.7", "::1", "fd00::/8"}, c.Limits.TrustedProxies)
-	require.Equal(t, int64(MaxBodyBytesDefault), c.Limits.MaxBodyBytes, "other limits keep their defaults")
+	require.Equal(t, int64(webhook.MaxBodyBytesDefault), c.Limits.MaxBodyBytes, "other limits keep their defaults")
 }
 
 func TestRateLimitConfigErrors(t *testing.T) {

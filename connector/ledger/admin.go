@@ -192,6 +192,10 @@ func (a *Admin) MarkReplayed(ctx context.Context, id int64, ok bool, result stri
 // rose. Such a statement would see neither the horizon nor, once removed, the tombstone.
 const horizonGrace = 5 * time.Minute
 
+// TombstoneRetentionDefault is serve's SweepTombstones retention (state.tombstone_retention):
+// how long the ledger keeps a deleted row's tombstone, which refuses late, older changes of it.
+const TombstoneRetentionDefault = 30 * 24 * time.Hour
+
 // sweepable: delete tombstones recorded before now-retention ($1), of a $updatedAt before that
 // too (one set in the future by hand is kept until it passes, so the horizon never runs ahead
 // of the clock), that every sink's cursor has passed and that no sink holds for a retry.

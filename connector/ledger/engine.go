@@ -26,6 +26,10 @@ const (
 	LeaseDefault        = 60 * time.Second
 	PollIntervalDefault = 100 * time.Millisecond
 	MaxBackoffDefault   = 5 * time.Minute
+	// LingerDefault is serve's EngineOptions.Linger (delivery.linger; the zero value is no
+	// linger): a few milliseconds of freshness buy batches of tens instead of ones and twos
+	// when changes trickle in.
+	LingerDefault = 20 * time.Millisecond
 	// retryCheckEvery bounds how long a due retry row (or a replayed dead letter) waits when
 	// this process wrote nothing to the retry table.
 	retryCheckEvery = time.Second
@@ -38,7 +42,9 @@ const (
 
 // SinkConfig is one sink with its batch size.
 type SinkConfig struct {
-	Sink      sink.Sink
+	Sink sink.Sink
+	// BatchSize is the most items one Apply receives. Default: the sink's own
+	// (sink.Batcher), else BatchSizeDefault.
 	BatchSize int
 	Workers   int
 }
@@ -99,6 +105,9 @@ func NewEngine(q *Queue, sinks []SinkConfig, opts EngineOptions) *Engine {
 		owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(tok))}
 	for i := range e.sinks {
 		s := &e.sinks[i]
+		if b, ok := s.Sink.(sink.Batcher); ok && s.BatchSize <= 0 {
+			s.BatchSize = b.BatchSize()
+		}
 		if s.BatchSize <= 0 {
 			s.BatchSize = BatchSizeDefault
 		}

@@ -38,10 +38,11 @@ func newFakeSink(t *testing.T) *fakeSink {
 	return &fakeSink{t: t, inFlight: map[string]bool{}, held: map[string]int64{}, writes: map[string]int{}, poison: map[string]bool{}, why: map[string]string{}}
 }
 
-func (f *fakeSink) Name() string                      { return "s" }
-func (f *fakeSink) Handles(k connector.TableKey) bool { return k.Table != "ignored" }
-func (f *fakeSink) Start(context.Context) error       { return nil }
-func (f *fakeSink) Close() error                      { return nil }
+func (f *fakeSink) Name() string                          { return "s" }
+func (f *fakeSink) Handles(k connector.TableKey) bool     { return k.Table != "ignored" }
+func (f *fakeSink) Fingerprint(connector.TableKey) string { return "" }
+func (f *fakeSink) Start(context.Context) error           { return nil }
+func (f *fakeSink) Close() error                          { return nil }
 func (f *fakeSink) snapshot() (map[string]int64, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -303,4 +304,21 @@ func TestEnginePoisonTextNeverStopsTheSink(t *testing.T) {
 	counts, _, _, err := NewAdmin(b.pool).Counts(ctx, []string{"s"})
 	require.NoError(t, err)
 	require.Equal(t, int64(2), counts["s"].DeadLetter)
+}
+
+// batchSink chooses its own batch size (sink.Batcher).
+type batchSink struct{ *fakeSink }
+
+func (batchSink) BatchSize() int { return 7 }
+
+// A sink's own batch size is used when the SinkConfig leaves it unset; an explicit one wins.
+func TestEngineTakesTheSinksBatchSize(t *testing.T) {
+	t.Parallel()
+	s := batchSink{newFakeSink(t)}
+	e := NewEngine(nil, []SinkConfig{{Sink: s}}, EngineOptions{})
+	require.Equal(t, 7, e.sinks[0].BatchSize)
+	e = NewEngine(nil, []SinkConfig{{Sink: s, BatchSize: 3}}, EngineOptions{})
+	require.Equal(t, 3, e.sinks[0].BatchSize)
+	e = NewEngine(nil, []SinkConfig{{Sink: newFakeSink(t)}}, EngineOptions{})
+	require.Equal(t, BatchSizeDefault, e.sinks[0].BatchSize)
 }

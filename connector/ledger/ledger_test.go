@@ -578,12 +578,12 @@ func TestStateStoreDownIsUnavailable(t *testing.T) {
 	require.Error(t, Ready(ctx, pool))
 }
 
-// With NoWait a group goes to a free committer at once; results are the same.
+// With no wait (MaxWait 0) a group goes to a free committer at once; results are the same.
 func TestNoWaitRecords(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	m := metrics.New()
-	rec := NewRecorder(b.logPool, RecorderOptions{MaxWait: NoWait, Metrics: m})
+	rec := NewRecorder(b.logPool, RecorderOptions{MaxWait: 0, Metrics: m})
 	defer rec.Close()
 	ctx := context.Background()
 	r, err := rec.RecordResult(ctx, ch("nw", t0, connector.OpUpsert, "v1"))

@@ -33,13 +33,23 @@ const (
 
 func (r Result) String() string { return [...]string{"recorded", "stale", "duplicate"}[r] }
 
+// Defaults of RecorderOptions (state.group_commit_wait, state.group_commit_max).
+const (
+	// MaxWaitDefault is the MaxWait serve runs with: a millisecond of latency buys groups of
+	// tens of changes per transaction under load.
+	MaxWaitDefault = time.Millisecond
+	// MaxBatchDefault is MaxBatch when unset.
+	MaxBatchDefault = 512
+)
+
 // RecorderOptions configures group commit.
 type RecorderOptions struct {
 	// MaxWait is how long the first change of a group waits for company when a committer is
-	// free (0: the default, 1ms; NoWait: none). When none is free, the group keeps gathering
-	// until one is.
+	// free; 0 (the zero value) waits not at all, so a group goes to a free committer at once.
+	// Changes gather into the next group anyway while every committer is busy. Serve's
+	// default is MaxWaitDefault.
 	MaxWait time.Duration
-	// MaxBatch bounds a group (default 512).
+	// MaxBatch bounds a group. Default MaxBatchDefault.
 	MaxBatch int
 	// Committers is the number of group transactions in flight at once (default 2). While all
 	// of them are busy, arriving changes gather into the next group.
@@ -49,10 +59,6 @@ type RecorderOptions struct {
 	// Notify is called after each commit that queued work (wakes the delivery engine).
 	Notify func()
 }
-
-// NoWait as RecorderOptions.MaxWait hands a group to a free committer at once (the config's
-// group_commit_wait: 0); changes still gather while every committer is busy.
-const NoWait time.Duration = -1
 
 // Recorder records changes with group commit.
 type Recorder struct {
@@ -97,11 +103,8 @@ type request struct {
 
 // NewRecorder starts the committers. Call Close to stop them.
 func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
-	if opts.MaxWait == 0 {
-		opts.MaxWait = time.Millisecond
-	}
 	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = 512
+		opts.MaxBatch = MaxBatchDefault
 	}
 	if opts.Committers <= 0 {
 		opts.Committers = 2

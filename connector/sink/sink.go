@@ -41,9 +41,20 @@ type Sink interface {
 	// Handles reports whether this sink receives changes of the table (its mapping has the
 	// sink's section; a mapping may name database "*").
 	Handles(key connector.TableKey) bool
+	// Fingerprint identifies the table's mapping as this sink projects it; "" when the sink
+	// does not handle the table. When it changes between runs, the table's rows are
+	// re-projected from the ledger (ledger.ReprojectChanged).
+	Fingerprint(key connector.TableKey) string
 	// Start prepares the destination (DDL, indexes and settings). Idempotent.
 	Start(ctx context.Context) error
 	Apply(ctx context.Context, items []Item) error
 	// Close releases resources; safe to call twice.
 	Close() error
+}
+
+// Batcher is a sink that chooses how many items one Apply receives (the Meilisearch sink's
+// task size, the warehouse's rows per statement). The engine uses it when its SinkConfig
+// leaves BatchSize unset.
+type Batcher interface {
+	BatchSize() int
 }

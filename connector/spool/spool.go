@@ -51,6 +51,10 @@ var (
 	ErrUnwritable = errors.New("spool unwritable")
 )
 
+// MaxBytesDefault is serve's Options.MaxBytes (state.spool_max_bytes): about 200,000 changes
+// of 1 KiB.
+const MaxBytesDefault = 256 << 20
+
 // Options configures a Spool.
 type Options struct {
 	// Dir holds the file; created (0700) when missing. Required.

@@ -216,7 +216,7 @@ func TestBudgetKeepsSignedSourcesServed(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		start := time.Now()
 		require.Equal(t, http.StatusOK, signed())
-		require.Less(t, time.Since(start), 200*time.Millisecond)
+		require.Less(t, time.Since(start), time.Second, "within a second, as the issue asks; the strangers wait for BodyWait")
 	}
 	close(unblock)
 	for _, h := range holding {

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
@@ -74,7 +74,7 @@ func parseMapping(t testing.TB, text string) *mapping.Mapping {
 	t.Helper()
 	var root yaml.Node
 	require.NoError(t, yaml.Unmarshal([]byte(text), &root))
-	d := connector.NewNode("test.yaml", &root, func(string) (string, bool) { return "", false })
+	d := yamlnode.NewNode("test.yaml", &root, func(string) (string, bool) { return "", false })
 	tables := mapping.ParseTables(d, root.Content[0], "tables")
 	require.NoError(t, d.Errs.Err())
 	m, err := mapping.New(tables, "test")

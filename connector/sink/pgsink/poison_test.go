@@ -17,6 +17,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
@@ -36,7 +37,7 @@ func TestWideNonASCIIPoisonRowIsDeadLetteredAndTheRestLands(t *testing.T) {
 	}
 	var root yaml.Node
 	require.NoError(t, yaml.Unmarshal([]byte("- database: main\n  table: posts\n  postgres:\n    table: posts\n    columns:\n"+cols.String()), &root))
-	d := connector.NewNode("poison.yaml", &root, func(string) (string, bool) { return "", false })
+	d := yamlnode.NewNode("poison.yaml", &root, func(string) (string, bool) { return "", false })
 	tables := mapping.ParseTables(d, root.Content[0], "tables")
 	require.NoError(t, d.Errs.Err())
 	m, err := mapping.New(tables, "poison")

@@ -49,6 +49,8 @@ type Sink struct {
 	m     *mapping.Mapping
 	log   *logrus.Entry
 	stmts sync.Map // *mapping.Table → *upsertStmt
+	// batchSize is Options.BatchSize (0: BatchSizeDefault).
+	batchSize int
 }
 
 // New returns a warehouse sink over pool for the mapping's tables that have a postgres section.

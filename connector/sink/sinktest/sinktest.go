@@ -19,6 +19,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
+	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
@@ -46,7 +47,7 @@ func Mapping(t testing.TB) *mapping.Mapping {
 	t.Helper()
 	var root yaml.Node
 	require.NoError(t, yaml.Unmarshal([]byte(MappingYAML), &root))
-	d := connector.NewNode("sinktest.yaml", &root, func(string) (string, bool) { return "", false })
+	d := yamlnode.NewNode("sinktest.yaml", &root, func(string) (string, bool) { return "", false })
 	tables := mapping.ParseTables(d, root.Content[0], "tables")
 	require.NoError(t, d.Errs.Err())
 	m, err := mapping.New(tables, "sinktest")
@@ -189,7 +190,7 @@ func Run(t *testing.T, h Harness) {
   meilisearch: {index: posts, fields: [title, views], filterable: [views]}
   postgres: {table: posts, columns: {title: text, views: bigint}}
 `), &root))
-		d := connector.NewNode("where.yaml", &root, func(string) (string, bool) { return "", false })
+		d := yamlnode.NewNode("where.yaml", &root, func(string) (string, bool) { return "", false })
 		wm, err := mapping.New(mapping.ParseTables(d, root.Content[0], "tables"), "sinktest")
 		require.NoError(t, err)
 		s := h.start(t, wm)

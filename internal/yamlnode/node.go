@@ -1,7 +1,13 @@
-package connector
+// Package yamlnode decodes a go.yaml.in/yaml/v3 node tree strictly for the configuration and
+// the mapping: ${VAR} expansion per scalar (so line numbers stay true), redaction of values
+// from the environment in messages, unknown keys with a did-you-mean, and every problem
+// collected as a connector.ConfigError with file, line, YAML path and fix.
+package yamlnode
 
 import (
 	"fmt"
+	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/suggest"
 	"strconv"
 	"strings"
 	"time"
@@ -51,12 +57,12 @@ func ExpandEnv(s string, lookup LookupEnv) (out string, missing []string, change
 	return b.String(), missing, changed
 }
 
-// Node decodes a yaml.Node tree strictly, collecting every problem as a ConfigError with file,
+// Node decodes a yaml.Node tree strictly, collecting every problem as a connector.ConfigError with file,
 // line and YAML path. Values that came from environment variables are redacted in messages,
 // because they are where secrets live.
 type Node struct {
 	File    string
-	Errs    ConfigErrors
+	Errs    connector.ConfigErrors
 	fromEnv map[*yaml.Node]bool
 	redact  map[*yaml.Node]func(string) string
 	// unset holds the paths whose value names an unset variable: that error already says
@@ -93,7 +99,7 @@ func (d *Node) expand(n *yaml.Node, path string, lookup LookupEnv) {
 		out, missing, changed := ExpandEnv(n.Value, lookup)
 		for _, m := range missing {
 			d.unset[path] = true
-			d.Errs = append(d.Errs, ConfigError{File: d.File, Line: n.Line, Path: path,
+			d.Errs = append(d.Errs, connector.ConfigError{File: d.File, Line: n.Line, Path: path,
 				Problem: fmt.Sprintf("environment variable %s is not set", m),
 				Fix: fmt.Sprintf("export %s=... in the environment that runs appwrite-sync (`make run` and `make validate` set development defaults), or write a default in %s: ${%s:-value}",
 					m, d.File, m)})
@@ -160,7 +166,7 @@ func (d *Node) Errorf(n *yaml.Node, path, fix, format string, args ...any) {
 	if n != nil {
 		line = n.Line
 	}
-	d.Errs = append(d.Errs, ConfigError{File: d.File, Line: line, Path: path,
+	d.Errs = append(d.Errs, connector.ConfigError{File: d.File, Line: line, Path: path,
 		Value: d.Shown(n), Problem: fmt.Sprintf(format, args...), Fix: fix})
 }
 
@@ -188,17 +194,17 @@ func (d *Node) Fields(n *yaml.Node, path string, known ...string) []Field {
 		k, v := n.Content[i], n.Content[i+1]
 		p := JoinPath(path, k.Value)
 		if seen[k.Value] {
-			d.Errs = append(d.Errs, ConfigError{File: d.File, Line: k.Line, Path: p,
+			d.Errs = append(d.Errs, connector.ConfigError{File: d.File, Line: k.Line, Path: p,
 				Problem: "duplicate key", Fix: "keep one of them"})
 			continue
 		}
 		seen[k.Value] = true
 		if known != nil && !contains(known, k.Value) {
 			fix := "known keys: " + strings.Join(known, ", ")
-			if s := Suggest(k.Value, known); s != "" {
+			if s := suggest.Closest(k.Value, known); s != "" {
 				fix = fmt.Sprintf("did you mean %q? (%s)", s, fix)
 			}
-			d.Errs = append(d.Errs, ConfigError{File: d.File, Line: k.Line, Path: p,
+			d.Errs = append(d.Errs, connector.ConfigError{File: d.File, Line: k.Line, Path: p,
 				Problem: fmt.Sprintf("unknown key %q", k.Value), Fix: fix})
 			continue
 		}
@@ -299,42 +305,4 @@ func (d *Node) StringList(n *yaml.Node, path string) []string {
 		out = append(out, c.Value)
 	}
 	return out
-}
-
-// Suggest returns the option closest to s (edit distance ≤ 2, or 1/3 of its length), or "".
-func Suggest(s string, options []string) string {
-	best, bestD := "", 1<<30
-	for _, o := range options {
-		if dd := levenshtein(strings.ToLower(s), strings.ToLower(o)); dd < bestD {
-			best, bestD = o, dd
-		}
-	}
-	limit := 2
-	if l := len(s) / 3; l > limit {
-		limit = l
-	}
-	if bestD <= limit {
-		return best
-	}
-	return ""
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
