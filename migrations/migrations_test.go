@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
@@ -110,4 +111,49 @@ func TestUpNeverEchoesTheConnectionString(t *testing.T) {
 		require.Error(t, err)
 		require.NotContains(t, err.Error(), "pw-Secret", dsn)
 	}
+}
+
+// A migration that fails half-way, as one killed half-way (SIGKILL, OOM) would, rolls back
+// whole and leaves the state store clean at the version before it: the next start runs it
+// again. golang-migrate alone left it "dirty", and every later start refused to run.
+func TestFailedMigrationLeavesTheStateStoreClean(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	fsys := fstest.MapFS{
+		"1_a.up.sql":   {Data: []byte("CREATE TABLE mig_a (x int);")},
+		"1_a.down.sql": {Data: []byte("DROP TABLE mig_a;")},
+		"2_b.up.sql":   {Data: []byte("CREATE TABLE mig_b (x int); INSERT INTO mig_a VALUES (1); SELECT 1/0;")},
+		"2_b.down.sql": {Data: []byte("DROP TABLE mig_b;")},
+	}
+	src, err := iofs.New(fsys, ".")
+	require.NoError(t, err)
+	_, err = up(ctx, url, src)
+	require.ErrorContains(t, err, "migration 2 failed (rolled back")
+
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var v int64
+	var dirty bool
+	require.NoError(t, conn.QueryRow(ctx, StatusQuery).Scan(&v, &dirty))
+	require.Equal(t, int64(1), v)
+	require.False(t, dirty, "a failed migration must not leave the state store dirty")
+	var n int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM mig_a").Scan(&n))
+	require.Zero(t, n, "the failed migration's statements rolled back with it")
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE tablename = 'mig_b'").Scan(&n))
+	require.Zero(t, n)
+
+	// The next start (the migration fixed, or the kill not repeated) runs it.
+	fsys["2_b.up.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE mig_b (x int); INSERT INTO mig_a VALUES (1);")}
+	src, err = iofs.New(fsys, ".")
+	require.NoError(t, err)
+	got, err := up(ctx, url, src)
+	require.NoError(t, err)
+	require.Equal(t, uint(2), got)
+	require.NoError(t, conn.QueryRow(ctx, StatusQuery).Scan(&v, &dirty))
+	require.Equal(t, int64(2), v)
+	require.False(t, dirty)
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM mig_a").Scan(&n))
+	require.Equal(t, 1, n)
 }
