@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
 )
 
@@ -244,4 +245,25 @@ func TestBodyBudgetOptions(t *testing.T) {
 	_, err = NewHandler(Options{Endpoints: []Endpoint{{URL: testURL, Verifier: b.handler.endpoints[0].Verifier}},
 		Recorder: NotStored{}, BodyBudget: -1})
 	require.ErrorContains(t, err, "must be positive")
+}
+
+// sourceOf gives what gin's ClientIP gives, with and without proxy headers, trusted or not.
+func TestSourceOfIsClientIP(t *testing.T) {
+	t.Parallel()
+	for _, trusted := range [][]string{nil, {"10.0.0.0/8"}} {
+		engine := gin.New()
+		require.NoError(t, engine.SetTrustedProxies(trusted))
+		for _, hdr := range []map[string]string{{}, {"X-Forwarded-For": "203.0.113.9"}, {"X-Real-IP": "198.51.100.4"}} {
+			for _, remote := range []string{"10.1.2.3:5000", "192.0.2.7:6000", "[2001:db8::1]:7000"} {
+				req := httptest.NewRequest(http.MethodPost, testPath, nil)
+				req.RemoteAddr = remote
+				for k, v := range hdr {
+					req.Header.Set(k, v)
+				}
+				c := gin.CreateTestContextOnly(httptest.NewRecorder(), engine)
+				c.Request = req
+				require.Equal(t, c.ClientIP(), sourceOf(c), "trusted %v, headers %v, peer %s", trusted, hdr, remote)
+			}
+		}
+	}
 }

@@ -150,7 +150,7 @@ func (h *Handler) limited(c *gin.Context, ep *Endpoint, start time.Time) bool {
 	if h.limiter == nil {
 		return false
 	}
-	source := c.ClientIP()
+	source := sourceOf(c)
 	ok, wait := h.limiter.allow(source, start)
 	if ok {
 		return false
