@@ -143,7 +143,9 @@ func queryInt(q map[string][]string, name string, def int, code string) (int, *A
 	return n, nil
 }
 
-func (s *Server) getIndex(rq *request) reply {
+// withIndex answers a read of the index the request's path names: f runs under the read lock;
+// an invalid uid or a missing index gets Meilisearch's error.
+func (s *Server) withIndex(rq *request, f func(*index) reply) reply {
 	uid, e := pathIndex(rq)
 	if e != nil {
 		return errorReply(e)
@@ -154,7 +156,13 @@ func (s *Server) getIndex(rq *request) reply {
 	if ix == nil {
 		return errorReply(indexNotFound(uid))
 	}
-	return jsonReply(http.StatusOK, ix.view())
+	return f(ix)
+}
+
+func (s *Server) getIndex(rq *request) reply {
+	return s.withIndex(rq, func(ix *index) reply {
+		return jsonReply(http.StatusOK, ix.view())
+	})
 }
 
 func (s *Server) postIndex(rq *request) reply {
@@ -283,17 +291,9 @@ func (s *Server) stats(ix *index) indexStats {
 }
 
 func (s *Server) getIndexStats(rq *request) reply {
-	uid, e := pathIndex(rq)
-	if e != nil {
-		return errorReply(e)
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ix := s.indexes[uid]
-	if ix == nil {
-		return errorReply(indexNotFound(uid))
-	}
-	return jsonReply(http.StatusOK, s.stats(ix))
+	return s.withIndex(rq, func(ix *index) reply {
+		return jsonReply(http.StatusOK, s.stats(ix))
+	})
 }
 
 func (s *Server) getStats(*request) reply {

@@ -6,35 +6,19 @@ import (
 )
 
 func (s *Server) getSettings(rq *request) reply {
-	uid, e := pathIndex(rq)
-	if e != nil {
-		return errorReply(e)
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ix := s.indexes[uid]
-	if ix == nil {
-		return errorReply(indexNotFound(uid))
-	}
-	return reply{status: http.StatusOK, body: ix.settings.marshal()}
+	return s.withIndex(rq, func(ix *index) reply {
+		return reply{status: http.StatusOK, body: ix.settings.marshal()}
+	})
 }
 
 func (s *Server) getSetting(rq *request, key string) reply {
-	uid, e := pathIndex(rq)
-	if e != nil {
-		return errorReply(e)
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ix := s.indexes[uid]
-	if ix == nil {
-		return errorReply(indexNotFound(uid))
-	}
-	v, ok := ix.settings.values[key]
-	if !ok {
-		v = json.RawMessage("null")
-	}
-	return reply{status: http.StatusOK, body: v}
+	return s.withIndex(rq, func(ix *index) reply {
+		v, ok := ix.settings.values[key]
+		if !ok {
+			v = json.RawMessage("null")
+		}
+		return reply{status: http.StatusOK, body: v}
+	})
 }
 
 func (s *Server) patchSettings(rq *request) reply {
