@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,13 +68,14 @@ type histEntry struct {
 	Actor, Event      *string
 }
 
-func warehouseHistory(t *testing.T, url string) []histEntry {
+// warehouseHistory reads the versions of row id in wh.posts_history_changes, in version order.
+func warehouseHistory(t *testing.T, url, id string) []histEntry {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT op, data->>'title', source, updated_at, actor, event FROM wh.posts_history_changes ORDER BY version_number`)
+	rows, err := conn.Query(ctx, `SELECT op, data->>'title', source, updated_at, actor, event FROM wh.posts_history_changes WHERE id = $1 ORDER BY version_number`, id)
 	if err != nil {
 		return nil // not created yet
 	}
@@ -105,7 +107,7 @@ func TestHistoryKeepsActorsThroughAnOutageDrain(t *testing.T) {
 
 	code, _ := postAs(t, in.base, "r1", event{"create", rowBody("r1", t0, "v1", 1, "a")}, "alice")
 	require.Equal(t, http.StatusOK, code)
-	require.Eventually(t, func() bool { return len(warehouseHistory(t, wh)) == 1 }, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(warehouseHistory(t, wh, "r1")) == 1 }, 20*time.Second, 20*time.Millisecond)
 
 	stCluster.StopServer()
 	for _, p := range []struct {
@@ -130,9 +132,43 @@ func TestHistoryKeepsActorsThroughAnOutageDrain(t *testing.T) {
 		{Op: "upsert", Title: "v3", Source: "webhook", At: t0.Add(2 * time.Minute), Actor: sp("bob"), Event: ev("update")},
 		{Op: "delete", Title: "v3", Source: "webhook", At: t0.Add(2 * time.Minute), Actor: nil, Event: ev("delete")},
 	}
-	require.Eventually(t, func() bool { return len(warehouseHistory(t, wh)) >= len(want) }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(warehouseHistory(t, wh, "r1")) >= len(want) }, 30*time.Second, 20*time.Millisecond)
 	waitDrained(t, state, 20*time.Second)
-	require.Equal(t, want, warehouseHistory(t, wh))
+	require.Equal(t, want, warehouseHistory(t, wh, "r1"))
 	_, m := adminGet(t, in, "/metrics")
 	require.Contains(t, m, `appwrite_sync_history_kept_total{table="main/posts"} 4`)
+}
+
+// A backfill started through the admin API keeps the versions it reads with source backfill
+// and no event or actor; a webhook's version of the same row keeps its own.
+func TestHistoryOfABackfill(t *testing.T) {
+	t.Parallel()
+	api := newAppwrite(t)
+	t0 := api.Now()
+	for i := range 3 {
+		putPost(api, fmt.Sprintf("r%d", i), "v1", int64(i), t0)
+	}
+	state := pgtest.NewDatabase(t)
+	text := backfillConfigText(t, state, bfConfig{endpoint: api.URL})
+	const missing = "\n  - database: main\n    table: missing"
+	require.Contains(t, text, missing)
+	in := startInstance(t, parseText(t, strings.Replace(text, missing, "\n      history: true"+missing, 1)))
+	// An older version by webhook, as a user wrote it, before the backfill reads the newer one.
+	code, _ := postAs(t, in.base, "r0", event{"create", rowBody("r0", t0.Add(-time.Minute), "v0", 0, "Ada")}, "alice")
+	require.Equal(t, http.StatusOK, code)
+	waitJob(t, in.admin, startJob(t, in.admin, "main/posts", "full"), 20*time.Second)
+	waitDrained(t, state, 20*time.Second)
+
+	require.Eventually(t, func() bool { return len(warehouseHistory(t, state, "r0")) == 2 }, 20*time.Second, 20*time.Millisecond)
+	byRow := map[string][]histEntry{}
+	for _, id := range []string{"r0", "r1", "r2"} {
+		byRow[id] = warehouseHistory(t, state, id)
+	}
+	require.Equal(t, []histEntry{
+		{Op: "upsert", Title: "v0", Source: "webhook", At: t0.Add(-time.Minute).UTC().Truncate(time.Millisecond), Actor: sp("alice"), Event: sp("databases.main.tables.posts.rows.r0.create")},
+		{Op: "upsert", Title: "v1", Source: "backfill", At: t0.UTC().Truncate(time.Millisecond)},
+	}, byRow["r0"])
+	for _, id := range []string{"r1", "r2"} {
+		require.Equal(t, []histEntry{{Op: "upsert", Title: "v1", Source: "backfill", At: t0.UTC().Truncate(time.Millisecond)}}, byRow[id], id)
+	}
 }
