@@ -35,13 +35,23 @@ const (
 
 var historyKeys = []string{"retention"}
 
+// describe says what the retention keeps, for the plan.
+func (h *History) describe() string {
+	if h.Retention == 0 {
+		return "every version kept"
+	}
+	return "versions kept while their $updatedAt is within " + h.Retention.String()
+}
+
 func parseHistory(d *yamlnode.Node, n *yaml.Node, p string) *History {
 	switch {
 	case n != nil && n.Kind == yaml.ScalarNode && !yamlnode.IsNull(n):
-		if d.Bool(n, p) {
+		switch strings.ToLower(n.Value) {
+		case "true", "yes", "on":
 			return &History{}
+		case "false", "no", "off":
+			return nil
 		}
-		return nil
 	case n != nil && n.Kind == yaml.MappingNode:
 		h := &History{}
 		for _, f := range d.Fields(n, p, historyKeys...) {
