@@ -14,6 +14,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtext"
 )
 
 // HistoryPolicy is a table's row history (postgres.history): every distinct version of its
@@ -39,6 +40,10 @@ WHERE t.op = 2 OR t.authoritative
     OR COALESCE((SELECT true FROM appwrite_sync.ledger k WHERE k.table_key = t.table_key AND k.row_id = t.row_id), false)
 ON CONFLICT DO NOTHING
 RETURNING table_key`
+
+// maxHeaderText bounds the actor and event kept with a version, in bytes (Appwrite's user ids
+// are at most 36 characters; an event names three ids of at most 255).
+const maxHeaderText = 1000
 
 // historyStmt names historySQL's prepared statement on each state store connection.
 const historyStmt = "appwrite_sync_record_history"
@@ -119,11 +124,13 @@ func (r *Recorder) historyOf(reqs []*request) *historyGroup {
 	for i, q := range keep {
 		tk[i], ids[i], uas[i], ops[i], hashes[i] = q.table, q.ch.RowID, q.ch.UpdatedAt, int16(q.ch.Op), q.hash
 		srcs[i], rows[i], auth[i] = connector.SourceOf(&q.ch), q.ch.Row, q.ch.Authoritative
+		// Headers are the client's bytes: a header the state store cannot hold as text must
+		// not turn a valid change into a refused one.
 		if q.ch.Actor != "" {
-			actors[i] = []byte(q.ch.Actor) // nil: NULL
+			actors[i] = []byte(pgtext.Clean(q.ch.Actor, maxHeaderText)) // nil: NULL
 		}
 		if q.ch.Event != "" {
-			events[i] = []byte(q.ch.Event)
+			events[i] = []byte(pgtext.Clean(q.ch.Event, maxHeaderText))
 		}
 		size += len(tk[i]) + len(ids[i]) + len(hashes[i]) + len(srcs[i]) + len(actors[i]) + len(events[i]) + len(rows[i])
 	}

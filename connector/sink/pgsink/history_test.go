@@ -378,3 +378,17 @@ func TestHistoryRetentionRemovesOnlyWhatIsDue(t *testing.T) {
 	require.NoError(t, r.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.history`).Scan(&n))
 	require.Equal(t, 1, n)
 }
+
+// An acting user the state store cannot hold as text (a client's header bytes) is kept cleaned:
+// it never turns a valid change into a refused one.
+func TestHistoryActorIsKeptCleaned(t *testing.T) {
+	t.Parallel()
+	b := setupHistory(t, "true")
+	ctx := context.Background()
+	res, err := b.rec.RecordResult(ctx, webhookChange("r1", h0, connector.OpUpsert, "x", "us\xffer\x00"))
+	require.NoError(t, err)
+	require.Equal(t, ledger.Recorded, res)
+	var actor string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT actor FROM appwrite_sync.history`).Scan(&actor))
+	require.Equal(t, "us\uFFFDer", actor)
+}
