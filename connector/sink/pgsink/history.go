@@ -23,8 +23,9 @@ import (
 // version_hash), so a version delivered again after a crash or by another replica leaves one
 // row. Start creates the tables and their views.
 //
-// data is the version's mapped warehouse columns as a jsonb object, projected with the current
-// mapping when the version is delivered, as the main table's row is. A delete keeps the row the
+// data is the version's mapped warehouse columns as a jsonb object, projected with the mapping
+// in effect when the version is delivered, as the main table's row is (a later mapping change
+// re-projects the main table, not the versions already kept). A delete keeps the row the
 // delete carried (Appwrite sends the deleted row). A version whose values do not convert to
 // their columns (which the main table dead-letters) is kept with data NULL, and logged. A
 // version that does not match the table's `where` is not written: the warehouse never holds

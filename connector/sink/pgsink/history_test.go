@@ -392,3 +392,46 @@ func TestHistoryActorIsKeptCleaned(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT actor FROM appwrite_sync.history`).Scan(&actor))
 	require.Equal(t, "us\uFFFDer", actor)
 }
+
+// A version whose values do not convert to their columns is kept with data NULL (the history
+// never stops); one that does not match the table's `where` is not written.
+func TestHistoryDataOfUnconvertibleAndFilteredVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupHistory(t, "true")
+	var root yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte(`
+- database: main
+  table: posts
+  where: {status: {not: draft}}
+  postgres:
+    columns: {title: text, views: bigint}
+    history: true
+`), &root))
+	d := yamlnode.NewNode("hist.yaml", &root, func(string) (string, bool) { return "", false })
+	tables := mapping.ParseTables(d, root.Content[0], "tables")
+	require.NoError(t, d.Errs.Err())
+	m, err := mapping.New(tables, "hist")
+	require.NoError(t, err)
+	w := NewHistory(b.pool, m, nil)
+	version := func(id, row string) ledger.HistoryVersion {
+		return ledger.HistoryVersion{Key: histKey, RowID: id, Version: connector.Version{UpdatedAt: h0, Op: connector.OpUpsert, Hash: []byte(id)},
+			Source: connector.SourceWebhook, RecordedAt: h0, Row: []byte(row)}
+	}
+	require.NoError(t, w.WriteHistory(ctx, []ledger.HistoryVersion{
+		version("good", `{"$id":"good","title":"t","views":3}`),
+		version("bad", `{"$id":"bad","title":"t","views":"lots"}`),
+		version("draft", `{"$id":"draft","title":"t","views":1,"status":"draft"}`),
+	}))
+	got := map[string]*string{}
+	rows, err := b.pool.Query(ctx, `SELECT id, data::text FROM hist.posts_history`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		var data *string
+		require.NoError(t, rows.Scan(&id, &data))
+		got[id] = data
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]*string{"good": ptr(`{"title": "t", "views": 3}`), "bad": nil}, got)
+}
