@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -64,4 +65,17 @@ func TestHistoryConfig(t *testing.T) {
 	require.Contains(t, plan, `history:       "wh"."posts_history", view posts_history_changes (versions kept while their $updatedAt is within 24h0m0s)`)
 	require.Equal(t, 1, strings.Count(plan, "CREATE SCHEMA"), plan)
 	require.Contains(t, plan, `CREATE OR REPLACE VIEW "wh"."posts_history_changes"`)
+}
+
+// The mapping reference (docs/mapping.md) names every key of the postgres section and of
+// postgres.history, so a key added here is documented.
+func TestMappingReferenceListsPostgresKeys(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../docs/mapping.md")
+	require.NoError(t, err)
+	doc := string(b)
+	for _, k := range append(append([]string(nil), pgKeys...), historyKeys...) {
+		require.True(t, strings.Contains(doc, "      "+k+":") || strings.Contains(doc, "{"+k+":") || strings.Contains(doc, "`"+k+"`"),
+			"docs/mapping.md does not show postgres key %q", k)
+	}
 }
