@@ -365,8 +365,7 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 // BEGIN/COMMIT round trips; the error includes the implicit commit's.
 //
 // hist, when not nil, is the group's history insert (history.go): it runs first, in the same
-// implicit transaction (one round trip, one commit), and kept is called with the table of
-// each version it kept.
+// implicit transaction (one round trip, one commit), and counts what it kept in hist.
 func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *historyGroup, row func(vals [][]byte) error) error {
 	c, err := r.pool.Acquire(ctx)
 	if err != nil {
