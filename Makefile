@@ -51,7 +51,10 @@ bench: ## run every benchmark (Go micro-benchmarks + the ingest/freshness load g
 	rm -f /tmp/appwrite-sync-bench-report.md
 	@# Ingest first, on a quiet machine: after the 1M-row benchmarks Postgres and the disk keep
 	@# flushing and vacuuming for a while, which showed up as ingest tail latency.
-	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngest" -timeout 60m ./cmd/appwrite-sync/
+	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngest$$" -timeout 60m ./cmd/appwrite-sync/
+	sync; sleep 20
+	@# The row history's cost: the same load with postgres.history on and off, side by side.
+	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngestHistory$$" -timeout 60m ./cmd/appwrite-sync/
 	sync; sleep 20
 	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBench(Backfill|Backlog|Meili)" -timeout 60m ./cmd/appwrite-sync/
 	@# The backfill again against an Appwrite double that answers like a remote server (fixed

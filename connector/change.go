@@ -93,8 +93,16 @@ type Change struct {
 	// Action is the Appwrite action that produced the change: create, update, upsert, delete
 	// (or "backfill" for rows read from the REST API).
 	Action string
-	// Event is the fully qualified Appwrite event (first element of X-Appwrite-Webhook-Events).
+	// Event is the fully qualified Appwrite event (first element of X-Appwrite-Webhook-Events);
+	// empty for rows read from the REST API.
 	Event string
+	// Actor is the X-Appwrite-Webhook-User-Id of the delivery: the user whose request wrote the
+	// row; empty for API-key writes and for rows read from the REST API.
+	Actor string
+	// Source says how the change reached appwrite-sync (SourceWebhook, SourceBackfill,
+	// SourceReconcile, SourceReplay). Empty means SourceWebhook, or SourceBackfill when
+	// Authoritative (SourceOf). Row history keeps it per version.
+	Source string
 	// Row is the source row exactly as received (the whole JSON object).
 	Row json.RawMessage
 	// Hash is ContentHash(Row) when whoever built the change computed it already (the webhook
@@ -105,6 +113,26 @@ type Change struct {
 	// It wins a tie against any other content at the same $updatedAt and op, and it is not
 	// refused below the tombstone horizon (see package ledger).
 	Authoritative bool
+}
+
+// Sources of a change (Change.Source): the values of the source column of <table>_history.
+const (
+	SourceWebhook   = "webhook"   // a verified webhook (also when it waited in the outage spool)
+	SourceBackfill  = "backfill"  // read from the REST API by a backfill started by a person
+	SourceReconcile = "reconcile" // read from the REST API by a scheduled or automatic reconcile
+	SourceReplay    = "replay"    // a quarantined request replayed through the admin API
+)
+
+// SourceOf returns ch.Source, defaulted: SourceBackfill for a row read from the REST API,
+// SourceWebhook otherwise.
+func SourceOf(ch *Change) string {
+	switch {
+	case ch.Source != "":
+		return ch.Source
+	case ch.Authoritative:
+		return SourceBackfill
+	}
+	return SourceWebhook
 }
 
 // volatileKeys are top-level payload keys that differ between deliveries of the same row

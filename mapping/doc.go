@@ -44,6 +44,7 @@
 //	        - columns: [author_name]                 # name defaults to posts_author_name_idx
 //	        - {name: posts_title_key, columns: [title], unique: true}
 //	        - {columns: [read_roles], using: gin}    # btree (default), gin, brin, hash
+//	      history: true                # or {retention: 2160h}: also <table>_history, every version
 //
 // Each table needs a meilisearch section, a postgres section, or both.
 //
@@ -88,6 +89,19 @@
 // User columns may not use system names. Supported types: text, bigint, integer, double
 // precision, numeric, boolean, timestamptz, date, jsonb, text[], bigint[]. See
 // Table.PostgresValues for how each converts; nothing is coerced silently.
+//
+// # Row history
+//
+// With postgres.history (true, or {retention: duration}) every distinct version of a row is
+// also kept in <table>_history: id, op (upsert | delete), updated_at, version_hash, actor
+// (X-Appwrite-Webhook-User-Id, NULL when empty), event (the first, fully qualified event;
+// NULL for versions read from the API), source (webhook, backfill, reconcile, replay),
+// recorded_at, data (the version's mapped columns as jsonb) and synced_at; the primary key is
+// the version (id, updated_at, op, version_hash). The view <table>_history_changes adds
+// version_number, previous_op, previous_updated_at, previous_data and changed_columns, in
+// version order. A retention removes versions whose updated_at is older than it. See History
+// and PGProjection.HistoryDDL; the ledger package documents how versions are kept and
+// delivered.
 //
 // # Where
 //

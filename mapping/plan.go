@@ -73,6 +73,12 @@ func (m *Mapping) Plan() string {
 			for _, stmt := range pp.DDL() {
 				b.WriteString("    " + strings.ReplaceAll(stmt, "\n", "\n    ") + ";\n")
 			}
+			if h := pp.History; h != nil {
+				fmt.Fprintf(&b, "    history:       %s, view %s (%s)\n", pp.QualifiedHistoryTable(), pp.HistoryView(), h.describe())
+				for _, stmt := range pp.HistoryDDL()[1:] { // the schema is created above
+					b.WriteString("    " + strings.ReplaceAll(stmt, "\n", "\n    ") + ";\n")
+				}
+			}
 		}
 	}
 	return b.String()

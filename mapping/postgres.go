@@ -57,6 +57,9 @@ type PGProjection struct {
 	// Fingerprint changes whenever anything that shapes the rows or the DDL does (including
 	// `where` and `permissions`). Set by New.
 	Fingerprint string
+	// History is postgres.history: every version of the rows also goes to <table>_history
+	// (history.go); nil when off.
+	History *History
 }
 
 // Column is one user column.
@@ -89,7 +92,7 @@ type Index struct {
 	at pos
 }
 
-var pgKeys = []string{"table", "columns", "delete", "indexes"}
+var pgKeys = []string{"table", "columns", "delete", "indexes", "history"}
 
 var indexMethods = []string{"btree", "gin", "brin", "hash"}
 
@@ -152,6 +155,8 @@ func parsePG(d *yamlnode.Node, t *Table, sec *yamlnode.Field) *PGProjection {
 			}
 		case "indexes":
 			indexesF = &f
+		case "history":
+			pp.History = parseHistory(d, f.Value, f.Path)
 		}
 	}
 	if !tableSet && t.Table != "" && !identRe.MatchString(t.Table) {
@@ -375,6 +380,11 @@ func (t *Table) claimRelations(names map[string]string) connector.ConfigErrors {
 		claim(pp.Table+"_pkey", "primary key index", t.pgTableAt)
 	}
 	claim(pp.UpdatedAtIndex(), "index", t.pgTableAt)
+	if pp.History != nil {
+		for _, r := range pp.historyRelations() {
+			claim(r.name, r.what, t.pgTableAt)
+		}
+	}
 	for _, ix := range pp.Indexes {
 		claim(ix.Name, "index", ix.at)
 	}

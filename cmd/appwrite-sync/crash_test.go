@@ -42,44 +42,10 @@ server: {drain_delay: 0s}`)
 	}
 	base := "http://" + cfg.Listen
 	acked := map[string]histEvent{}
-	var mu sync.Mutex
-	t0 := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
-	seq := 0
-	for round := 0; round < 4; round++ {
-		cmd := start()
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for w := 0; w < 8; w++ {
-			wg.Add(1)
-			go func(w int) {
-				defer wg.Done()
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					mu.Lock()
-					seq++
-					n := seq
-					mu.Unlock()
-					id := fmt.Sprintf("r%d", n%300) // rows get updated several times across rounds
-					e := mkEvent(id, "update", t0.Add(time.Duration(n)*time.Millisecond), fmt.Sprintf("v%d", n), int64(n), "a")
-					if post(t, base, id, e.event) == 200 {
-						mu.Lock()
-						if w, ok := acked[id]; !ok || e.version.Compare(w.version) > 0 {
-							acked[id] = e
-						}
-						mu.Unlock()
-					}
-				}
-			}(w)
+	for _, e := range killRounds(t, base, 4, start) {
+		if w, ok := acked[e.id]; !ok || e.version.Compare(w.version) > 0 {
+			acked[e.id] = e
 		}
-		time.Sleep(700 * time.Millisecond)
-		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-		_ = cmd.Wait()
-		close(stop)
-		wg.Wait()
 	}
 	require.NotEmpty(t, acked)
 	cmd := start()
@@ -94,4 +60,50 @@ server: {drain_delay: 0s}`)
 		require.GreaterOrEqual(t, g.Views, e.views, "row %s went backwards", id)
 	}
 	t.Logf("%d rows acknowledged across 4 kills, all present", len(acked))
+}
+
+// killRounds starts the service rounds times, drives webhook load at it from 8 workers (300
+// rows, each version newer than the last) and kills it with SIGKILL after 700 ms; it returns
+// every change that got a 200.
+func killRounds(t *testing.T, base string, rounds int, start func() *exec.Cmd) []histEvent {
+	t.Helper()
+	var acked []histEvent
+	var mu sync.Mutex
+	t0 := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
+	seq := 0
+	for round := 0; round < rounds; round++ {
+		cmd := start()
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					mu.Lock()
+					seq++
+					n := seq
+					mu.Unlock()
+					id := fmt.Sprintf("r%d", n%300) // rows get updated several times across rounds
+					e := mkEvent(id, "update", t0.Add(time.Duration(n)*time.Millisecond), fmt.Sprintf("v%d", n), int64(n), "a")
+					if post(t, base, id, e.event) == 200 {
+						mu.Lock()
+						acked = append(acked, e)
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		time.Sleep(700 * time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+		close(stop)
+		wg.Wait()
+	}
+	return acked
 }

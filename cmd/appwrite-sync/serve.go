@@ -90,6 +90,10 @@ type app struct {
 	draining atomic.Bool
 	// outage spools changes while the state store cannot commit and repairs refused ones.
 	outage *outage
+	// history delivers the row history (postgres.history) to the warehouse; nil when no table
+	// keeps one (history.go).
+	history       *ledger.HistoryDelivery
+	historyWriter historySweeper
 }
 
 func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.Writer) error {
@@ -169,7 +173,8 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		Busy: func() bool { return a.recorder.Saturated() }, Metrics: a.metrics, Log: log})
 	a.recorder = ledger.NewRecorder(a.logPool, ledger.RecorderOptions{
 		MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
-		Metrics: a.metrics, Log: log, Notify: a.engine.Notify})
+		Metrics: a.metrics, Log: log, Notify: a.notify, History: a.historyPolicy})
+	a.history = a.buildHistory(log)
 	if err := a.buildBackfill(); err != nil {
 		return nil, err
 	}
@@ -305,6 +310,10 @@ func (a *app) run(ctx context.Context) error {
 		}
 	}()
 	go func() { defer bg.Done(); a.sweep(engineCtx) }()
+	if a.history != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); a.history.Run(engineCtx) }()
+	}
 	go func() { defer bg.Done(); a.gauges(engineCtx) }()
 	// The spool's drainer stops after the listeners closed (no request appends any more); the
 	// spool is then drained once more and closed, before the recorder.
@@ -516,6 +525,7 @@ func (a *app) sweep(ctx context.Context) {
 		if err := quarantine.Sweep(ctx); err != nil && ctx.Err() == nil {
 			a.log.WithError(err).Warn("sweeping the quarantine failed")
 		}
+		a.sweepHistory(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -98,6 +98,8 @@ type setupOpts struct {
 	// proxy, when set, puts a proxy between the client and the double that calls it before
 	// forwarding each list request (n counts them from 1).
 	proxy func(r *http.Request, n int64)
+	// history keeps the row history of every table (postgres.history).
+	history bool
 }
 
 func testLog() *logrus.Entry {
@@ -149,7 +151,11 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	}
 	b.client, err = appwrite.New(co)
 	require.NoError(t, err)
-	b.rec = ledger.NewRecorder(b.pool, ledger.RecorderOptions{Log: testLog(), Metrics: b.metrics})
+	ro := ledger.RecorderOptions{Log: testLog(), Metrics: b.metrics}
+	if o.history {
+		ro.History = func(connector.TableKey) (ledger.HistoryPolicy, bool) { return ledger.HistoryPolicy{}, true }
+	}
+	b.rec = ledger.NewRecorder(b.pool, ro)
 	t.Cleanup(b.rec.Close)
 	mo := backfill.Options{Client: b.client, Recorder: b.rec, Mapping: b.mapping, Lease: 2 * time.Second, Skew: backfill.SkewDefault,
 		PollInterval: 50 * time.Millisecond, RetryBackoff: 50 * time.Millisecond, MaxAttempts: 2, Metrics: b.metrics, Log: testLog()}

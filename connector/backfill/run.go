@@ -127,6 +127,15 @@ func (r *run) scan(ctx context.Context, key connector.TableKey, t *mapping.Table
 	return err
 }
 
+// source is the Change.Source of what this job records: backfill for a job a person started
+// (admin API, the backfill command), reconcile for the scheduled and automatic ones.
+func (r *run) source() string {
+	if r.job.Trigger == TriggerAdmin || r.job.Trigger == "" {
+		return connector.SourceBackfill
+	}
+	return connector.SourceReconcile
+}
+
 // recording is one page being recorded.
 type recording struct {
 	done chan struct{}
@@ -149,7 +158,7 @@ func (r *run) record(ctx context.Context, key connector.TableKey, p appwrite.Pag
 		// Authoritative: the row as Appwrite holds it now, which wins a tie at its $updatedAt
 		// against whatever webhook recorded another content there (see package ledger).
 		changes[i] = connector.Change{Key: key, RowID: id, Op: connector.OpUpsert, UpdatedAt: ua, Sequence: seq,
-			Action: ActionBackfill, Row: raw, Authoritative: true}
+			Action: ActionBackfill, Source: r.source(), Row: raw, Authoritative: true}
 		if ua.After(prog.maxUpdatedAt) {
 			prog.maxUpdatedAt = ua
 		}
@@ -208,7 +217,7 @@ func (r *run) deletes(ctx context.Context, key connector.TableKey) error {
 		changes := make([]connector.Change, len(cands))
 		for i, c := range cands {
 			changes[i] = connector.Change{Key: key, RowID: c.rowID, Op: connector.OpDelete, UpdatedAt: c.updatedAt,
-				Action: ActionBackfill, Row: json.RawMessage(c.row)}
+				Action: ActionBackfill, Source: r.source(), Row: json.RawMessage(c.row)}
 			if c.sequence != nil {
 				changes[i].Sequence = *c.sequence
 			}

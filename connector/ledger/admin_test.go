@@ -47,7 +47,10 @@ func TestHotStatementsDoNotScanTheLedger(t *testing.T) {
 	oneLog, err := pgxpool.NewWithConfig(ctx, logCfg)
 	require.NoError(t, err)
 	defer oneLog.Close()
-	admin, q, rec := NewAdmin(one), NewQueue(one), NewRecorder(oneLog, RecorderOptions{})
+	// With row history on: its insert probes the ledger for the horizon as the record
+	// statement does, in the same batch.
+	admin, q, rec := NewAdmin(one), NewQueue(one), NewRecorder(oneLog, RecorderOptions{
+		History: func(connector.TableKey) (HistoryPolicy, bool) { return HistoryPolicy{}, true }})
 	defer rec.Close()
 	insert := func(from, n int) {
 		_, err := b.pool.Exec(ctx, `INSERT INTO appwrite_sync.ledger (table_key, row_id, seq, updated_at, op, hash, action, row)

@@ -58,6 +58,9 @@ type RecorderOptions struct {
 	Log        *logrus.Entry
 	// Notify is called after each commit that queued work (wakes the delivery engine).
 	Notify func()
+	// History says which tables keep every version (postgres.history) and for how long; nil:
+	// none does. See history.go.
+	History func(connector.TableKey) (HistoryPolicy, bool)
 }
 
 // Recorder records changes with group commit.
@@ -360,7 +363,10 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 // execRecord runs recordSQL, prepared once per connection, with params already encoded, and
 // calls row for each row it returns (text format). One statement is its own transaction: no
 // BEGIN/COMMIT round trips; the error includes the implicit commit's.
-func (r *Recorder) execRecord(ctx context.Context, params [][]byte, row func(vals [][]byte) error) error {
+//
+// hist, when not nil, is the group's history insert (history.go): it runs first, in the same
+// implicit transaction (one round trip, one commit), and counts what it kept in hist.
+func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *historyGroup, row func(vals [][]byte) error) error {
 	c, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -369,6 +375,9 @@ func (r *Recorder) execRecord(ctx context.Context, params [][]byte, row func(val
 	sd, err := c.Conn().Prepare(ctx, recordStmt, recordSQL)
 	if err != nil {
 		return err
+	}
+	if hist != nil {
+		return r.execWithHistory(ctx, c.Conn(), sd, params, hist, row)
 	}
 	rr := c.Conn().PgConn().ExecStatement(ctx, sd, params, recordFormats, nil)
 	var rowErr error
@@ -445,12 +454,14 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		idx[rowKey{tk[i], ids[i]}] = i
 	}
 	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows, auth)
+	hist := r.historyOf(reqs)
 	written := make([]bool, n) // the statement returned the row: advanced, or confirmed (Duplicate)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		clear(written)
 		queued = false
-		err = r.execRecord(ctx, params, func(vals [][]byte) error {
+		hist.reset()
+		err = r.execRecord(ctx, params, hist, func(vals [][]byte) error {
 			if len(vals) != 4 {
 				return fmt.Errorf("record statement returned %d columns, want 4", len(vals))
 			}
@@ -489,7 +500,8 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 			m.Changes.WithLabelValues(q.table, q.result.String()).Inc()
 		}
 	}
-	if queued && r.opts.Notify != nil {
+	hist.count(r.opts.Metrics)
+	if (queued || hist.keptAny()) && r.opts.Notify != nil {
 		r.opts.Notify()
 	}
 	return nil

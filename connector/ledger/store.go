@@ -60,6 +60,33 @@
 // So a sweep removes only the tombstones covered by a horizon raised at least horizonGrace
 // before (by an earlier sweep): tombstones leave the ledger one sweep after their retention.
 //
+// # Row history
+//
+// The ledger's row holds only a row's newest version, and its log collapses many versions of a
+// row into one entry: neither can give the warehouse every version. For tables with
+// postgres.history (RecorderOptions.History), the recorder also appends each distinct version
+// of a group to appwrite_sync.history (migration 9), keyed by the version itself (table, row id,
+// $updatedAt, op, content hash) with ON CONFLICT DO NOTHING: late versions that are stale for
+// the ledger, tie-losers, deletes and versions read by backfill or reconcile are kept, a
+// duplicate or a replay of a kept version writes nothing. The insert goes in the same batch
+// as the record statement, which Postgres runs as one implicit transaction in one round trip,
+// so a version is durable exactly when its change is acknowledged. Groups without a history
+// table send what they always sent; a group with one pays one multi-row insert (and its three
+// index entries per version) in the same round trip. A webhook upsert the horizon refuses is
+// not kept either; a version already past the table's retention is not kept at all.
+//
+// The history table is a log of its own, built like the ledger's: each version is stamped
+// with its transaction id and a seq, and HistoryDelivery reads it in (tx, seq) order after its
+// cursor, taking only entries older than every running transaction, and moves the cursor
+// (appwrite_sync.history_cursor, one row per history sink, with a lease as sink_cursor has)
+// after the warehouse wrote the batch. The warehouse's <table>_history has the version as its
+// primary key and takes every write with ON CONFLICT DO NOTHING, so a crash between the write
+// and the cursor's move, or a second replica after a lease lapsed, re-sends a batch without a
+// second row. The entries are never rewritten: there is nothing to collapse, retry per row or
+// dead-letter (a version whose values do not convert is written with data NULL). Retention
+// (Admin.SweepHistory) deletes by $updatedAt, a thousand versions per statement, each its own
+// short transaction.
+//
 // It is hand-written rather than built on a job queue (river, etc.) because its unit of work
 // is not a job but "the newest version of a row": many updates to one row must collapse into
 // one write, and a newer version arriving while an older one is in flight must wait without

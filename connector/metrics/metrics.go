@@ -52,6 +52,10 @@ type Metrics struct {
 	RefusedTables    prometheus.Gauge       // tables with refused changes awaiting an automatic reconcile
 	Repairs          prometheus.Counter     // reconcile jobs queued to repair refused changes
 	WebhookReenabled *prometheus.CounterVec // webhook id
+	// Row history (postgres.history, issue 19).
+	HistoryKept      *prometheus.CounterVec // table: distinct versions appended to the state store's history
+	HistoryDelivered *prometheus.CounterVec // table: versions written to <table>_history (redeliveries included)
+	HistoryRemoved   *prometheus.CounterVec // table, store: state|warehouse: versions removed by the retention
 }
 
 // New creates and registers every collector on a fresh registry (plus Go and process
@@ -137,6 +141,15 @@ func New() *Metrics {
 		Help: "Incremental reconcile jobs queued automatically to repair refused changes or the events of a disabled webhook."})
 	m.WebhookReenabled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_appwrite_webhook_reenabled_total",
 		Help: "Times a disabled Appwrite webhook was enabled again by appwrite-sync (reconcile.reenable_webhooks)."}, []string{"webhook_id"})
+	m.HistoryKept = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_history_kept_total",
+		Help: "Row versions kept in the state store's history of tables with postgres.history (each distinct version once; duplicates and replays are not counted)."}, []string{"table"})
+	m.HistoryDelivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_history_delivered_total",
+		Help: "Row versions written to the warehouse's <table>_history tables (a redelivery after a crash counts again; the table keeps one row per version)."}, []string{"table"})
+	m.HistoryRemoved = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_history_removed_total",
+		Help: "Row versions removed by the history retention (postgres.history.retention), by store: state (the state store) or warehouse (<table>_history)."}, []string{"table", "store"})
+	f(m.HistoryKept)
+	f(m.HistoryDelivered)
+	f(m.HistoryRemoved)
 	for _, c := range []prometheus.Collector{m.SpoolBytes, m.SpoolRecords, m.SpoolOldestAge, m.SpoolAppended, m.SpoolDrained, m.Refused,
 		m.RefusedTables, m.Repairs, m.WebhookReenabled} {
 		f(c)

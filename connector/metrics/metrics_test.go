@@ -35,6 +35,9 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	m.WebhookAttempts.WithLabelValues("w").Set(0)
 	m.Refused.WithLabelValues("spool_off").Inc()
 	m.WebhookReenabled.WithLabelValues("w").Inc()
+	m.HistoryKept.WithLabelValues("t").Inc()
+	m.HistoryDelivered.WithLabelValues("t").Inc()
+	m.HistoryRemoved.WithLabelValues("t", "state").Inc()
 	families, err := m.Registry.Gather()
 	require.NoError(t, err)
 	have := map[string]bool{}
@@ -52,5 +55,19 @@ func TestDocumentedMetricsExist(t *testing.T) {
 			}
 			require.True(t, have[base], "%s names %s, which is not a metric", file, name)
 		}
+	}
+}
+
+// Every metric is listed in docs/api.md, so a metric added here is documented with it.
+func TestEveryMetricIsDocumented(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../docs/api.md")
+	require.NoError(t, err)
+	src, err := os.ReadFile("metrics.go")
+	require.NoError(t, err)
+	names := regexp.MustCompile(`Name: "(appwrite_sync_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1)
+	require.NotEmpty(t, names)
+	for _, n := range names {
+		require.Contains(t, string(b), "`"+n[1], "docs/api.md does not list %s", n[1])
 	}
 }

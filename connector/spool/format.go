@@ -10,22 +10,29 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector"
 )
 
-// The file starts with fileMagic and one version byte. Version 1 records are
+// The file starts with fileMagic and one version byte. Records are
 //
 //	u32 length of the payload (little endian)
 //	u32 CRC-32C (Castagnoli) of the payload
 //	payload: u8 op, i64 updated_at seconds, u32 updated_at nanoseconds, i64 received_at
 //	         Unix nanoseconds, then uvarint-length-prefixed byte strings: database, table,
-//	         row id, sequence, action, event, hash, row
+//	         row id, sequence, action, event, hash, row, and from version 2 on: actor, source
+//
+// Version 2 only appends actor and source (row history keeps them per version). A version 1
+// record ends after row and reads as actor and source empty, so a version 1 file still drains:
+// Open marks it version 2 before appending to it (a binary that only reads version 1 then
+// refuses the file instead of cutting the new records off as corrupt).
 //
 // Every field is written explicitly, never through encoding/gob or JSON of the struct: a field
-// added to connector.Change later changes nothing here until a version 2 says how to store it.
-// Only webhook changes are spooled, so fields that only REST reads set (backfill) have no
-// place here.
+// added to connector.Change later changes nothing here until a new version says how to store
+// it. Only webhook changes (and quarantine replays) are spooled, so fields that only REST reads
+// set (Authoritative) have no place here.
 const (
 	fileMagic   = "AWSYNCSP"
-	fileVersion = 1
-	headerLen   = len(fileMagic) + 1
+	fileVersion = 2
+	// fileVersionV1 is the version before actor and source; its files still drain.
+	fileVersionV1 = 1
+	headerLen     = len(fileMagic) + 1
 	// recordHeaderLen is the length and checksum in front of each payload.
 	recordHeaderLen = 8
 	// MaxRecordBytes bounds one payload; a length above it is corruption, not a record (a
@@ -62,6 +69,10 @@ func appendRecord(b []byte, e *Entry) []byte {
 	b = append(b, ch.Hash...)
 	b = binary.AppendUvarint(b, uint64(len(ch.Row)))
 	b = append(b, ch.Row...)
+	for _, s := range [...]string{ch.Actor, ch.Source} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
 	payload := b[start+recordHeaderLen:]
 	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
 	binary.LittleEndian.PutUint32(b[start+4:], crc32.Checksum(payload, castagnoli))
@@ -138,6 +149,15 @@ func decodePayload(p []byte) (Entry, error) {
 		}
 		if len(f) > 0 {
 			*dst = append([]byte(nil), f...)
+		}
+	}
+	if len(p) > 0 { // version 2: actor and source; a version 1 record ends here
+		for _, s := range [...]*string{&ch.Actor, &ch.Source} {
+			f, err := field()
+			if err != nil {
+				return Entry{}, err
+			}
+			*s = string(f)
 		}
 	}
 	if len(p) != 0 {

@@ -177,8 +177,14 @@ func (s *Spool) recover() error {
 	if string(hdr[:len(fileMagic)]) != fileMagic {
 		return fmt.Errorf("spool: %s is not a spool file (bad magic); move it away", s.path)
 	}
-	if v := hdr[len(fileMagic)]; v != fileVersion {
-		return fmt.Errorf("spool: %s has format version %d, this binary reads %d: drain it with the version that wrote it", s.path, v, fileVersion)
+	switch v := hdr[len(fileMagic)]; v {
+	case fileVersion:
+	case fileVersionV1:
+		if err := s.upgradeHeader(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("spool: %s has format version %d, this binary reads %d and %d: drain it with the version that wrote it", s.path, v, fileVersionV1, fileVersion)
 	}
 	// One record in memory at a time: the file may be far larger than the memory limit.
 	r := bufio.NewReaderSize(io.NewSectionReader(s.f, int64(headerLen), size-int64(headerLen)), 1<<20)
@@ -226,6 +232,19 @@ func (s *Spool) recover() error {
 		}
 	}
 	s.size, s.drained = off, int64(headerLen)
+	return nil
+}
+
+// upgradeHeader marks a version 1 file as version 2 before anything is appended to it: its
+// records stay readable (format.go), and a binary that reads only version 1 refuses the file
+// rather than taking the longer records for a corrupt tail.
+func (s *Spool) upgradeHeader() error {
+	if _, err := s.f.WriteAt([]byte{fileVersion}, int64(len(fileMagic))); err != nil {
+		return fmt.Errorf("spool: upgrading the header of %s: %w", s.path, err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
 	return nil
 }
 

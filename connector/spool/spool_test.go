@@ -23,7 +23,7 @@ func entry(i int) Entry {
 		Change: connector.Change{Key: connector.TableKey{Database: "main", Table: "posts"}, RowID: fmt.Sprintf("r%d", i),
 			Op: connector.OpUpsert, UpdatedAt: time.Date(2026, 3, 26, 10, 0, 0, (i%1000)*1e6, time.UTC), Sequence: fmt.Sprint(i),
 			Action: "update", Event: fmt.Sprintf("databases.main.tables.posts.rows.r%d.update", i), Row: json.RawMessage(row),
-			Hash: []byte{1, 2, byte(i)}},
+			Hash: []byte{1, 2, byte(i)}, Actor: fmt.Sprintf("user%d", i), Source: connector.SourceWebhook},
 		ReceivedAt: time.Unix(1_700_000_000+int64(i), 0).UTC(),
 	}
 }
@@ -251,11 +251,49 @@ func TestForeignFileRefused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, FileName)
-	require.NoError(t, os.WriteFile(path, []byte("AWSYNCSP\x02rest"), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte("AWSYNCSP\x03rest"), 0o600))
 	_, err := Open(Options{Dir: dir, MaxBytes: 1 << 20})
-	require.ErrorContains(t, err, "format version 2")
+	require.ErrorContains(t, err, "format version 3")
 	data, _ := os.ReadFile(path)
-	require.Equal(t, "AWSYNCSP\x02rest", string(data))
+	require.Equal(t, "AWSYNCSP\x03rest", string(data))
+}
+
+// appendV1Record appends e's record as format version 1 wrote it: no actor and source.
+func appendV1Record(b []byte, e *Entry) []byte {
+	v1 := *e
+	v1.Change.Actor, v1.Change.Source = "", ""
+	start := len(b)
+	b = appendRecord(b, &v1)
+	b = b[:len(b)-2] // the two empty fields version 2 appends
+	payload := b[start+recordHeaderLen:]
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[start+4:], crc32Of(payload))
+	return b
+}
+
+// A version 1 file left by the previous binary (an outage not drained before the upgrade)
+// still drains; what is appended after it keeps actor and source, and the file is marked
+// version 2 before that, so a version 1 binary would refuse it rather than cut it off.
+func TestVersion1FileStillDrains(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	file := append([]byte(fileMagic), fileVersionV1)
+	old := []Entry{entry(1), entry(2)}
+	for i := range old {
+		file = appendV1Record(file, &old[i])
+		old[i].Change.Actor, old[i].Change.Source = "", ""
+	}
+	require.NoError(t, os.WriteFile(path, file, 0o600))
+
+	s := open(t, dir, 1<<20)
+	defer s.Close()
+	require.Equal(t, int64(2), s.Stats(time.Now()).Records, "no record was taken for a torn tail")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, byte(fileVersion), data[len(fileMagic)], "marked version 2 before any append")
+	require.NoError(t, s.Append(context.Background(), entry(3)))
+	require.Equal(t, append(old, entry(3)), drainAll(t, s))
 }
 
 // A record larger than the drain's read chunk is read whole.

@@ -22,6 +22,9 @@ const (
 	HeaderID        = "X-Appwrite-Webhook-Id"
 	HeaderName      = "X-Appwrite-Webhook-Name"
 	HeaderProjectID = "X-Appwrite-Webhook-Project-Id"
+	// HeaderUserID is the user whose request produced the event; empty (or absent) for
+	// API-key writes. It becomes Change.Actor.
+	HeaderUserID = "X-Appwrite-Webhook-User-Id"
 )
 
 // MaxBodyBytesDefault is the body limit when Options.MaxBodyBytes is not set (5 MiB, the
@@ -262,6 +265,7 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 	if err != nil { // Decode returns nothing else; fail closed if that ever changes
 		return h.quarantine(ctx, ep, header, body, start, err.Error(), res)
 	}
+	ch.Actor, ch.Source = header.Get(HeaderUserID), connector.SourceWebhook
 	res.Table, res.RowID = ch.Key.String(), ch.RowID
 	if !h.mapped(ch.Key) {
 		res.Outcome, res.Reason = OutcomeIgnored, fmt.Sprintf("table %s is not mapped", res.Table)

@@ -185,6 +185,8 @@ func TestHandlerRecords(t *testing.T) {
 	assert.Equal(t, rowEvent, ch.Event)
 	assert.Equal(t, "1234", ch.Sequence)
 	assert.Equal(t, string(b.row), string(ch.Row))
+	assert.Empty(t, ch.Actor, "no X-Appwrite-Webhook-User-Id: an API-key write")
+	assert.Equal(t, connector.SourceWebhook, ch.Source)
 
 	res := b.observed()
 	require.Len(t, res, 1)
@@ -204,6 +206,21 @@ func TestHandlerRecords(t *testing.T) {
 		assert.Equal(t, want, e.Data[k], k)
 	}
 	assert.Contains(t, e.Data, "latency_ms")
+}
+
+// The acting user of a delivery (X-Appwrite-Webhook-User-Id) goes with its change; an empty
+// header (API-key writes) is no actor.
+func TestHandlerKeepsTheActingUser(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	for _, user := range []string{"u42", ""} {
+		w, _ := b.post(t, testPath, testHeader, b.rowSig, b.row, func(r *http.Request) { r.Header.Set(HeaderUserID, user) })
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	}
+	require.Len(t, b.rec.changes, 2)
+	assert.Equal(t, "u42", b.rec.changes[0].Actor)
+	assert.Empty(t, b.rec.changes[1].Actor)
+	assert.Equal(t, rowEvent, b.rec.changes[0].Event)
 }
 
 func TestHandlerBodyLimit(t *testing.T) {
@@ -391,7 +408,10 @@ func TestHandlerQuarantine(t *testing.T) {
 		b := setup(t, nil)
 		sig := Sign(testURL, b.key, body)
 		w, resp := b.post(t, testPath, "databases.main.tables.posts.rows.r1.update", sig, body,
-			func(r *http.Request) { r.Header.Set("Authorization", "Bearer should-not-be-kept") })
+			func(r *http.Request) {
+				r.Header.Set("Authorization", "Bearer should-not-be-kept")
+				r.Header.Set(HeaderUserID, "u42")
+			})
 		require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
 		assert.Equal(t, true, resp["quarantined"])
 		assert.Contains(t, resp["reason"], "$updatedAt")
@@ -406,6 +426,7 @@ func TestHandlerQuarantine(t *testing.T) {
 			HeaderID:        "wh1",
 			HeaderName:      "sync",
 			HeaderProjectID: "proj1",
+			HeaderUserID:    "u42", // a replay keeps the acting user
 			"User-Agent":    "Appwrite-Server v1.9.5. Please report abuse at security@appwrite.io",
 		}, q.Headers, "never Authorization or the signature")
 		assert.False(t, q.ReceivedAt.IsZero())

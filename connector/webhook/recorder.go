@@ -54,7 +54,7 @@ type Quarantined struct {
 	// Reason is the DecodeError's reason.
 	Reason string
 	// Headers holds only the Appwrite delivery headers a replay or a human needs
-	// (X-Appwrite-Webhook-Events, -Id, -Name, -Project-Id, User-Agent); never Authorization or
+	// (X-Appwrite-Webhook-Events, -Id, -Name, -Project-Id, -User-Id, User-Agent); never Authorization or
 	// the signature.
 	Headers map[string]string
 	// Body is the raw request body, byte for byte.
@@ -66,7 +66,7 @@ type Quarantined struct {
 // quarantineHeaders are the headers copied into Quarantined.Headers: identifying, and safe to
 // show to anyone who may read the quarantine.
 var quarantineHeaders = [...]string{
-	HeaderEvents, HeaderID, HeaderName, HeaderProjectID, "User-Agent",
+	HeaderEvents, HeaderID, HeaderName, HeaderProjectID, HeaderUserID, "User-Agent",
 }
 
 // ErrNotStored is returned by NotStored: there is no state store to record into.

@@ -9,7 +9,8 @@ import (
 )
 
 // Replay re-runs a quarantined request: its signature was verified when it arrived, so only
-// decoding and recording are left. mapped says whether a table is mapped; record records the
+// decoding and recording are left. The change keeps the delivery's acting user (kept with the
+// quarantined headers) and has source replay. mapped says whether a table is mapped; record records the
 // change and describes the outcome. It returns whether the request is done with (recorded,
 // or ignored for good) and what happened, for the quarantine's replay_result.
 func Replay[R fmt.Stringer](ctx context.Context, headers map[string]string, body []byte, mapped func(connector.TableKey) bool,
@@ -24,6 +25,7 @@ func Replay[R fmt.Stringer](ctx context.Context, headers map[string]string, body
 	if !mapped(ch.Key) {
 		return true, "ignored: table " + ch.Key.String() + " is not mapped"
 	}
+	ch.Actor, ch.Source = headers[HeaderUserID], connector.SourceReplay
 	res, err := record(ctx, ch)
 	if err != nil {
 		return false, "not recorded: " + err.Error()

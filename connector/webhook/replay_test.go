@@ -49,4 +49,13 @@ func TestReplay(t *testing.T) {
 		require.Contains(t, result, tc.result, tc.name)
 	}
 	require.Equal(t, []string{"main/posts/r1"}, recorded)
+
+	// A replayed change keeps the delivery's acting user and event, and says it was replayed.
+	var got connector.Change
+	ok, _ := Replay(context.Background(), map[string]string{HeaderEvents: rowHeaders[HeaderEvents], HeaderUserID: "u42"}, row, mapped,
+		func(_ context.Context, ch connector.Change) (replayResult, error) { got = ch; return "recorded", nil })
+	require.True(t, ok)
+	require.Equal(t, "u42", got.Actor)
+	require.Equal(t, "databases.main.tables.posts.rows.r1.update", got.Event)
+	require.Equal(t, connector.SourceReplay, got.Source)
 }
