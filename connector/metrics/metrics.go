@@ -52,6 +52,12 @@ type Metrics struct {
 	RefusedTables    prometheus.Gauge       // tables with refused changes awaiting an automatic reconcile
 	Repairs          prometheus.Counter     // reconcile jobs queued to repair refused changes
 	WebhookReenabled *prometheus.CounterVec // webhook id
+
+	// The audit log (issue 19).
+	AuditEntries   *prometheus.CounterVec // result: recorded|duplicate
+	AuditDelivered prometheus.Counter     // entries copied to the warehouse table
+	AuditKept      prometheus.Gauge       // entries in the warehouse table
+	AuditRemoved   *prometheus.CounterVec // store: state|warehouse (audit.retention)
 }
 
 // New creates and registers every collector on a fresh registry (plus Go and process
@@ -137,6 +143,20 @@ func New() *Metrics {
 		Help: "Incremental reconcile jobs queued automatically to repair refused changes or the events of a disabled webhook."})
 	m.WebhookReenabled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_appwrite_webhook_reenabled_total",
 		Help: "Times a disabled Appwrite webhook was enabled again by appwrite-sync (reconcile.reenable_webhooks)."}, []string{"webhook_id"})
+	m.AuditEntries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_audit_entries_total",
+		Help: "Webhooks selected by audit.events, by result: recorded (a new audit log entry) or duplicate (a byte-identical redelivery, recorded once)."}, []string{"result"})
+	m.AuditDelivered = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_audit_delivered_total",
+		Help: "Audit log entries copied from the state store to the warehouse table (audit.table)."})
+	m.AuditKept = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_audit_kept_entries",
+		Help: "Audit log entries in the warehouse table (audit.table), after retention."})
+	m.AuditRemoved = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_audit_removed_total",
+		Help: "Audit log entries removed by audit.retention, by store (state, warehouse)."}, []string{"store"})
+	for _, store := range []string{"state", "warehouse"} {
+		m.AuditRemoved.WithLabelValues(store)
+	}
+	for _, c := range []prometheus.Collector{m.AuditEntries, m.AuditDelivered, m.AuditKept, m.AuditRemoved} {
+		f(c)
+	}
 	for _, c := range []prometheus.Collector{m.SpoolBytes, m.SpoolRecords, m.SpoolOldestAge, m.SpoolAppended, m.SpoolDrained, m.Refused,
 		m.RefusedTables, m.Repairs, m.WebhookReenabled} {
 		f(c)

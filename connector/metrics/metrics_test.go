@@ -35,6 +35,7 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	m.WebhookAttempts.WithLabelValues("w").Set(0)
 	m.Refused.WithLabelValues("spool_off").Inc()
 	m.WebhookReenabled.WithLabelValues("w").Inc()
+	m.AuditEntries.WithLabelValues("recorded").Inc()
 	families, err := m.Registry.Gather()
 	require.NoError(t, err)
 	have := map[string]bool{}
