@@ -85,6 +85,8 @@ type Options struct {
 	// BodyWait is how long a request waits for room in BodyBudget before 503. Default
 	// BodyWaitDefault.
 	BodyWait time.Duration
+	// Audit, if set, records the deliveries it selects in the audit log first (audit.go).
+	Audit Auditor
 }
 
 // Handler runs the ingest pipeline. The order fails closed: cap the body, check basic auth,
@@ -99,6 +101,7 @@ type Handler struct {
 	now       func() time.Time
 	limiter   *limiter // nil: no rate limit
 	budget    *budget  // nil: no intake budget
+	auditor   Auditor  // nil: no audit log
 }
 
 // NewHandler validates opts, fills defaults and returns a Handler.
@@ -120,6 +123,7 @@ func NewHandler(opts Options) (*Handler, error) {
 		log:     opts.Log,
 		observe: opts.Observe,
 		now:     opts.Now,
+		auditor: opts.Audit,
 	}
 	if h.maxBody == 0 {
 		h.maxBody = MaxBodyBytesDefault
@@ -250,8 +254,16 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 	res.verified = true
 	events := header.Get(HeaderEvents)
 	res.Event = FirstEvent(events)
+	audited, status, resp := h.audit(ctx, ep, header, body, events, start, res)
+	if status != 0 {
+		return status, resp
+	}
 	ch, err := Decode(events, body)
 	if errors.Is(err, ErrNotRowEvent) {
+		if audited {
+			res.Outcome = OutcomeAudited
+			return http.StatusOK, answerAudited
+		}
 		res.Outcome, res.Reason = OutcomeIgnored, fmt.Sprintf("%s is not a row event", res.Event)
 		return http.StatusOK, gin.H{"ignored": true, "reason": res.Reason}
 	}
@@ -264,6 +276,10 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 	}
 	res.Table, res.RowID = ch.Key.String(), ch.RowID
 	if !h.mapped(ch.Key) {
+		if audited {
+			res.Outcome = OutcomeAudited
+			return http.StatusOK, answerAudited
+		}
 		res.Outcome, res.Reason = OutcomeIgnored, fmt.Sprintf("table %s is not mapped", res.Table)
 		return http.StatusOK, gin.H{"ignored": true, "reason": res.Reason}
 	}
