@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgerrcode"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
@@ -39,7 +39,7 @@ type RecorderOptions struct {
 }
 
 // Recorder records audit entries in the state store with group commit: entries arriving
-// while a group commits form the next group. It implements the webhook handler's Auditor.
+// while the committers are busy form the next group. It implements the webhook handler's Auditor.
 type Recorder struct {
 	pool *pgxpool.Pool
 	opts RecorderOptions
@@ -105,9 +105,17 @@ func (r *Recorder) Record(ctx context.Context, e Entry) (bool, error) {
 	}
 }
 
-// loop gathers a group from what is waiting and commits it; one group at a time, since the
-// chain's lock serialises them anyway.
+// committers is the number of groups in flight at once: the next group is sent while one
+// commits, and waits at the head's lock (the statement's planning and the jsonb parse of its
+// payloads overlap the other's commit).
+const committers = 2
+
+// loop gathers groups and hands each to a free committer; while both are busy, arrivals join
+// the next group.
 func (r *Recorder) loop(ctx context.Context) {
+	slots := make(chan struct{}, committers)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
 	for {
 		var batch []*request
 		select {
@@ -117,24 +125,32 @@ func (r *Recorder) loop(ctx context.Context) {
 			r.drain()
 			return
 		}
-	gather:
+	wait:
 		for len(batch) < r.opts.MaxBatch {
 			select {
+			case slots <- struct{}{}:
+				break wait
 			case q := <-r.in:
 				batch = append(batch, q)
-			default:
-				break gather
 			}
 		}
-		cctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		err := r.commit(cctx, batch)
-		cancel()
-		for _, q := range batch {
-			if err != nil {
-				q.err = err
-			}
-			close(q.ready)
+		if len(batch) >= r.opts.MaxBatch {
+			slots <- struct{}{}
 		}
+		inflight.Add(1)
+		go func(batch []*request) {
+			defer inflight.Done()
+			cctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+			err := r.commit(cctx, batch)
+			cancel()
+			<-slots
+			for _, q := range batch {
+				if err != nil {
+					q.err = err
+				}
+				close(q.ready)
+			}
+		}(batch)
 	}
 }
 
@@ -150,28 +166,45 @@ func (r *Recorder) drain() {
 	}
 }
 
-// prepareSQL renders each entry's canonical form (canonicalSQL over the values as they will be
-// stored) and says whether its digest is already in the log.
-const prepareSQL = `
-SELECT ` + canonicalSQL + `, EXISTS (SELECT 1 FROM appwrite_sync.audit_log a WHERE a.digest = t.digest)
-FROM (SELECT r AS received_at, NULLIF(w, '') AS webhook_id, NULLIF(p, '') AS project_id, NULLIF(u, '') AS user_id,
-        string_to_array(ev, ',') AS events, (string_to_array(ev, ','))[1] AS event, pl::jsonb AS payload, d AS digest, i
-    FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])
-        WITH ORDINALITY AS x(r, w, p, u, ev, pl, d, i)) t
-ORDER BY i`
+// appendSQL appends a group to the chain in one statement (its own transaction, one round
+// trip): it locks the head's row (the chain's single writer; a concurrent group waits, then
+// reads the head it left), skips the entries whose digest the log holds already, numbers the
+// others after the head, chains them (a recursive CTE: each hash covers the previous one, as
+// ChainHash computes it), inserts them and moves the head. It returns the digests it inserted.
+// The canonical form is rendered from the values as stored (canonicalSQL).
+const appendSQL = `
+WITH RECURSIVE head AS (SELECT seq, hash FROM appwrite_sync.audit_head WHERE id = 1 FOR UPDATE),
+input AS (
+    SELECT x.i, x.d AS digest, x.r AS received_at, NULLIF(x.w, '') AS webhook_id, NULLIF(x.p, '') AS project_id,
+        NULLIF(x.u, '') AS user_id, string_to_array(x.ev, ',') AS events, x.pl::jsonb AS payload
+    FROM unnest($1::bytea[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+        WITH ORDINALITY AS x(d, r, w, p, u, ev, pl, i)
+    WHERE NOT EXISTS (SELECT 1 FROM appwrite_sync.audit_log a WHERE a.digest = x.d)),
+fresh AS (
+    SELECT row_number() OVER (ORDER BY i) AS n, input.*, ` + canonicalFreshSQL + ` AS canonical FROM input),
+chain (n, seq, prev_hash, hash) AS (
+    SELECT 0::bigint, seq, NULL::text, hash FROM head
+    UNION ALL
+    SELECT f.n, c.seq + 1, c.hash,
+        encode(sha256(convert_to(c.hash || E'\n' || (c.seq + 1)::text || E'\n' || f.canonical, 'UTF8')), 'hex')
+    FROM chain c JOIN fresh f ON f.n = c.n + 1),
+ins AS (
+    INSERT INTO appwrite_sync.audit_log (seq, digest, received_at, webhook_id, project_id, user_id, events, payload, prev_hash, hash)
+    SELECT c.seq, f.digest, f.received_at, f.webhook_id, f.project_id, f.user_id, f.events, f.payload, c.prev_hash, c.hash
+    FROM chain c JOIN fresh f USING (n)
+    RETURNING digest),
+moved AS (
+    UPDATE appwrite_sync.audit_head h SET seq = last.seq, hash = last.hash
+    FROM (SELECT seq, hash FROM chain ORDER BY n DESC LIMIT 1) last
+    WHERE h.id = 1 AND last.seq > h.seq)
+SELECT digest FROM ins`
 
-const headSQL = `SELECT seq, hash FROM appwrite_sync.audit_head WHERE id = 1 FOR UPDATE`
-
-const insertSQL = `
-INSERT INTO appwrite_sync.audit_log (seq, digest, received_at, webhook_id, project_id, user_id, events, payload, prev_hash, hash)
-SELECT s, d, r, NULLIF(w, ''), NULLIF(p, ''), NULLIF(u, ''), string_to_array(ev, ','), pl::jsonb, ph, h
-FROM unnest($1::bigint[], $2::bytea[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-    AS t(s, d, r, w, p, u, ev, pl, ph, h)`
-
-const moveHeadSQL = `UPDATE appwrite_sync.audit_head SET seq = $1, hash = $2 WHERE id = 1`
+// canonicalFreshSQL is canonicalSQL over the input CTE's columns (event: the first element).
+const canonicalFreshSQL = `jsonb_build_array(to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), ` +
+	`webhook_id, project_id, user_id, events, events[1], payload)::text`
 
 // commit records a group: duplicates (within it, or of entries already in the log) are
-// answered without a new entry; the rest are chained and appended under the head's lock.
+// answered without a new entry; the rest are chained and appended (appendSQL).
 func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	first := make(map[string]*request, len(reqs))
 	var uniq []*request
@@ -183,26 +216,28 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		first[string(q.e.Digest)] = q
 		uniq = append(uniq, q)
 	}
+	var inserted map[string]bool
 	var err error
-	appended := false
 	for attempt := 0; attempt < 3; attempt++ {
-		var fresh []*request
-		var canon []string
-		fresh, canon, err = r.prepare(ctx, uniq)
-		if err != nil || len(fresh) == 0 {
-			break
+		inserted, err = r.append(ctx, uniq)
+		if pgerr.IsData(err) && !pgerr.IsUniqueViolation(err, "") {
+			if r.wrapRefused(ctx, uniq) {
+				continue // wrapped: try again
+			}
 		}
-		err = r.append(ctx, fresh, canon)
-		// A replica appended the same digest since prepare looked: look again.
+		// A replica appended the same digest at the same time (the loser sees the winner's row
+		// only after it committed): look again.
 		if pgerr.IsUniqueViolation(err, "") || retryable(err) {
 			continue
 		}
-		appended = err == nil
 		break
 	}
 	if err != nil {
 		r.opts.Log.WithError(err).Warn("audit log commit failed")
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	for _, q := range uniq {
+		q.dup = !inserted[string(q.e.Digest)]
 	}
 	if m := r.opts.Metrics; m != nil {
 		for _, q := range reqs {
@@ -213,7 +248,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 			}
 		}
 	}
-	if appended && r.opts.Notify != nil {
+	if len(inserted) > 0 && r.opts.Notify != nil {
 		r.opts.Notify()
 	}
 	return nil
@@ -224,39 +259,15 @@ func retryable(err error) bool {
 	return c == pgerrcode.SerializationFailure || c == pgerrcode.DeadlockDetected
 }
 
-// prepare marks the entries already in the log as duplicates and returns the others with
-// their canonical forms. A payload jsonb refuses (what json.Valid lets through: a \u0000
-// escape, a lone surrogate) is wrapped (BodyWrapped) and the group prepared again.
-func (r *Recorder) prepare(ctx context.Context, reqs []*request) ([]*request, []string, error) {
-	for {
-		canon, exists, err := r.render(ctx, reqs)
-		if pgerr.IsData(err) {
-			if !r.wrapRefused(ctx, reqs) {
-				return nil, nil, err
-			}
-			continue
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		var fresh []*request
-		var fc []string
-		for i, q := range reqs {
-			q.dup = exists[i]
-			if !q.dup {
-				fresh, fc = append(fresh, q), append(fc, canon[i])
-			}
-		}
-		return fresh, fc, nil
-	}
-}
-
-// wrapRefused renders each entry alone and wraps the payloads jsonb refuses; false when none
-// was (the error is not the payloads').
+// wrapRefused finds the payloads jsonb refuses (what json.Valid lets through: a \u0000
+// escape, a lone surrogate) and wraps them (BodyWrapped); false when none was refused (the
+// error is not the payloads').
 func (r *Recorder) wrapRefused(ctx context.Context, reqs []*request) bool {
 	wrapped := false
 	for _, q := range reqs {
-		if _, _, err := r.render(ctx, []*request{q}); pgerr.IsData(err) {
+		var ok bool
+		err := r.pool.QueryRow(ctx, `SELECT $1::text::jsonb IS NOT NULL`, string(q.e.Payload)).Scan(&ok)
+		if pgerr.IsData(err) {
 			q.e.Payload = BodyWrapped(q.e.Payload)
 			wrapped = true
 		}
@@ -264,63 +275,26 @@ func (r *Recorder) wrapRefused(ctx context.Context, reqs []*request) bool {
 	return wrapped
 }
 
-func (r *Recorder) render(ctx context.Context, reqs []*request) ([]string, []bool, error) {
+// append runs appendSQL for reqs and returns the digests it inserted.
+func (r *Recorder) append(ctx context.Context, reqs []*request) (map[string]bool, error) {
 	n := len(reqs)
-	ra, w, p, u, ev, pl, d := make([]time.Time, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([][]byte, n)
+	d, ra := make([][]byte, n), make([]time.Time, n)
+	w, p, u, ev, pl := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, q := range reqs {
-		ra[i], w[i], p[i], u[i], ev[i], pl[i], d[i] = q.e.ReceivedAt, q.e.WebhookID, q.e.ProjectID, q.e.UserID, q.e.Events, string(q.e.Payload), q.e.Digest
+		d[i], ra[i], w[i], p[i], u[i], ev[i], pl[i] = q.e.Digest, q.e.ReceivedAt, q.e.WebhookID, q.e.ProjectID, q.e.UserID, q.e.Events, string(q.e.Payload)
 	}
-	rows, err := r.pool.Query(ctx, prepareSQL, ra, w, p, u, ev, pl, d)
+	rows, err := r.pool.Query(ctx, appendSQL, d, ra, w, p, u, ev, pl)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	canon, exists := make([]string, 0, n), make([]bool, 0, n)
+	inserted := make(map[string]bool, n)
 	for rows.Next() {
-		var c string
-		var ex bool
-		if err := rows.Scan(&c, &ex); err != nil {
+		var dg []byte
+		if err := rows.Scan(&dg); err != nil {
 			rows.Close()
-			return nil, nil, err
+			return nil, err
 		}
-		canon, exists = append(canon, c), append(exists, ex)
+		inserted[string(dg)] = true
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	if len(canon) != n {
-		return nil, nil, fmt.Errorf("rendering audit entries: got %d rows for %d entries", len(canon), n)
-	}
-	return canon, exists, nil
-}
-
-// append chains fresh after the head and inserts them, in one transaction holding the head's
-// row lock (the chain's single writer).
-func (r *Recorder) append(ctx context.Context, fresh []*request, canon []string) error {
-	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		var seq int64
-		var head string
-		if err := tx.QueryRow(ctx, headSQL).Scan(&seq, &head); err != nil {
-			return fmt.Errorf("reading the audit log's head: %w", err)
-		}
-		n := len(fresh)
-		ss, d, ra := make([]int64, n), make([][]byte, n), make([]time.Time, n)
-		w, p, u, ev, pl, ph, h := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		for i, q := range fresh {
-			seq++
-			ss[i], ph[i] = seq, head
-			head = ChainHash(head, seq, canon[i])
-			h[i] = head
-			d[i], ra[i], w[i], p[i], u[i], ev[i], pl[i] = q.e.Digest, q.e.ReceivedAt, q.e.WebhookID, q.e.ProjectID, q.e.UserID, q.e.Events, string(q.e.Payload)
-		}
-		b := &pgx.Batch{}
-		b.Queue(insertSQL, ss, d, ra, w, p, u, ev, pl, ph, h)
-		b.Queue(moveHeadSQL, seq, head)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
-		}
-		for i, q := range fresh {
-			q.e.Seq, q.e.PrevHash, q.e.Hash = ss[i], ph[i], h[i]
-		}
-		return nil
-	})
+	return inserted, rows.Err()
 }
