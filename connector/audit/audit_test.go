@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
@@ -334,4 +337,34 @@ func TestOddBodiesAreKept(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(5), rep.Entries)
 	require.Equal(t, int64(4), b.count(t, `SELECT count(*) FROM wh.audit_log WHERE payload ? '$body_base64'`))
+}
+
+// The SQL verifier docs/operations.md gives agrees with Verify: no row on an intact log, the
+// changed entry after an UPDATE.
+func TestDocumentedSQLVerifier(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../../docs/operations.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(doc), "The same check in SQL")
+	require.True(t, ok)
+	_, rest, ok = strings.Cut(rest, "```sql\n")
+	require.True(t, ok)
+	query, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	query = strings.ReplaceAll(query, "appwrite.audit_log", "wh.audit_log")
+
+	b := setup(t)
+	for i := range 4 {
+		b.audit(t, userEvent(fmt.Sprintf("u%d", i), "create"))
+	}
+	b.audit(t, fileEvent("b1", "f1"))
+	_, err = b.verify(t)
+	require.NoError(t, err)
+	ctx := context.Background()
+	var seq int64
+	require.ErrorIs(t, b.pool.QueryRow(ctx, query).Scan(&seq), pgx.ErrNoRows)
+	_, err = b.pool.Exec(ctx, `UPDATE wh.audit_log SET user_id = 'someone-else' WHERE seq = 4`)
+	require.NoError(t, err)
+	require.NoError(t, b.pool.QueryRow(ctx, query).Scan(&seq))
+	require.Equal(t, int64(4), seq)
 }

@@ -19,17 +19,17 @@
 //
 // # Recording and the chain's single writer
 //
-// Recorder commits groups of entries (group commit, as the ledger's recorder). Each group takes
-// the row lock of appwrite_sync.audit_head, the chain's head, for the few statements that
-// append it: it reads the head's seq and hash, gives the group's entries the next seqs and
-// their hashes, inserts them and moves the head. The lock makes the recorder the chain's only
-// writer at any instant, across every replica on the state store, so two replicas can never
-// append two entries to the same head (a fork), and seqs commit in order with no gap. Chaining
-// at record time rather than at delivery keeps every acknowledged entry's hash fixed from the
-// moment it is acknowledged (the state store holds the same chain the warehouse will), and the
-// delivery stays a copy that is idempotent by seq. The price is a serialised section per group,
-// not per entry: at a few milliseconds per group it bounds ingest of audited webhooks to some
-// hundreds of groups a second, each of up to MaxBatchDefault entries.
+// Recorder commits groups of entries (group commit, as the ledger's recorder), each in one
+// statement that takes the row lock of appwrite_sync.audit_head, the chain's head, reads its
+// seq and hash, gives the group's new entries the next seqs, computes their hashes (sha256 in
+// Postgres; Verify recomputes them in Go, so the two implementations of the definition below
+// are held together by the tests), inserts them and moves the head. The lock makes the
+// recorder the chain's only writer at any instant, across every replica on the state store:
+// two replicas can never append two entries to the same head (a fork), and seqs commit in
+// order with no gap. Chaining at record time rather than at delivery fixes every acknowledged
+// entry's hash the moment it is acknowledged (the state store holds the same chain the
+// warehouse will), and keeps the delivery a plain copy, idempotent by seq. The price is a
+// section serialised per group, not per entry: one statement, its commit included.
 //
 // A byte-identical redelivery (the same events header and body) has the same digest (SHA-256
 // of the header, "\n" and the body) and is recorded once: the digest is unique in the state

@@ -68,7 +68,7 @@ func New() *Metrics {
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Metrics{Registry: r}
 	m.WebhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_requests_total",
-		Help: "Webhook requests by webhook and outcome (recorded, ignored, quarantined, unauthorized, too_large, unavailable, bad_request, not_found, rate_limited, busy)."}, []string{"webhook", "outcome"})
+		Help: "Webhook requests by webhook and outcome (recorded, audited, ignored, quarantined, unauthorized, too_large, unavailable, bad_request, not_found, rate_limited, busy)."}, []string{"webhook", "outcome"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_rate_limited_total",
 		Help: "Webhook requests refused with 429 because their client IP was over limits.rate_per_source. Appwrite counts each as a failed delivery."}, []string{"webhook"})
 	m.IntakeRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_intake_refused_total",
