@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +19,7 @@ import (
 // auditLog is the audit log of a serve run (audit.events set): the recorder the webhook
 // handler calls and the delivery into the warehouse.
 type auditLog struct {
+	a   *app
 	rec *audit.Recorder
 	del *audit.Deliverer
 }
@@ -35,15 +38,31 @@ func newAuditLog(a *app) (*auditLog, error) {
 		Retention: c.Retention, Metrics: a.metrics, Log: a.log.WithField("component", "audit")})
 	rec := audit.NewRecorder(a.logPool, audit.RecorderOptions{Matcher: m, MaxBatch: a.cfg.State.GroupCommitMax,
 		Metrics: a.metrics, Log: a.log.WithField("component", "audit"), Notify: del.Notify})
-	return &auditLog{rec: rec, del: del}, nil
+	return &auditLog{a: a, rec: rec, del: del}, nil
 }
 
-// auditor is the webhook handler's Auditor: nil (not a nil *Recorder) without an audit log.
+// auditor is the webhook handler's Auditor: nil (not a nil *auditLog) without an audit log.
 func (l *auditLog) auditor() webhook.Auditor {
 	if l == nil {
 		return nil
 	}
-	return l.rec
+	return l
+}
+
+// Selects is the recorder's.
+func (l *auditLog) Selects(events string) bool { return l.rec.Selects(events) }
+
+// Audit records the delivery. When it cannot, the handler answers 503 and records nothing
+// else of the delivery: a row change of a mapped table is then lost as any refused change is
+// (Appwrite does not retry), so its table goes on the outage's repair list like theirs.
+func (l *auditLog) Audit(ctx context.Context, header http.Header, body []byte, received time.Time) error {
+	err := l.rec.Audit(ctx, header, body, received)
+	if err != nil {
+		if ch, derr := webhook.Decode(header.Get(webhook.HeaderEvents), body); derr == nil && l.a.mapped(ch.Key) {
+			l.a.outage.refuse(ch.Key, received, "audit_unavailable")
+		}
+	}
+	return err
 }
 
 // run delivers the log to the warehouse and applies retention until ctx ends.

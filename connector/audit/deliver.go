@@ -93,6 +93,7 @@ func (d *Deliverer) Run(ctx context.Context) {
 				}
 			} else {
 				ready = true
+				d.refreshKept(ctx)
 			}
 		}
 		if ready {

@@ -48,7 +48,7 @@ type Metrics struct {
 	SpoolOldestAge   prometheus.Gauge       // seconds
 	SpoolAppended    prometheus.Counter     // changes answered 200 from the spool
 	SpoolDrained     prometheus.Counter     // changes drained into the ledger
-	Refused          *prometheus.CounterVec // reason: spool_off|spool_full|spool_unwritable
+	Refused          *prometheus.CounterVec // reason: spool_off|spool_full|spool_unwritable|audit_unavailable
 	RefusedTables    prometheus.Gauge       // tables with refused changes awaiting an automatic reconcile
 	Repairs          prometheus.Counter     // reconcile jobs queued to repair refused changes
 	WebhookReenabled *prometheus.CounterVec // webhook id
@@ -136,7 +136,7 @@ func New() *Metrics {
 	m.SpoolDrained = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_spool_drained_total",
 		Help: "Spooled changes recorded in the state store once it was back."})
 	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_refused_changes_total",
-		Help: "Verified changes answered 503 because the state store could not commit them and the spool could not take them, by reason (spool_off, spool_full, spool_unwritable)."}, []string{"reason"})
+		Help: "Verified changes answered 503 because the state store could not commit them and the spool could not take them, by reason (spool_off, spool_full, spool_unwritable; audit_unavailable: an audited change whose audit log entry could not be committed)."}, []string{"reason"})
 	m.RefusedTables = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_refused_tables",
 		Help: "Tables with refused changes not yet repaired: each gets an incremental reconcile once the state store is healthy (when the Appwrite API is configured); otherwise run one by hand."})
 	m.Repairs = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_repair_jobs_total",
