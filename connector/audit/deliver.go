@@ -20,6 +20,10 @@ const (
 	DeliverBatchDefault = 1000
 	// PollDefault is how often the delivery looks for entries other replicas recorded.
 	PollDefault = time.Second
+	// LingerDefault is how long the delivery waits after a Notify before it reads, so that
+	// it copies the entries of many group commits at once: a delivery transaction per group
+	// cost more than the recording itself under load.
+	LingerDefault = 100 * time.Millisecond
 	// RetentionBatch is the most entries one retention statement removes (short row locks).
 	RetentionBatch = 1000
 	// SweepEvery is how often retention runs.
@@ -35,7 +39,9 @@ type DelivererOptions struct {
 	// Batch bounds one delivery transaction. Default DeliverBatchDefault.
 	Batch int
 	// Poll is how often the delivery looks for work without a Notify. Default PollDefault.
-	Poll    time.Duration
+	Poll time.Duration
+	// Linger is how long a Notify waits before the delivery reads. Default LingerDefault.
+	Linger  time.Duration
 	Metrics *metrics.Metrics
 	Log     *logrus.Entry
 	// Now is the clock of retention. Default time.Now.
@@ -60,6 +66,9 @@ func NewDeliverer(state, wh *pgxpool.Pool, opts DelivererOptions) *Deliverer {
 	if opts.Poll <= 0 {
 		opts.Poll = PollDefault
 	}
+	if opts.Linger <= 0 {
+		opts.Linger = LingerDefault
+	}
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
@@ -83,6 +92,9 @@ func (d *Deliverer) Run(ctx context.Context) {
 	defer poll.Stop()
 	sweep := time.NewTicker(SweepEvery)
 	defer sweep.Stop()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
 	ready := false
 	lastSweep := time.Time{}
 	for {
@@ -111,6 +123,12 @@ func (d *Deliverer) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
+			linger.Reset(d.opts.Linger)
+			select {
+			case <-ctx.Done():
+				return
+			case <-linger.C:
+			}
 		case <-poll.C:
 		case <-sweep.C:
 		}

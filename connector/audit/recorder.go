@@ -171,7 +171,10 @@ func (r *Recorder) drain() {
 // reads the head it left), skips the entries whose digest the log holds already, numbers the
 // others after the head, chains them (a recursive CTE: each hash covers the previous one, as
 // ChainHash computes it), inserts them and moves the head. It returns the digests it inserted.
-// The canonical form is rendered from the values as stored (canonicalSQL).
+// The canonical form is rendered from the values as stored (canonicalSQL). The digest check is
+// a scalar subquery, probed per entry through the unique index: written as NOT EXISTS, it was
+// planned as an anti join over the whole log while the table's statistics said it was empty,
+// and a plan cached then (generic plans) kept scanning it as it grew.
 const appendSQL = `
 WITH RECURSIVE head AS (SELECT seq, hash FROM appwrite_sync.audit_head WHERE id = 1 FOR UPDATE),
 input AS (
@@ -179,7 +182,7 @@ input AS (
         NULLIF(x.u, '') AS user_id, string_to_array(x.ev, ',') AS events, x.pl::jsonb AS payload
     FROM unnest($1::bytea[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
         WITH ORDINALITY AS x(d, r, w, p, u, ev, pl, i)
-    WHERE NOT EXISTS (SELECT 1 FROM appwrite_sync.audit_log a WHERE a.digest = x.d)),
+    WHERE COALESCE((SELECT false FROM appwrite_sync.audit_log a WHERE a.digest = x.d), true)),
 fresh AS (
     SELECT row_number() OVER (ORDER BY i) AS n, input.*, ` + canonicalFreshSQL + ` AS canonical FROM input),
 chain (n, seq, prev_hash, hash) AS (
