@@ -14,6 +14,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 )
 
 // auditLog is the audit log of a serve run (audit.events set): the recorder the webhook
@@ -112,6 +113,9 @@ func verifyAudit(ctx context.Context, cfg *config.Config, stdout io.Writer) erro
 	var be *audit.BrokenError
 	if errors.As(err, &be) {
 		return &exitError{exitFailure, fmt.Errorf("audit log %s is NOT intact: %w (%d entries before it verified)", name, err, rep.Entries)}
+	}
+	if pgerr.IsUndefinedTable(err) {
+		return fmt.Errorf("audit log %s does not exist: serve creates it once audit.events is set (check warehouse.schema and audit.table)", name)
 	}
 	if err != nil {
 		return err

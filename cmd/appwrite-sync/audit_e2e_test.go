@@ -94,6 +94,9 @@ func TestAuditLogThroughServeAndVerify(t *testing.T) {
 	t.Parallel()
 	state := pgtest.NewDatabase(t)
 	path, cfg := auditConfig(t, state, `["users.*", "buckets.*.files.*", "databases.*.tables.*.rows.*"]`)
+	code, out := runCLI("audit", "verify", "--config", path)
+	require.Equal(t, exitFailure, code, out)
+	require.Contains(t, out, "audit log wh.audit_log does not exist")
 	in := startInstance(t, cfg)
 
 	user := []byte(`{"$id":"u1","name":"Ada","email":"ada@example.com"}`)
@@ -136,7 +139,7 @@ func TestAuditLogThroughServeAndVerify(t *testing.T) {
 	waitDrained(t, state, 10*time.Second)
 	require.Equal(t, "hello", warehouseRows(t, state)["r1"].Title)
 
-	code, out := runCLI("audit", "verify", "--config", path)
+	code, out = runCLI("audit", "verify", "--config", path)
 	require.Equal(t, exitOK, code, out)
 	var head string
 	require.NoError(t, conn.QueryRow(ctx, `SELECT hash FROM appwrite_sync.audit_head`).Scan(&head))
