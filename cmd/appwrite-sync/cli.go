@@ -108,6 +108,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		},
 		backfillCommand(ctx, &cfgPath, loadConfig, stdout, stderr),
 		statusCommand(ctx, loadConfig, stdout),
+		auditCommand(ctx, loadConfig, stdout),
 		healthcheckCommand(stdout),
 	)
 	root.SetArgs(args)

@@ -118,7 +118,7 @@ func load(base string, conc int, dur time.Duration, rate int, idPrefix string, t
 				id := fmt.Sprintf("%s%d", idPrefix, i)
 				body := kibRow(id, i)
 				req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/appwrite", strings.NewReader(string(body)))
-				req.Header.Set("X-Appwrite-Webhook-Events", "databases.main.tables.posts.rows."+id+".create")
+				req.Header.Set("X-Appwrite-Webhook-Events", "databases.main.tables.posts.rows."+id+".create"+eventsSuffix)
 				req.Header.Set("X-Appwrite-Webhook-Signature", sign(webhookURL, body))
 				if rate == 0 {
 					t0 = time.Now()
@@ -351,7 +351,13 @@ type loadSpec struct {
 	Conc, Rate        int
 	Dur               time.Duration
 	Track             bool
+	// EventsSuffix is appended to each request's events header (the audit benchmark's
+	// wildcard variants).
+	EventsSuffix string
 }
+
+// eventsSuffix is loadSpec.EventsSuffix in the generator process.
+var eventsSuffix string
 
 // loadReport is what a generator process writes to loadSpec.Out.
 type loadReport struct {
@@ -370,6 +376,7 @@ func TestLoadgenChild(t *testing.T) {
 	}
 	var s loadSpec
 	require.NoError(t, json.Unmarshal([]byte(raw), &s))
+	eventsSuffix = s.EventsSuffix
 	cpu0 := processCPU()
 	r := load(s.Base, s.Conc, s.Dur, s.Rate, s.Prefix, s.Track)
 	rep := loadReport{N: r.n, Errs: r.errs, Lat: r.lat, Elapsed: r.elapsed, CPUTime: processCPU() - cpu0, Acked: make(map[string]int64, len(r.acked))}
@@ -394,15 +401,21 @@ func processCPU() time.Duration {
 // TestLoadgenChild); cpu is the generator's CPU time during the run.
 func loadProc(t *testing.T, base string, conc int, dur time.Duration, rate int, idPrefix string, track bool) (res loadResult, cpu time.Duration) {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "load.json")
-	spec, err := json.Marshal(loadSpec{Base: base, Prefix: idPrefix, Out: out, Conc: conc, Rate: rate, Dur: dur, Track: track})
+	return loadProcSpec(t, loadSpec{Base: base, Prefix: idPrefix, Conc: conc, Rate: rate, Dur: dur, Track: track})
+}
+
+// loadProcSpec is loadProc for a whole spec (its Out is set here).
+func loadProcSpec(t *testing.T, s loadSpec) (res loadResult, cpu time.Duration) {
+	t.Helper()
+	s.Out = filepath.Join(t.TempDir(), "load.json")
+	spec, err := json.Marshal(s)
 	require.NoError(t, err)
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestLoadgenChild$", "-test.count", "1")
 	cmd.Env = append(os.Environ(), "APPWRITE_SYNC_LOADGEN="+string(spec))
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("load generator process: %v\n%s", err, b)
 	}
-	b, err := os.ReadFile(out)
+	b, err := os.ReadFile(s.Out)
 	require.NoError(t, err)
 	var rep loadReport
 	require.NoError(t, json.Unmarshal(b, &rep))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/audit"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
@@ -94,4 +96,28 @@ func collectedValue(c prometheus.Metric) float64 {
 		return -1
 	}
 	return metricValue(&m)
+}
+
+// An audited row change the audit log cannot record is answered 503 and not recorded: its
+// table goes on the repair list, as a refused change's does; an audited user event does not
+// (there is nothing to reconcile).
+func TestAuditUnavailableRepairsTheTable(t *testing.T) {
+	t.Parallel()
+	a := downApp(t, t.TempDir(), 1<<20)
+	a.logPool, a.wh = a.state, a.state
+	a.cfg.Audit.Events = []string{"databases.*.tables.*.rows.*", "users.*"}
+	var err error
+	a.audit, err = newAuditLog(a)
+	require.NoError(t, err)
+	t.Cleanup(a.audit.close)
+	aud := a.audit.auditor()
+	h := http.Header{}
+	h.Set(webhook.HeaderEvents, "users.u1.create,users.*")
+	require.ErrorIs(t, aud.Audit(context.Background(), h, []byte(`{"$id":"u1"}`), time.Now()), audit.ErrUnavailable)
+	require.Empty(t, a.outage.status()["repair"].(map[string]any)["refused_since"])
+	h.Set(webhook.HeaderEvents, "databases.main.tables.posts.rows.r1.update,databases.*.tables.*.rows.*")
+	body := rowBody("r1", time.Now(), "t", 1, "a")
+	require.ErrorIs(t, aud.Audit(context.Background(), h, body, time.Now()), audit.ErrUnavailable)
+	require.Equal(t, 1.0, collectedValue(a.metrics.Refused.WithLabelValues("audit_unavailable")))
+	require.Contains(t, a.outage.status()["repair"].(map[string]any)["refused_since"], "main/posts")
 }

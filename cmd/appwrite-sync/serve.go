@@ -94,6 +94,8 @@ type app struct {
 	// keeps one (history.go).
 	history       *ledger.HistoryDelivery
 	historyWriter historySweeper
+	// audit is the audit log; nil without audit.events.
+	audit *auditLog
 }
 
 func runServe(ctx context.Context, cfg *config.Config, migrate bool, logOut io.Writer) error {
@@ -179,6 +181,9 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		return nil, err
 	}
 	a.outage = newOutage(a)
+	if a.audit, err = newAuditLog(a); err != nil {
+		return nil, err
+	}
 	eps := make([]webhook.Endpoint, 0, len(cfg.Webhooks))
 	for _, w := range cfg.Webhooks {
 		v, err := webhook.NewVerifier(w.URL, w.SigningKeys)
@@ -192,7 +197,7 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		Mapped: a.mapped,
 		Log:    log, Observe: a.observe,
 		RateLimit:  webhook.RateLimit{PerSecond: cfg.Limits.RatePerSource, Burst: cfg.Limits.Burst},
-		BodyBudget: cfg.Limits.BodyBudget, BodyWait: cfg.Limits.BodyWait})
+		BodyBudget: cfg.Limits.BodyBudget, BodyWait: cfg.Limits.BodyWait, Audit: a.audit.auditor()})
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +299,8 @@ func (a *app) run(ctx context.Context) error {
 
 	engineCtx, stopEngine := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
-	bg.Add(3)
+	bg.Add(4)
+	go func() { defer bg.Done(); a.audit.run(engineCtx) }()
 	// The listeners open without waiting for the re-projection check: after a mapping change
 	// it queues every live row of the table, minutes for a large ledger, and webhooks refused
 	// meanwhile would be lost (Appwrite never retries, and disables a webhook after 10
@@ -370,6 +376,7 @@ func (a *app) run(ctx context.Context) error {
 	<-outageDone
 	a.outage.close(a.cfg.Server.ShutdownTimeout)
 	a.recorder.Close()
+	a.audit.close()
 	stopEngine()
 	bg.Wait()
 	a.log.Info("stopped")

@@ -77,7 +77,7 @@ func (s *summarizer) tick(every time.Duration) {
 			continue
 		}
 		switch outcome {
-		case webhook.OutcomeRecorded, webhook.OutcomeIgnored:
+		case webhook.OutcomeRecorded, webhook.OutcomeIgnored, webhook.OutcomeAudited:
 			webhooks[outcome] = n
 		default:
 			refused[outcome] = n
@@ -109,6 +109,9 @@ func (s *summarizer) tick(every time.Duration) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "last %s: webhooks %d recorded, %d ignored, %d refused", every,
 		webhooks[webhook.OutcomeRecorded], webhooks[webhook.OutcomeIgnored], sum(refused))
+	if n := webhooks[webhook.OutcomeAudited]; n > 0 {
+		fmt.Fprintf(&b, ", %d in the audit log only", n)
+	}
 	if len(refused) > 0 {
 		fmt.Fprintf(&b, " (%s)", formatCounts(refused))
 	}

@@ -51,6 +51,10 @@ func TestSummaryLineCountsWhatHappened(t *testing.T) {
 	s.tick(time.Minute)
 	require.Len(t, hook.AllEntries(), 2)
 	require.Contains(t, hook.LastEntry().Message, "webhooks 0 recorded, 0 ignored, 0 refused; meilisearch: 7 applied")
+	// Events kept in the audit log only are accepted, not refused.
+	m.WebhookRequests.WithLabelValues("webhooks[0]", "audited").Add(4)
+	s.tick(time.Minute)
+	require.Contains(t, hook.LastEntry().Message, "webhooks 0 recorded, 0 ignored, 0 refused, 4 in the audit log only;")
 }
 
 // TestServeLogsTheSummary: a running serve writes the summary at info once a webhook arrived.

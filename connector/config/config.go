@@ -19,6 +19,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/admin"
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
+	"github.com/appwrite-sync/appwrite-sync/connector/audit"
 	"github.com/appwrite-sync/appwrite-sync/connector/backfill"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
@@ -92,6 +93,19 @@ type Config struct {
 	Mapping     *mapping.Mapping
 
 	Quarantine Quarantine `yaml:"quarantine"`
+	// Audit is the audit log (package audit); off while audit.events is empty.
+	Audit Audit `yaml:"audit"`
+}
+
+// Audit selects the webhooks kept in the audit log, whatever their resource.
+type Audit struct {
+	// Events are Appwrite event strings ("users.*", "buckets.*.files.*"); a webhook whose
+	// events header holds one of them is recorded. Empty (default): no audit log.
+	Events []string `yaml:"events" decode:"audit_events"`
+	// Table is the warehouse table, in warehouse.schema. Default audit.TableDefault.
+	Table string `yaml:"table" check:"table"`
+	// Retention removes entries older than it; 0 (default) keeps every entry.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Admin is the admin API listener (status, backfill, dead letters, /metrics).
@@ -362,6 +376,7 @@ func Parse(file string, data []byte, lookup LookupEnv) (*Config, error) {
 			errs = append(errs, connector.ConfigError{File: file, Path: "tables", Problem: err.Error()})
 		}
 		c.Mapping = m
+		errs = append(errs, c.auditTableClash(top)...)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -399,6 +414,7 @@ func (c *Config) setDefaults() {
 	c.Reconcile = Reconcile{Skew: backfill.SkewDefault, ProbeEvery: backfill.ProbeEveryDefault, Lease: backfill.LeaseDefault}
 	c.MemoryLimit = MemoryLimitDefault
 	c.Quarantine = Quarantine{Retention: admin.QuarantineRetentionDefault, MaxRows: admin.QuarantineMaxRowsDefault}
+	c.Audit = Audit{Table: audit.TableDefault}
 }
 
 func (c *Config) validate(d *yamlnode.Node, top *yaml.Node) {
@@ -458,6 +474,25 @@ func (c *Config) validate(d *yamlnode.Node, top *yaml.Node) {
 	if u, err := url.Parse(c.Meili.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		d.Errorf(at("meilisearch.url"), "meilisearch.url", "write e.g. http://127.0.0.1:7700", "not an absolute http(s) URL")
 	}
+}
+
+// auditTableClash refuses an audit table that is also a mapped table's warehouse table.
+func (c *Config) auditTableClash(top *yaml.Node) connector.ConfigErrors {
+	if len(c.Audit.Events) == 0 || c.Mapping == nil {
+		return nil
+	}
+	for _, t := range c.Mapping.Tables {
+		if t.PG != nil && t.PG.Table == c.Audit.Table {
+			line := 0
+			if n := lookupPath(top, "audit.table"); n != nil {
+				line = n.Line
+			}
+			return connector.ConfigErrors{{File: c.File, Line: line, Path: "audit.table", Value: c.Audit.Table,
+				Problem: fmt.Sprintf("is also the warehouse table of %s (%s:%d)", t.Key(), t.File, t.Line),
+				Fix:     "give the audit log a table of its own, e.g. audit_log"}}
+		}
+	}
+	return nil
 }
 
 // checkDSN validates a Postgres URL without ever echoing it (it may hold a password).

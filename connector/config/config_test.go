@@ -307,3 +307,25 @@ func TestSpoolAndReenableKeys(t *testing.T) {
 	require.Contains(t, msg, "reconcile.reenable_webhooks: reconcile needs the Appwrite API")
 	require.Contains(t, msg, "reconcile.reenable_webhooks: reenable_webhooks acts on the webhooks of reconcile.webhook_ids")
 }
+
+// audit: defaults, and an events string that could never match is an error at its line with a
+// fix; a negative retention and a table clashing with a mapped table too.
+func TestAuditConfig(t *testing.T) {
+	t.Parallel()
+	c, err := Parse("config.yaml", []byte(good+"audit:\n  events: [\"users.*\", \"buckets.*.files.*\"]\n  retention: 2160h\n"), fullEnv)
+	require.NoError(t, err)
+	require.Equal(t, []string{"users.*", "buckets.*.files.*"}, c.Audit.Events)
+	require.Equal(t, "audit_log", c.Audit.Table)
+	require.Equal(t, 2160*time.Hour, c.Audit.Retention)
+
+	msg := parseErr(t, good+"audit:\n  events:\n    - users.*\n    - users.a*\n  retention: -1h\n  table: posts\n", fullEnv)
+	require.Contains(t, msg, "config.yaml:19: audit.events[1]")
+	require.Contains(t, msg, `"*" is part of a segment`)
+	require.Contains(t, msg, `"*" stands for one whole id`)
+	require.Contains(t, msg, "audit.retention")
+	require.Contains(t, msg, "non-negative duration")
+
+	msg = parseErr(t, good+"audit:\n  events: [users.*]\n  table: posts\n", fullEnv)
+	require.Contains(t, msg, "audit.table")
+	require.Contains(t, msg, "is also the warehouse table of main/posts")
+}

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/audit"
 	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 )
@@ -94,6 +95,12 @@ func newHooks() yamlnode.Hooks {
 				}
 				return "", ""
 			},
+			"table": func(v any) (string, string) {
+				if !identRe.MatchString(v.(string)) {
+					return "invalid table name", "use letters, digits and _ (max 63), starting with a letter or _"
+				}
+				return "", ""
+			},
 			"schema": func(v any) (string, string) {
 				if !identRe.MatchString(v.(string)) {
 					return "invalid schema name", "use letters, digits and _ (max 63), starting with a letter or _"
@@ -110,6 +117,7 @@ func newHooks() yamlnode.Hooks {
 			"rate":         decodeRate,
 			"proxies":      decodeProxies,
 			"webhook_ids":  decodeWebhookIDs,
+			"audit_events": decodeAuditEvents,
 		},
 	}
 }
@@ -172,6 +180,22 @@ func decodeWebhookIDs(d *yamlnode.Node, n *yaml.Node, path string, dst any) {
 		}
 	}
 	*dst.(*[]string) = ids
+}
+
+// decodeAuditEvents decodes audit.events: Appwrite event strings (audit.ValidatePattern).
+func decodeAuditEvents(d *yamlnode.Node, n *yaml.Node, path string, dst any) {
+	list := d.StringList(n, path)
+	for i, p := range list {
+		var pe *audit.PatternError
+		if err := audit.ValidatePattern(p); errors.As(err, &pe) {
+			at := n
+			if n.Kind == yaml.SequenceNode && i < len(n.Content) {
+				at = n.Content[i]
+			}
+			d.Errorf(at, fmt.Sprintf("%s[%d]", path, i), pe.Fix, "%s", pe.Problem)
+		}
+	}
+	*dst.(*[]string) = list
 }
 
 // keyNode is the key node of key in mapping n (for a message about the key itself).

@@ -48,7 +48,7 @@ type Metrics struct {
 	SpoolOldestAge   prometheus.Gauge       // seconds
 	SpoolAppended    prometheus.Counter     // changes answered 200 from the spool
 	SpoolDrained     prometheus.Counter     // changes drained into the ledger
-	Refused          *prometheus.CounterVec // reason: spool_off|spool_full|spool_unwritable
+	Refused          *prometheus.CounterVec // reason: spool_off|spool_full|spool_unwritable|audit_unavailable
 	RefusedTables    prometheus.Gauge       // tables with refused changes awaiting an automatic reconcile
 	Repairs          prometheus.Counter     // reconcile jobs queued to repair refused changes
 	WebhookReenabled *prometheus.CounterVec // webhook id
@@ -56,6 +56,12 @@ type Metrics struct {
 	HistoryKept      *prometheus.CounterVec // table: distinct versions appended to the state store's history
 	HistoryDelivered *prometheus.CounterVec // table: versions written to <table>_history (redeliveries included)
 	HistoryRemoved   *prometheus.CounterVec // table, store: state|warehouse: versions removed by the retention
+
+	// The audit log (issue 19).
+	AuditEntries   *prometheus.CounterVec // result: recorded|duplicate
+	AuditDelivered prometheus.Counter     // entries copied to the warehouse table
+	AuditKept      prometheus.Gauge       // entries in the warehouse table
+	AuditRemoved   *prometheus.CounterVec // store: state|warehouse (audit.retention)
 }
 
 // New creates and registers every collector on a fresh registry (plus Go and process
@@ -66,7 +72,7 @@ func New() *Metrics {
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Metrics{Registry: r}
 	m.WebhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_requests_total",
-		Help: "Webhook requests by webhook and outcome (recorded, ignored, quarantined, unauthorized, too_large, unavailable, bad_request, not_found, rate_limited, busy)."}, []string{"webhook", "outcome"})
+		Help: "Webhook requests by webhook and outcome (recorded, audited, ignored, quarantined, unauthorized, too_large, unavailable, bad_request, not_found, rate_limited, busy)."}, []string{"webhook", "outcome"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_rate_limited_total",
 		Help: "Webhook requests refused with 429 because their client IP was over limits.rate_per_source. Appwrite counts each as a failed delivery."}, []string{"webhook"})
 	m.IntakeRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_intake_refused_total",
@@ -134,7 +140,7 @@ func New() *Metrics {
 	m.SpoolDrained = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_spool_drained_total",
 		Help: "Spooled changes recorded in the state store once it was back."})
 	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_refused_changes_total",
-		Help: "Verified changes answered 503 because the state store could not commit them and the spool could not take them, by reason (spool_off, spool_full, spool_unwritable)."}, []string{"reason"})
+		Help: "Verified changes answered 503 because the state store could not commit them and the spool could not take them, by reason (spool_off, spool_full, spool_unwritable; audit_unavailable: an audited change whose audit log entry could not be committed)."}, []string{"reason"})
 	m.RefusedTables = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_refused_tables",
 		Help: "Tables with refused changes not yet repaired: each gets an incremental reconcile once the state store is healthy (when the Appwrite API is configured); otherwise run one by hand."})
 	m.Repairs = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_repair_jobs_total",
@@ -150,6 +156,20 @@ func New() *Metrics {
 	f(m.HistoryKept)
 	f(m.HistoryDelivered)
 	f(m.HistoryRemoved)
+	m.AuditEntries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_audit_entries_total",
+		Help: "Webhooks selected by audit.events, by result: recorded (a new audit log entry) or duplicate (a byte-identical redelivery, recorded once)."}, []string{"result"})
+	m.AuditDelivered = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_audit_delivered_total",
+		Help: "Audit log entries copied from the state store to the warehouse table (audit.table)."})
+	m.AuditKept = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_audit_kept_entries",
+		Help: "Audit log entries in the warehouse table (audit.table), after retention."})
+	m.AuditRemoved = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_audit_removed_total",
+		Help: "Audit log entries removed by audit.retention, by store (state, warehouse)."}, []string{"store"})
+	for _, store := range []string{"state", "warehouse"} {
+		m.AuditRemoved.WithLabelValues(store)
+	}
+	for _, c := range []prometheus.Collector{m.AuditEntries, m.AuditDelivered, m.AuditKept, m.AuditRemoved} {
+		f(c)
+	}
 	for _, c := range []prometheus.Collector{m.SpoolBytes, m.SpoolRecords, m.SpoolOldestAge, m.SpoolAppended, m.SpoolDrained, m.Refused,
 		m.RefusedTables, m.Repairs, m.WebhookReenabled} {
 		f(c)

@@ -38,6 +38,7 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	m.HistoryKept.WithLabelValues("t").Inc()
 	m.HistoryDelivered.WithLabelValues("t").Inc()
 	m.HistoryRemoved.WithLabelValues("t", "state").Inc()
+	m.AuditEntries.WithLabelValues("recorded").Inc()
 	families, err := m.Registry.Gather()
 	require.NoError(t, err)
 	have := map[string]bool{}

@@ -17,14 +17,12 @@ import (
 
 // Appwrite delivery headers.
 const (
-	HeaderSignature = "X-Appwrite-Webhook-Signature"
-	HeaderEvents    = "X-Appwrite-Webhook-Events"
-	HeaderID        = "X-Appwrite-Webhook-Id"
-	HeaderName      = "X-Appwrite-Webhook-Name"
-	HeaderProjectID = "X-Appwrite-Webhook-Project-Id"
-	// HeaderUserID is the user whose request produced the event; empty (or absent) for
-	// API-key writes. It becomes Change.Actor.
-	HeaderUserID = "X-Appwrite-Webhook-User-Id"
+	HeaderSignature = connector.HeaderSignature
+	HeaderEvents    = connector.HeaderEvents
+	HeaderID        = connector.HeaderID
+	HeaderName      = connector.HeaderName
+	HeaderProjectID = connector.HeaderProjectID
+	HeaderUserID    = connector.HeaderUserID
 )
 
 // MaxBodyBytesDefault is the body limit when Options.MaxBodyBytes is not set (5 MiB, the
@@ -88,6 +86,8 @@ type Options struct {
 	// BodyWait is how long a request waits for room in BodyBudget before 503. Default
 	// BodyWaitDefault.
 	BodyWait time.Duration
+	// Audit, if set, records the deliveries it selects in the audit log first (audit.go).
+	Audit Auditor
 }
 
 // Handler runs the ingest pipeline. The order fails closed: cap the body, check basic auth,
@@ -102,6 +102,7 @@ type Handler struct {
 	now       func() time.Time
 	limiter   *limiter // nil: no rate limit
 	budget    *budget  // nil: no intake budget
+	auditor   Auditor  // nil: no audit log
 }
 
 // NewHandler validates opts, fills defaults and returns a Handler.
@@ -123,6 +124,7 @@ func NewHandler(opts Options) (*Handler, error) {
 		log:     opts.Log,
 		observe: opts.Observe,
 		now:     opts.Now,
+		auditor: opts.Audit,
 	}
 	if h.maxBody == 0 {
 		h.maxBody = MaxBodyBytesDefault
@@ -253,8 +255,16 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 	res.verified = true
 	events := header.Get(HeaderEvents)
 	res.Event = FirstEvent(events)
+	audited, status, resp := h.audit(ctx, ep, header, body, events, start, res)
+	if status != 0 {
+		return status, resp
+	}
 	ch, err := Decode(events, body)
 	if errors.Is(err, ErrNotRowEvent) {
+		if audited {
+			res.Outcome = OutcomeAudited
+			return http.StatusOK, answerAudited
+		}
 		res.Outcome, res.Reason = OutcomeIgnored, fmt.Sprintf("%s is not a row event", res.Event)
 		return http.StatusOK, gin.H{"ignored": true, "reason": res.Reason}
 	}
@@ -268,6 +278,10 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 	ch.Actor, ch.Source = header.Get(HeaderUserID), connector.SourceWebhook
 	res.Table, res.RowID = ch.Key.String(), ch.RowID
 	if !h.mapped(ch.Key) {
+		if audited {
+			res.Outcome = OutcomeAudited
+			return http.StatusOK, answerAudited
+		}
 		res.Outcome, res.Reason = OutcomeIgnored, fmt.Sprintf("table %s is not mapped", res.Table)
 		return http.StatusOK, gin.H{"ignored": true, "reason": res.Reason}
 	}

@@ -40,6 +40,8 @@ type Result struct {
 	// Recorded says whether a recorded change was new, stale or a duplicate (Outcome
 	// "recorded" only).
 	Recorded Recorded
+	// Audited: the delivery is in the audit log (Outcome "audited", or any later outcome).
+	Audited bool
 	// Reason says why a request was ignored, quarantined or refused.
 	Reason string
 	// Latency is from the start of the request (before reading the body) to the answer.

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/pgsink"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
+)
+
+// benchEventsSuffix is the part of a row event's events header that names no row: the
+// wildcard variants Appwrite lists after the fully qualified event (a subset of its 22).
+const benchEventsSuffix = ",databases.*.tables.*.rows.*.create,databases.main.tables.*.rows.*.create,databases.*.tables.posts.rows.*.create," +
+	"databases.main.tables.posts.rows.*.create,databases.*.tables.*.rows.*,databases.main.tables.posts.rows.*,databases.*.tables.*," +
+	"databases.main.tables.posts,databases.*,databases.main"
+
+// TestBenchIngestAudit is the cost of the audit log (issue 19 item 5): the ingest benchmark's
+// durable ingest with and without audit.events covering its row events, side by side in
+// alternating slices (BENCH_ROUNDS, default 4, of BENCH_DURATION / rounds each), 64 concurrent,
+// the shipped defaults. Goal: audited ≥ 0.8× of plain.
+func TestBenchIngestAudit(t *testing.T) {
+	if os.Getenv("APPWRITE_SYNC_BENCH") == "" {
+		t.Skip("set APPWRITE_SYNC_BENCH=1 (make bench)")
+	}
+	dur := benchDuration()
+	rounds := 4
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	slice := dur / time.Duration(rounds)
+	start := func(extra string) (*instance, string) {
+		state := pgtest.NewMigratedDatabase(t, migrations.Up)
+		cfg := testConfig(t, state, state, extra)
+		cfg.State.GroupCommitWait = ledger.MaxWaitDefault
+		cfg.Warehouse.BatchSize = pgsink.BatchSizeDefault
+		cfg.Delivery.PollInterval, cfg.Delivery.Lease = ledger.PollIntervalDefault, ledger.LeaseDefault
+		return startInstance(t, cfg), state
+	}
+	plain, plainState := start("")
+	audited, auditState := start(`audit: {events: ["databases.*.tables.*.rows.*"]}`)
+	var p, a loadResult
+	var ratios []string
+	for r := 0; r < rounds; r++ {
+		res, _ := loadProcSpec(t, loadSpec{Base: plain.base, Prefix: fmt.Sprintf("p%d-", r), Conc: 64, Dur: slice, EventsSuffix: benchEventsSuffix})
+		p.add(res)
+		waitDrained(t, plainState, 5*time.Minute)
+		res2, _ := loadProcSpec(t, loadSpec{Base: audited.base, Prefix: fmt.Sprintf("a%d-", r), Conc: 64, Dur: slice, EventsSuffix: benchEventsSuffix})
+		a.add(res2)
+		waitDrained(t, auditState, 5*time.Minute)
+		ratios = append(ratios, fmt.Sprintf("%.2f", res2.rps()/res.rps()))
+	}
+	// Every acknowledged webhook of the audited side is in the warehouse's audit_log, chained.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, auditState)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var entries int64
+	require.Eventually(t, func() bool {
+		return conn.QueryRow(ctx, `SELECT count(*) FROM wh.audit_log`).Scan(&entries) == nil && entries >= a.n
+	}, 5*time.Minute, 100*time.Millisecond)
+	path := writeAuditVerifyConfig(t, auditState)
+	code, out := runCLI("audit", "verify", "--config", path)
+	require.Equal(t, exitOK, code, out)
+	report := fmt.Sprintf(`| audit log cost (%s per side, alternating in %d slices, 64 concurrent, 1 KiB rows, events header with 10 wildcard variants, default config) | value |
+|---|---|
+| durable ingest without audit | %.0f req/s (p99 %s, errors %d) |
+| durable ingest with audit.events covering every row event | %.0f req/s (p99 %s, errors %d) |
+| ratio audited / plain | %.2f× (goal ≥ 0.8×); per slice: %s |
+| audit_log entries / acknowledged | %d / %d |
+`, dur, rounds, p.rps(), pct(p.lat, .99), p.errs, a.rps(), pct(a.lat, .99), a.errs, a.rps()/p.rps(), strings.Join(ratios, " / "), entries, a.n)
+	appendReport(t, report)
+	require.Zero(t, p.errs)
+	require.Zero(t, a.errs)
+}
+
+// writeAuditVerifyConfig writes a config with which `audit verify` reads wh.audit_log of state.
+func writeAuditVerifyConfig(t *testing.T, state string) string {
+	t.Helper()
+	path := t.TempDir() + "/verify.yaml"
+	writeBinaryConfig(t, path, "127.0.0.1:0", state, `audit: {events: ["databases.*.tables.*.rows.*"]}`)
+	return path
+}

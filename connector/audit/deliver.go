@@ -1,0 +1,263 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sirupsen/logrus"
+
+	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
+)
+
+// Defaults of DelivererOptions.
+const (
+	// DeliverBatchDefault is the most entries one delivery transaction copies.
+	DeliverBatchDefault = 1000
+	// PollDefault is how often the delivery looks for entries other replicas recorded.
+	PollDefault = time.Second
+	// LingerDefault is how long the delivery waits after a Notify before it reads, so that
+	// it copies the entries of many group commits at once: a delivery transaction per group
+	// cost more than the recording itself under load.
+	LingerDefault = 100 * time.Millisecond
+	// RetentionBatch is the most entries one retention statement removes (short row locks).
+	RetentionBatch = 1000
+	// SweepEvery is how often retention runs.
+	SweepEvery = time.Hour
+)
+
+// DelivererOptions configures a Deliverer.
+type DelivererOptions struct {
+	// Schema and Table name the warehouse table (warehouse.schema, audit.table). Required.
+	Schema, Table string
+	// Retention removes entries older than it; 0 keeps every entry.
+	Retention time.Duration
+	// Batch bounds one delivery transaction. Default DeliverBatchDefault.
+	Batch int
+	// Poll is how often the delivery looks for work without a Notify. Default PollDefault.
+	Poll time.Duration
+	// Linger is how long a Notify waits before the delivery reads. Default LingerDefault.
+	Linger  time.Duration
+	Metrics *metrics.Metrics
+	Log     *logrus.Entry
+	// Now is the clock of retention. Default time.Now.
+	Now func() time.Time
+}
+
+// Deliverer copies the state store's audit log into the warehouse table and applies
+// retention to both. Several replicas may run one: the row lock of audit_delivery lets one
+// deliver at a time, and the copy is idempotent by seq.
+type Deliverer struct {
+	state, wh *pgxpool.Pool
+	opts      DelivererOptions
+	table     string // quoted schema.table
+	wake      chan struct{}
+}
+
+// NewDeliverer returns a Deliverer from the state store to the warehouse.
+func NewDeliverer(state, wh *pgxpool.Pool, opts DelivererOptions) *Deliverer {
+	if opts.Batch <= 0 {
+		opts.Batch = DeliverBatchDefault
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = PollDefault
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = LingerDefault
+	}
+	if opts.Log == nil {
+		opts.Log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Deliverer{state: state, wh: wh, opts: opts, table: pgx.Identifier{opts.Schema, opts.Table}.Sanitize(), wake: make(chan struct{}, 1)}
+}
+
+// Notify wakes the delivery (the recorder appended entries).
+func (d *Deliverer) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends, and applies retention every SweepEvery.
+func (d *Deliverer) Run(ctx context.Context) {
+	poll := time.NewTicker(d.opts.Poll)
+	defer poll.Stop()
+	sweep := time.NewTicker(SweepEvery)
+	defer sweep.Stop()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
+	ready := false
+	lastSweep := time.Time{}
+	for {
+		if !ready {
+			if err := d.EnsureTable(ctx); err != nil {
+				if ctx.Err() == nil {
+					d.opts.Log.WithError(err).Warn("creating the audit log table in the warehouse failed; trying again")
+				}
+			} else {
+				ready = true
+				d.refreshKept(ctx)
+			}
+		}
+		if ready {
+			if _, err := d.Deliver(ctx); err != nil && ctx.Err() == nil {
+				d.opts.Log.WithError(err).Warn("delivering the audit log to the warehouse failed; trying again")
+			}
+			if time.Since(lastSweep) >= SweepEvery {
+				lastSweep = time.Now()
+				if _, _, err := d.Sweep(ctx); err != nil && ctx.Err() == nil {
+					d.opts.Log.WithError(err).Warn("applying audit.retention failed; trying again at the next sweep")
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+			linger.Reset(d.opts.Linger)
+			select {
+			case <-ctx.Done():
+				return
+			case <-linger.C:
+			}
+		case <-poll.C:
+		case <-sweep.C:
+		}
+	}
+}
+
+// EnsureTable creates the warehouse schema and table when missing.
+func (d *Deliverer) EnsureTable(ctx context.Context) error {
+	schema := pgx.Identifier{d.opts.Schema}.Sanitize()
+	idx := pgx.Identifier{d.opts.Table + "_received_at"}.Sanitize()
+	ddl := fmt.Sprintf(`CREATE SCHEMA IF NOT EXISTS %s;
+CREATE TABLE IF NOT EXISTS %s (
+    seq         bigint      PRIMARY KEY,
+    received_at timestamptz NOT NULL,
+    webhook_id  text,
+    project_id  text,
+    user_id     text,
+    events      text[]      NOT NULL,
+    event       text,
+    payload     jsonb       NOT NULL,
+    prev_hash   text        NOT NULL,
+    hash        text        NOT NULL
+);
+CREATE INDEX IF NOT EXISTS %s ON %s (received_at);`, schema, d.table, idx, d.table)
+	for attempt := 0; ; attempt++ {
+		_, err := d.wh.Exec(ctx, ddl)
+		// Two replicas creating the schema or table at once: one wins, the other sees it next time.
+		if err != nil && attempt < 2 && pgerr.IsUniqueViolation(err, "") {
+			continue
+		}
+		return err
+	}
+}
+
+const claimSQL = `SELECT delivered FROM appwrite_sync.audit_delivery WHERE id = 1 FOR UPDATE SKIP LOCKED`
+
+const readSQL = `
+SELECT seq, received_at, webhook_id, project_id, user_id, array_to_string(events, ','), payload::text, prev_hash, hash
+FROM appwrite_sync.audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`
+
+// Deliver copies every entry the warehouse does not have yet, in batches, and returns how
+// many it copied. Another replica delivering at the same time makes it return 0 at once.
+func (d *Deliverer) Deliver(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := d.deliverBatch(ctx)
+		total += n
+		if err != nil || n < d.opts.Batch {
+			if err == nil && n > 0 {
+				d.refreshKept(ctx)
+			}
+			return total, err
+		}
+	}
+}
+
+func (d *Deliverer) deliverBatch(ctx context.Context) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, d.state, func(tx pgx.Tx) error {
+		var delivered int64
+		err := tx.QueryRow(ctx, claimSQL).Scan(&delivered)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // another replica delivers
+		}
+		if err != nil {
+			return fmt.Errorf("claiming the audit delivery: %w", err)
+		}
+		rows, err := tx.Query(ctx, readSQL, delivered, d.opts.Batch)
+		if err != nil {
+			return fmt.Errorf("reading the audit log: %w", err)
+		}
+		var seqs []int64
+		var ra []time.Time
+		var w, p, u []*string
+		var ev, pl, ph, h []string
+		for rows.Next() {
+			var e struct {
+				seq           int64
+				at            time.Time
+				w, p, u       *string
+				ev, pl, ph, h string
+			}
+			if err := rows.Scan(&e.seq, &e.at, &e.w, &e.p, &e.u, &e.ev, &e.pl, &e.ph, &e.h); err != nil {
+				rows.Close()
+				return err
+			}
+			seqs, ra, w, p, u = append(seqs, e.seq), append(ra, e.at), append(w, e.w), append(p, e.p), append(u, e.u)
+			ev, pl, ph, h = append(ev, e.ev), append(pl, e.pl), append(ph, e.ph), append(h, e.h)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(seqs) == 0 {
+			return nil
+		}
+		// The warehouse commits first: a crash before the cursor moves copies the batch again,
+		// which changes nothing (ON CONFLICT DO NOTHING keeps what the warehouse holds).
+		if _, err := d.wh.Exec(ctx, fmt.Sprintf(`
+INSERT INTO %s (seq, received_at, webhook_id, project_id, user_id, events, event, payload, prev_hash, hash)
+SELECT s, r, w, p, u, e, e[1], pl::jsonb, ph, h
+FROM (SELECT s, r, w, p, u, string_to_array(ev, ',') AS e, pl, ph, h
+    FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+        AS t(s, r, w, p, u, ev, pl, ph, h)) x
+ON CONFLICT (seq) DO NOTHING`, d.table), seqs, ra, w, p, u, ev, pl, ph, h); err != nil {
+			return fmt.Errorf("writing the audit log to the warehouse: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE appwrite_sync.audit_delivery SET delivered = $1 WHERE id = 1`, seqs[len(seqs)-1]); err != nil {
+			return err
+		}
+		n = len(seqs)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 && d.opts.Metrics != nil {
+		d.opts.Metrics.AuditDelivered.Add(float64(n))
+	}
+	return n, nil
+}
+
+// refreshKept sets the kept gauge: seqs are dense and retention removes a prefix, so the
+// count is the span of the warehouse's seqs (two index probes, no scan).
+func (d *Deliverer) refreshKept(ctx context.Context) {
+	if d.opts.Metrics == nil {
+		return
+	}
+	var n int64
+	if err := d.wh.QueryRow(ctx, fmt.Sprintf(`SELECT COALESCE(max(seq) - min(seq) + 1, 0) FROM %s`, d.table)).Scan(&n); err == nil {
+		d.opts.Metrics.AuditKept.Set(float64(n))
+	}
+}
