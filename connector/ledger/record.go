@@ -11,12 +11,14 @@ import (
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
+	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
 // Result says what recording did with a change.
@@ -58,6 +60,9 @@ type RecorderOptions struct {
 	Log        *logrus.Entry
 	// Notify is called after each commit that queued work (wakes the delivery engine).
 	Notify func()
+	// Relations, when its tables declare relationships, makes each group also record the
+	// links of its rows and queue the fan-out of rows others link to (links.go).
+	Relations *mapping.Mapping
 }
 
 // Recorder records changes with group commit.
@@ -359,8 +364,10 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 
 // execRecord runs recordSQL, prepared once per connection, with params already encoded, and
 // calls row for each row it returns (text format). One statement is its own transaction: no
-// BEGIN/COMMIT round trips; the error includes the implicit commit's.
-func (r *Recorder) execRecord(ctx context.Context, params [][]byte, row func(vals [][]byte) error) error {
+// BEGIN/COMMIT round trips; the error includes the implicit commit's. When then is not nil
+// (a group with relationships, see links.go) the statement and then share an explicit
+// transaction.
+func (r *Recorder) execRecord(ctx context.Context, params [][]byte, row func(vals [][]byte) error, then func(context.Context, *pgx.Conn) error) error {
 	c, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -370,6 +377,19 @@ func (r *Recorder) execRecord(ctx context.Context, params [][]byte, row func(val
 	if err != nil {
 		return err
 	}
+	if then != nil {
+		return inTx(ctx, c.Conn(), func() error {
+			if err := r.execPrepared(ctx, c, sd, params, row); err != nil {
+				return err
+			}
+			return then(ctx, c.Conn())
+		})
+	}
+	return r.execPrepared(ctx, c, sd, params, row)
+}
+
+// execPrepared runs the prepared record statement on c.
+func (r *Recorder) execPrepared(ctx context.Context, c *pgxpool.Conn, sd *pgconn.StatementDescription, params [][]byte, row func(vals [][]byte) error) error {
 	rr := c.Conn().PgConn().ExecStatement(ctx, sd, params, recordFormats, nil)
 	var rowErr error
 	for rr.NextRow() {
@@ -446,6 +466,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	}
 	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows, auth)
 	written := make([]bool, n) // the statement returned the row: advanced, or confirmed (Duplicate)
+	links := r.linkWork(winners, written)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		clear(written)
@@ -469,7 +490,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 				r.opts.Metrics.Ties.WithLabelValues(tk[i]).Inc()
 			}
 			return nil
-		})
+		}, links)
 		if retryGroup[pgerr.Code(err)] {
 			continue
 		}

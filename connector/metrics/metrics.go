@@ -52,6 +52,9 @@ type Metrics struct {
 	RefusedTables    prometheus.Gauge       // tables with refused changes awaiting an automatic reconcile
 	Repairs          prometheus.Counter     // reconcile jobs queued to repair refused changes
 	WebhookReenabled *prometheus.CounterVec // webhook id
+
+	FanoutQueue    prometheus.Gauge   // relationship fan-outs not finished
+	FanoutRequeued prometheus.Counter // rows re-queued because a row they link to changed
 }
 
 // New creates and registers every collector on a fresh registry (plus Go and process
@@ -137,6 +140,12 @@ func New() *Metrics {
 		Help: "Incremental reconcile jobs queued automatically to repair refused changes or the events of a disabled webhook."})
 	m.WebhookReenabled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_appwrite_webhook_reenabled_total",
 		Help: "Times a disabled Appwrite webhook was enabled again by appwrite-sync (reconcile.reenable_webhooks)."}, []string{"webhook_id"})
+	m.FanoutQueue = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_fanout_queue",
+		Help: "Relationship fan-outs not finished: changed rows whose linking rows are not all re-queued for the sinks yet."})
+	m.FanoutRequeued = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_fanout_dependents_total",
+		Help: "Rows re-queued for every sink (re-projected with their related rows' newest versions) because a row they link to changed."})
+	f(m.FanoutQueue)
+	f(m.FanoutRequeued)
 	for _, c := range []prometheus.Collector{m.SpoolBytes, m.SpoolRecords, m.SpoolOldestAge, m.SpoolAppended, m.SpoolDrained, m.Refused,
 		m.RefusedTables, m.Repairs, m.WebhookReenabled} {
 		f(c)

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"context"
+
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+)
+
+// newFanout builds the relationship fan-out worker; nil when no table declares a
+// relationship.
+func (a *app) newFanout() *ledger.Fanout {
+	if a.cfg.Mapping == nil || !a.cfg.Mapping.HasRelationships() {
+		return nil
+	}
+	return ledger.NewFanout(a.logPool, a.cfg.Mapping, ledger.FanoutOptions{Sinks: a.sinkNames(), Notify: a.engine.Notify,
+		Metrics: a.metrics, Log: a.log})
+}
+
+// notify wakes delivery and the fan-out after a commit that queued work.
+func (a *app) notify() {
+	a.engine.Notify()
+	if a.fanout != nil {
+		a.fanout.Notify()
+	}
+}
+
+// fanoutGauge refreshes the fan-out queue gauge.
+func (a *app) fanoutGauge(ctx context.Context) {
+	if a.fanout == nil {
+		return
+	}
+	if n, err := a.admin.FanoutQueued(ctx); err == nil {
+		a.metrics.FanoutQueue.Set(float64(n))
+	}
+}

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS appwrite_sync.ledger_fanout;
+DROP TABLE IF EXISTS appwrite_sync.ledger_links;
