@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 )
@@ -32,4 +33,27 @@ func (a *app) fanoutGauge(ctx context.Context) {
 	if n, err := a.admin.FanoutQueued(ctx); err == nil {
 		a.metrics.FanoutQueue.Set(float64(n))
 	}
+}
+
+// fanoutView is the "fanout" part of /admin/status (and of `status`).
+type fanoutView struct {
+	// Queued counts the changed related rows whose linking rows are not all re-queued yet.
+	Queued int64 `json:"queued"`
+}
+
+// fanoutStatus adds "fanout" to the status when a table declares a relationship (-1 queued
+// when the state store did not answer).
+func (a *app) fanoutStatus(out map[string]any) {
+	if a.fanout == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := a.admin.FanoutQueued(ctx)
+	if err != nil {
+		n = -1
+	} else {
+		a.metrics.FanoutQueue.Set(float64(n))
+	}
+	out["fanout"] = fanoutView{Queued: n}
 }

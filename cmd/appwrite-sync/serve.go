@@ -278,6 +278,7 @@ func (a *app) run(ctx context.Context) error {
 		}
 		extra := func() map[string]any {
 			out := a.outage.status()
+			a.fanoutStatus(out)
 			if a.probe != nil {
 				for k, v := range a.probe.Status() {
 					out[k] = v

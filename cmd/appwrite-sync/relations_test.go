@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/appwrite-sync/appwrite-sync/connector/config"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
+	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
+)
+
+// relConfig: authors recorded for joins only, posts in both sinks with the author's name
+// joined through `relationships:`.
+func relConfig(t *testing.T, state, meiliURL, extra string) *config.Config {
+	t.Helper()
+	ports, err := pgtest.FreePorts(2)
+	require.NoError(t, err)
+	text := fmt.Sprintf(`
+listen: "127.0.0.1:%d"
+admin: {listen: "127.0.0.1:%d", token: %q}
+webhooks: [{url: %q, signing_keys: [%q]}]
+state: {database_url: %q, group_commit_wait: 1ms}
+warehouse: {schema: wh}
+meilisearch: {url: %q, timeout: 5s}
+delivery: {lease: 5s, poll_interval: 20ms, max_backoff: 500ms}
+server: {shutdown_timeout: 5s, drain_delay: 0s}
+log: {level: warn, format: text}
+%s
+tables:
+  - database: main
+    table: authors
+  - database: main
+    table: posts
+    relationships: {author: authors}
+    meilisearch: {index: posts, fields: [title, {author_name: author.name}]}
+    postgres: {table: posts, columns: {title: text, author_name: {from: author.name, type: text}}}
+`, ports[0], ports[1], testToken, webhookURL, testSecret, state, meiliURL, extra)
+	cfg, err := config.Parse("test.yaml", []byte(text), func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	return cfg
+}
+
+// postRow sends a signed row webhook of main/<table>.
+func postRow(t *testing.T, base, table, id, action, body string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/webhooks/appwrite", bytes.NewReader([]byte(body)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Appwrite-Webhook-Events", fmt.Sprintf("databases.main.tables.%s.rows.%s.%s,databases.*.tables.*.rows.*.%s", table, id, action, action))
+	req.Header.Set("X-Appwrite-Webhook-Signature", sign(webhookURL, []byte(body)))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, string(b))
+}
+
+// relRow is the body of a row of main/<table> with extra fields (JSON, without braces).
+func relRow(table, id string, at time.Time, fields string) string {
+	return fmt.Sprintf(`{"$id":%q,"$sequence":"1","$databaseId":"main","$tableId":%q,"$createdAt":"2026-01-01T00:00:00.000+00:00","$updatedAt":%q,"$permissions":[],%s}`,
+		id, table, at.UTC().Format("2006-01-02T15:04:05.000+00:00"), fields)
+}
+
+// joinedNames returns author_name per post id in the warehouse and in the index (nil: null).
+func joinedNames(t *testing.T, state string, d *meiliDouble) (wh, meili map[string]any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, state)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	wh = map[string]any{}
+	rows, err := conn.Query(ctx, `SELECT id, author_name FROM wh.posts`)
+	if err == nil { // the table exists once the sink started
+		for rows.Next() {
+			var id string
+			var name *string
+			require.NoError(t, rows.Scan(&id, &name))
+			if name != nil {
+				wh[id] = *name
+			} else {
+				wh[id] = nil
+			}
+		}
+		require.NoError(t, rows.Err())
+	}
+	meili = map[string]any{}
+	for _, doc := range d.srv.Documents("posts") {
+		meili[doc["$id"].(string)] = doc["author_name"]
+	}
+	return wh, meili
+}
+
+// waitNames waits until both sinks hold exactly n posts, each with author name want.
+func waitNames(t *testing.T, state string, d *meiliDouble, n int, want any) {
+	t.Helper()
+	var wh, meili map[string]any
+	ok := func(m map[string]any) bool {
+		if len(m) != n {
+			return false
+		}
+		for _, v := range m {
+			if v != want {
+				return false
+			}
+		}
+		return true
+	}
+	require.Eventually(t, func() bool {
+		wh, meili = joinedNames(t, state, d)
+		return ok(wh) && ok(meili)
+	}, 30*time.Second, 20*time.Millisecond, "both sinks: %d posts by %v", n, want)
+}
+
+// Posts recorded before their author fill in when it arrives; renaming the author and
+// deleting it re-project every one of its posts in the warehouse and in Meilisearch.
+func TestRelationshipsBothSinks(t *testing.T) {
+	t.Parallel()
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
+	d := newMeili(t, meilitest.Options{})
+	in := startInstance(t, relConfig(t, state, d.url, ""))
+	at := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
+	const n = 120
+	for i := range n {
+		id := fmt.Sprintf("p%03d", i)
+		author := `"author":"a1"`
+		if i%2 == 1 { // the nested shape, with a name that is not the truth
+			author = `"author":{"$id":"a1","name":"stale"}`
+		}
+		postRow(t, in.base, "posts", id, "create", relRow("posts", id, at, fmt.Sprintf(`"title":"t%d",%s`, i, author)))
+	}
+	waitNames(t, state, d, n, nil)
+
+	for v, name := range []string{"Ann", "Ann Renamed"} {
+		postRow(t, in.base, "authors", "a1", "update", relRow("authors", "a1", at.Add(time.Duration(v+1)*time.Second), fmt.Sprintf(`"name":%q`, name)))
+		waitNames(t, state, d, n, name)
+	}
+	postRow(t, in.base, "authors", "a1", "delete", relRow("authors", "a1", at.Add(time.Hour), `"name":"Ann Renamed"`))
+	waitNames(t, state, d, n, nil)
+	require.Empty(t, deadLetters(t, in, meilisink.Name))
+
+	_, body := adminGet(t, in, "/admin/status")
+	require.Contains(t, body, `"fanout":{"queued":`)
+}
