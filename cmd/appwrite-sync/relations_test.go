@@ -12,8 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink/meilisink"
+	"github.com/appwrite-sync/appwrite-sync/internal/appwritetest"
 	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
@@ -150,4 +152,35 @@ func TestRelationshipsBothSinks(t *testing.T) {
 
 	_, body := adminGet(t, in, "/admin/status")
 	require.Contains(t, body, `"fanout":{"queued":`)
+}
+
+// Backfilling the posts before their author records them with the author's id only; the
+// backfill of the authors then fills every post's join in both sinks, and a later
+// incremental backfill of a renamed author re-projects them again.
+func TestRelationshipsBackfillBothTables(t *testing.T) {
+	t.Parallel()
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
+	d := newMeili(t, meilitest.Options{})
+	api := newAppwrite(t)
+	authors := connector.TableKey{Database: "main", Table: "authors"}
+	const n = 80
+	for i := range n {
+		// As Appwrite 1.8+ lists rows without a select of the relationship: its id only.
+		api.Put(postsKey, map[string]any{"$id": fmt.Sprintf("p%03d", i), "title": fmt.Sprintf("t%d", i), "author": "a1"})
+	}
+	api.Put(authors, map[string]any{"$id": "a1", "name": "Ann"})
+	in := startInstance(t, relConfig(t, state, d.url, fmt.Sprintf("appwrite: {endpoint: %q, project: %q, api_key: %q}",
+		api.URL, appwritetest.ProjectDefault, appwritetest.APIKeyDefault)))
+
+	j := waitJob(t, in.admin, startJob(t, in.admin, "main/posts", "full"), 20*time.Second)
+	require.Equal(t, "succeeded", j.State, j.Error)
+	waitNames(t, state, d, n, nil)
+	j = waitJob(t, in.admin, startJob(t, in.admin, "main/authors", "full"), 20*time.Second)
+	require.Equal(t, "succeeded", j.State, j.Error)
+	waitNames(t, state, d, n, "Ann")
+
+	api.Put(authors, map[string]any{"$id": "a1", "name": "Ann Renamed", "$updatedAt": api.Now().Add(time.Minute)})
+	j = waitJob(t, in.admin, startJob(t, in.admin, "main/authors", "incremental"), 20*time.Second)
+	require.Equal(t, "succeeded", j.State, j.Error)
+	waitNames(t, state, d, n, "Ann Renamed")
 }
