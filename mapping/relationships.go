@@ -280,16 +280,11 @@ type Link struct {
 // id string, an object with "$id" (its other fields are ignored: the ledger's version of the
 // related row is the truth), a list of either, or null. present lists the relationship
 // columns the row holds at all: a column the payload leaves out keeps the links recorded
-// for it before. A delete links to nothing: every column counts as present.
-func (t *Table) Links(key connector.TableKey, op connector.Op, row []byte) (links []Link, present []string, err error) {
+// for it before. A delete's payload is the row as it was, read the same way: a soft-deleted
+// warehouse row keeps its joined values.
+func (t *Table) Links(key connector.TableKey, row []byte) (links []Link, present []string, err error) {
 	if len(t.rels) == 0 {
 		return nil, nil, nil
-	}
-	if op == connector.OpDelete {
-		for _, r := range t.rels {
-			present = append(present, r.Column)
-		}
-		return nil, present, nil
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(row, &top); err != nil {
@@ -333,4 +328,21 @@ func linkID(v any) string {
 		}
 	}
 	return ""
+}
+
+// LinksFingerprint identifies the table's relationships as Links reads them: when it changes,
+// the links of the rows already recorded are read again. "" when the table declares none.
+func (t *Table) LinksFingerprint() string {
+	if len(t.rels) == 0 {
+		return ""
+	}
+	spec := make([]string, len(t.rels))
+	for i, r := range t.rels {
+		spec[i] = r.Column + "->" + r.Target.String()
+	}
+	sort.Strings(spec)
+	return hashSpec(struct {
+		V    int
+		Rels []string
+	}{1, spec})
 }

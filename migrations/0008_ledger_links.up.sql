@@ -33,3 +33,12 @@ CREATE TABLE IF NOT EXISTS appwrite_sync.ledger_fanout (
 -- One not-started fan-out per row: a row changed many times before its fan-out began needs
 -- one pass.
 CREATE UNIQUE INDEX IF NOT EXISTS ledger_fanout_waiting ON appwrite_sync.ledger_fanout (table_key, row_id, depth) WHERE after_table IS NULL;
+
+-- Per table that declares relationships, the relationships its links were read with: when
+-- they change (a relationship added to the mapping), the links of the rows already in the
+-- ledger are read again from their stored source rows before the re-projection joins them.
+CREATE TABLE IF NOT EXISTS appwrite_sync.ledger_links_spec (
+    table_key   text        PRIMARY KEY,
+    fingerprint text        NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);

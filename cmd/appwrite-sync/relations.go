@@ -57,3 +57,13 @@ func (a *app) fanoutStatus(out map[string]any) {
 	}
 	out["fanout"] = fanoutView{Queued: n}
 }
+
+// rebuildLinks reads the links of recorded rows again when a table's relationships changed,
+// before the re-projection that change causes joins them.
+func (a *app) rebuildLinks(ctx context.Context) error {
+	n, err := a.admin.RebuildLinks(ctx, a.cfg.Mapping)
+	if n > 0 {
+		a.log.WithField("rows", n).Info("relationships changed: read the links of recorded rows again")
+	}
+	return err
+}

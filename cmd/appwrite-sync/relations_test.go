@@ -27,7 +27,12 @@ func relConfig(t *testing.T, state, meiliURL, extra string) *config.Config {
 	t.Helper()
 	ports, err := pgtest.FreePorts(2)
 	require.NoError(t, err)
-	text := fmt.Sprintf(`
+	return parseText(t, relConfigText(ports, state, meiliURL, extra, "    relationships: {author: authors}\n"))
+}
+
+// relConfigText renders relConfig's text with rels as the posts' relationships lines.
+func relConfigText(ports []int, state, meiliURL, extra, rels string) string {
+	return fmt.Sprintf(`
 listen: "127.0.0.1:%d"
 admin: {listen: "127.0.0.1:%d", token: %q}
 webhooks: [{url: %q, signing_keys: [%q]}]
@@ -43,13 +48,9 @@ tables:
     table: authors
   - database: main
     table: posts
-    relationships: {author: authors}
-    meilisearch: {index: posts, fields: [title, {author_name: author.name}]}
+%s    meilisearch: {index: posts, fields: [title, {author_name: author.name}]}
     postgres: {table: posts, columns: {title: text, author_name: {from: author.name, type: text}}}
-`, ports[0], ports[1], testToken, webhookURL, testSecret, state, meiliURL, extra)
-	cfg, err := config.Parse("test.yaml", []byte(text), func(string) (string, bool) { return "", false })
-	require.NoError(t, err)
-	return cfg
+`, ports[0], ports[1], testToken, webhookURL, testSecret, state, meiliURL, extra, rels)
 }
 
 // postRow sends a signed row webhook of main/<table>.
@@ -183,4 +184,28 @@ func TestRelationshipsBackfillBothTables(t *testing.T) {
 	j = waitJob(t, in.admin, startJob(t, in.admin, "main/authors", "incremental"), 20*time.Second)
 	require.Equal(t, "succeeded", j.State, j.Error)
 	waitNames(t, state, d, n, "Ann Renamed")
+}
+
+// Declaring a relationship for rows already recorded reads their links from the stored
+// source rows and re-projects them on the next start: the join fills in both sinks without
+// asking Appwrite.
+func TestMappingChangeAddingARelationshipReprojects(t *testing.T) {
+	t.Parallel()
+	state := pgtest.NewMigratedDatabase(t, migrations.Up)
+	d := newMeili(t, meilitest.Options{})
+	ports, err := pgtest.FreePorts(2)
+	require.NoError(t, err)
+	in := startInstance(t, parseText(t, relConfigText(ports, state, d.url, "", "")))
+	at := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
+	const n = 40
+	postRow(t, in.base, "authors", "a1", "create", relRow("authors", "a1", at, `"name":"Ann"`))
+	for i := range n {
+		id := fmt.Sprintf("p%03d", i)
+		postRow(t, in.base, "posts", id, "create", relRow("posts", id, at, fmt.Sprintf(`"title":"t%d","author":"a1"`, i)))
+	}
+	waitNames(t, state, d, n, nil) // no relationship: "a1" has no name
+	in.stop()
+
+	startInstance(t, parseText(t, relConfigText(ports, state, d.url, "", "    relationships: {author: authors}\n")))
+	waitNames(t, state, d, n, "Ann")
 }

@@ -245,6 +245,9 @@ func (a *app) reproject(ctx context.Context) error {
 	for _, t := range a.cfg.Mapping.Tables {
 		mapped = append(mapped, t.Key())
 	}
+	if err := a.rebuildLinks(ctx); err != nil {
+		return err
+	}
 	return a.admin.ReprojectChanged(ctx, a.sinks, mapped, a.metrics, a.log)
 }
 

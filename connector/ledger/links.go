@@ -2,11 +2,13 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
 // inTx runs fn between BEGIN and COMMIT on conn, rolling back when fn fails.
@@ -89,7 +91,7 @@ func (r *Recorder) linkWork(winners []*request, written []bool) func(context.Con
 				continue
 			}
 			t := m.Lookup(q.ch.Key)
-			links, present, err := t.Links(q.ch.Key, q.ch.Op, q.ch.Row)
+			links, present, err := t.Links(q.ch.Key, q.ch.Row)
 			if err != nil {
 				// The row hashed, so it is one JSON object: this does not happen. Keep the
 				// links known before rather than fail the group.
@@ -121,5 +123,130 @@ func (r *Recorder) linkWork(winners []*request, written []bool) func(context.Con
 			return fmt.Errorf("recording links: %w", err)
 		}
 		return nil
+	}
+}
+
+// rebuildPage is how many rows RebuildLinks reads again per transaction.
+const rebuildPage = 1000
+
+// RebuildLinks reads again, from the stored source rows, the links of every table in the
+// ledger whose relationships changed since its links were read (mapping.Table.LinksFingerprint
+// against ledger_links_spec), and forgets the links of tables that no longer declare any. It
+// runs before the re-projection of a mapping change, so the rows re-projected because a
+// relationship was added join their related rows. Each page locks its ledger rows, so a new
+// version recorded meanwhile writes its links after the page, not under it. A row whose newest
+// version left the column out loses the links an older version gave it (only the newest
+// source row is kept). It returns the rows read.
+func (a *Admin) RebuildLinks(ctx context.Context, m *mapping.Mapping) (int64, error) {
+	tables, err := a.LedgerTables(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("listing ledger tables: %w", err)
+	}
+	var total int64
+	for _, tk := range tables {
+		k, err := connector.ParseTableKey(tk)
+		if err != nil {
+			continue
+		}
+		var old string
+		err = a.pool.QueryRow(ctx, `SELECT fingerprint FROM appwrite_sync.ledger_links_spec WHERE table_key = $1`, tk).Scan(&old)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return total, fmt.Errorf("reading the links spec of %s: %w", tk, err)
+		}
+		t := m.Lookup(k)
+		fp := ""
+		if t != nil {
+			fp = t.LinksFingerprint()
+		}
+		if fp == old {
+			continue
+		}
+		if fp == "" {
+			err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `DELETE FROM appwrite_sync.ledger_links WHERE from_table = $1`, tk); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `DELETE FROM appwrite_sync.ledger_links_spec WHERE table_key = $1`, tk)
+				return err
+			})
+			if err != nil {
+				return total, fmt.Errorf("forgetting the links of %s: %w", tk, err)
+			}
+			continue
+		}
+		n, err := a.rebuildTable(ctx, k, t)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("reading the links of %s again: %w", tk, err)
+		}
+		_, err = a.pool.Exec(ctx, `INSERT INTO appwrite_sync.ledger_links_spec (table_key, fingerprint) VALUES ($1, $2)
+            ON CONFLICT (table_key) DO UPDATE SET fingerprint = excluded.fingerprint, updated_at = now()`, tk, fp)
+		if err != nil {
+			return total, fmt.Errorf("recording the links spec of %s: %w", tk, err)
+		}
+	}
+	return total, nil
+}
+
+// rebuildTable reads the links of every row of table k again, page by page.
+func (a *Admin) rebuildTable(ctx context.Context, k connector.TableKey, t *mapping.Table) (int64, error) {
+	tk := k.String()
+	after := ""
+	var total int64
+	for {
+		n := 0
+		err := pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT row_id, `+SourceSQL+` FROM appwrite_sync.ledger l
+                WHERE table_key = $1 AND row_id > $2 ORDER BY row_id LIMIT $3 FOR UPDATE`, tk, after, rebuildPage)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			var ins struct {
+				id, col, toT, toID []string
+				ord                []int32
+			}
+			for rows.Next() {
+				var id string
+				var src []byte
+				if err := rows.Scan(&id, &src); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+				links, _, err := t.Links(k, src)
+				if err != nil {
+					continue // not an object: it links to nothing
+				}
+				for _, l := range links {
+					ins.id, ins.col, ins.ord = append(ins.id, id), append(ins.col, l.Column), append(ins.ord, int32(l.Ord))
+					ins.toT, ins.toID = append(ins.toT, l.To.String()), append(ins.toID, l.ID)
+				}
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			n = len(ids)
+			if n == 0 {
+				return nil
+			}
+			after = ids[n-1]
+			if _, err := tx.Exec(ctx, `DELETE FROM appwrite_sync.ledger_links WHERE from_table = $1 AND from_id = ANY($2)`, tk, ids); err != nil {
+				return err
+			}
+			if len(ins.id) == 0 {
+				return nil
+			}
+			tks := make([]string, len(ins.id))
+			for i := range tks {
+				tks[i] = tk
+			}
+			_, err = tx.Exec(ctx, insertLinksSQL, tks, ins.id, ins.col, ins.ord, ins.toT, ins.toID)
+			return err
+		})
+		total += int64(n)
+		if err != nil || n < rebuildPage {
+			return total, err
+		}
 	}
 }

@@ -194,9 +194,18 @@ func TestJoinEveryPayloadShape(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, fmt.Sprint(vals), "[go db]")
 
+	// A deleted post keeps its links (a soft-deleted warehouse row keeps its joined values);
+	// once its tombstone is swept, they go with it.
+	rb.record(t, rel("posts", "object", t0.Add(time.Second), connector.OpDelete, map[string]any{"author": map[string]any{"$id": "a1"}}))
+	require.Equal(t, "Ann", authorName(rb.after(t, start, "posts", 7)["object"]))
+	sweepUntilGone(t, rb.bundle, "object")
+	var links int
+	require.NoError(t, rb.pool.QueryRow(context.Background(), `SELECT count(*) FROM appwrite_sync.ledger_links WHERE from_id = 'object'`).Scan(&links))
+	require.Zero(t, links, "the swept tombstone's links are removed with it")
+
 	// A new version that drops the author unlinks it.
 	rb.record(t, rel("posts", "string", t0.Add(time.Second), connector.OpUpsert, map[string]any{"author": nil}))
-	require.Nil(t, rb.after(t, start, "posts", 7)["string"]["author"])
+	require.Nil(t, rb.after(t, start, "posts", 6)["string"]["author"])
 }
 
 // Posts recorded before their author fill in when it arrives; renaming and deleting the
@@ -359,4 +368,48 @@ func testCounter(t *testing.T, c prometheus.Counter) float64 {
 	var m dto.Metric
 	require.NoError(t, c.Write(&m))
 	return m.GetCounter().GetValue()
+}
+
+// Rows recorded before their table declared a relationship get their links read again from
+// the stored source rows (once: the spec is remembered), and lose them when the relationship
+// is removed.
+func TestRebuildLinksWhenRelationshipsChange(t *testing.T) {
+	t.Parallel()
+	rb := setupRel(t)
+	plain := NewRecorder(rb.logPool, RecorderOptions{}) // records no links, as before the relationships existed
+	t.Cleanup(plain.Close)
+	ctx := context.Background()
+	var chs []connector.Change
+	for i := range 2500 { // more than one page
+		chs = append(chs, rel("posts", fmt.Sprintf("p%04d", i), t0, connector.OpUpsert, map[string]any{"author": map[string]any{"$id": "a1"}}))
+	}
+	chs = append(chs, rel("authors", "a1", t0, connector.OpUpsert, map[string]any{"name": "Ann"}))
+	_, err := plain.RecordBatch(ctx, chs)
+	require.NoError(t, err)
+	start := Pos{}
+	require.Nil(t, authorName(rb.after(t, start, "posts", 2500)["p0042"]), "no links yet")
+
+	admin := NewAdmin(rb.pool)
+	n, err := admin.RebuildLinks(ctx, rb.mp)
+	require.NoError(t, err)
+	require.EqualValues(t, 2501, n, "posts and authors declare relationships")
+	got := rb.after(t, start, "posts", 2500)
+	for id, row := range got {
+		require.Equal(t, "Ann", authorName(row), id)
+	}
+	n, err = admin.RebuildLinks(ctx, rb.mp)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing changed since")
+
+	f := filepath.Join(t.TempDir(), "none.yaml")
+	require.NoError(t, os.WriteFile(f, []byte("tables:\n  - {database: main, table: posts, postgres: {columns: {title: text}}}\n  - {database: main, table: authors}\n"), 0o600))
+	tables, err := mapping.LoadFile(f, func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	none, err := mapping.New(tables, "")
+	require.NoError(t, err)
+	_, err = admin.RebuildLinks(ctx, none)
+	require.NoError(t, err)
+	var links int
+	require.NoError(t, rb.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.ledger_links`).Scan(&links))
+	require.Zero(t, links)
 }
