@@ -527,9 +527,11 @@ func (d *deliverer) deliver(b *batch) {
 	m := d.m
 	var err error
 	if join := d.e.opts.Join; join != nil && len(items) > 0 {
-		err = join(ctx, items)
+		if err = join(ctx, items); err != nil {
+			items = nil // not applied: the batch is retried like a failed apply
+		}
 	}
-	for len(items) > 0 && err == nil {
+	for len(items) > 0 {
 		d.mu.Lock()
 		current, leaseLeft := d.epoch == b.epoch && d.leader, time.Until(d.leaseEnd)
 		d.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -412,4 +413,44 @@ func TestRebuildLinksWhenRelationshipsChange(t *testing.T) {
 	var links int
 	require.NoError(t, rb.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.ledger_links`).Scan(&links))
 	require.Zero(t, links)
+}
+
+// downSink is unavailable until up is set, counting the applies it refused.
+type downSink struct {
+	joinSink
+	up      atomic.Bool
+	refused atomic.Int32
+}
+
+func (s *downSink) Apply(ctx context.Context, items []sink.Item) error {
+	if !s.up.Load() {
+		s.refused.Add(1)
+		return fmt.Errorf("%w: test outage", connector.ErrSinkUnavailable)
+	}
+	return s.joinSink.Apply(ctx, items)
+}
+
+// An unavailable sink pauses with the batch held in place, joined or not: nothing is written
+// to the retry table and no attempt counts against the rows (the join hook must not turn the
+// pause into per-row retries).
+func TestEngineWithJoinPausesInPlaceWhileTheSinkIsDown(t *testing.T) {
+	t.Parallel()
+	rb := setupRel(t)
+	rb.record(t, rel("authors", "a1", t0, connector.OpUpsert, map[string]any{"name": "Ann"}),
+		rel("posts", "p1", t0, connector.OpUpsert, map[string]any{"author": "a1"}))
+	s := &downSink{joinSink: joinSink{rows: map[string]map[string]any{}}}
+	quiet := logrus.New()
+	quiet.SetLevel(logrus.ErrorLevel)
+	e := NewEngine(rb.q, []SinkConfig{{Sink: s}}, EngineOptions{Lease: 3 * time.Second, PollInterval: 10 * time.Millisecond,
+		MaxBackoff: 50 * time.Millisecond, Join: rb.j.Join, Log: logrus.NewEntry(quiet)})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+	require.Eventually(t, func() bool { return s.refused.Load() >= 3 }, 10*time.Second, 5*time.Millisecond)
+	var retries int
+	require.NoError(t, rb.pool.QueryRow(context.Background(), `SELECT count(*) FROM appwrite_sync.sink_retry`).Scan(&retries))
+	require.Zero(t, retries, "a paused sink's batch waits in place")
+	s.up.Store(true)
+	require.Eventually(t, func() bool { return s.named("Ann") == 1 }, 10*time.Second, 5*time.Millisecond)
 }
