@@ -31,9 +31,10 @@ const (
 type FanoutOptions struct {
 	// BatchSize is the most linking rows re-queued per transaction. Default FanoutBatchDefault.
 	BatchSize int
-	// Sinks are the sinks delivering from the log: between two batches of one large fan-out
-	// the worker waits (up to fanoutCatchUp) until their cursors passed the previous batch,
-	// so the log never holds more than one batch of it ahead of other changes.
+	// Sinks are the sinks delivering from the log: after each BatchSize rows re-queued (one
+	// large fan-out or many small ones) the worker waits (up to fanoutCatchUp) until their
+	// cursors passed them, so the log never holds much more than one batch of fan-out ahead
+	// of other changes.
 	Sinks []string
 	// Notify is called after a batch was re-queued (wakes the delivery engine).
 	Notify  func()
@@ -74,6 +75,10 @@ func (f *Fanout) Notify() {
 // locks its queue entry (SKIP LOCKED).
 func (f *Fanout) Run(ctx context.Context) {
 	bo := 200 * time.Millisecond
+	// requeued counts the rows re-queued since the sinks last caught up, over fan-outs: many
+	// small fan-outs (a backfill of the related table) must not flood the log either.
+	requeued := 0
+	var through Pos
 	for ctx.Err() == nil {
 		res, err := f.Step(ctx)
 		switch {
@@ -96,8 +101,13 @@ func (f *Fanout) Run(ctx context.Context) {
 			continue
 		}
 		bo = 200 * time.Millisecond
-		if res.More {
-			f.waitDelivered(ctx, res.Through)
+		requeued += res.Requeued
+		if through.Less(res.Through) {
+			through = res.Through
+		}
+		if requeued >= f.opts.BatchSize {
+			f.waitDelivered(ctx, through)
+			requeued = 0
 		}
 	}
 }

@@ -87,11 +87,11 @@
 // relationships. The recorder queues the fan-out without looking for linking rows: a row
 // linking to it may be committing concurrently, and either the fan-out (after both commits)
 // sees its link or that row's own delivery (after both commits) joins the new version. Rows
-// recorded before the row they link to therefore fill in when it arrives. Between two batches
-// of one fan-out the worker waits until every sink's cursor passed the previous batch (at most
-// a few seconds), so the log never holds more than one batch of a large fan-out ahead of
-// changes recorded after it: a fan-out of 100,000 rows interleaves with other deliveries
-// instead of queueing them behind it.
+// recorded before the row they link to therefore fill in when it arrives. After each batch's
+// worth of re-queued rows (one large fan-out, or many small ones) the worker waits until every
+// sink's cursor passed them (at most a few seconds), so the log never holds much more than one
+// batch of fan-out ahead of changes recorded after it: a fan-out of 100,000 rows interleaves
+// with other deliveries instead of queueing them behind it.
 //
 // Version guards. A re-queued row keeps its version ($updatedAt, op, content hash, source);
 // only its seq grows. The warehouse upsert's guard accepts a write when updated_at is newer,
