@@ -124,6 +124,13 @@ type StepResult struct {
 	Through Pos
 }
 
+// fanoutPruneSQL removes, a thousand at a time, queue entries of rows nothing links to (a
+// backfill of a related table queues one per row): one statement instead of a step each. Like
+// a step, it runs after the commit that queued them, so a link committed since is seen.
+const fanoutPruneSQL = `DELETE FROM appwrite_sync.ledger_fanout f
+    WHERE f.id = ANY (ARRAY(SELECT id FROM appwrite_sync.ledger_fanout WHERE after_table IS NULL ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED))
+      AND NOT EXISTS (SELECT 1 FROM appwrite_sync.ledger_links k WHERE k.to_table = f.table_key AND k.to_id = f.row_id)`
+
 // fanoutNextSQL takes the oldest queue entry no other worker holds.
 const fanoutNextSQL = `SELECT id, table_key, row_id, depth, COALESCE(after_table, ''), COALESCE(after_id, '')
     FROM appwrite_sync.ledger_fanout ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`
@@ -173,6 +180,9 @@ func (f *Fanout) step(ctx context.Context, tx pgx.Tx, res *StepResult) error {
 	var id int64
 	var table, row, afterT, afterID string
 	var depth int
+	if _, err := tx.Exec(ctx, fanoutPruneSQL); err != nil {
+		return err
+	}
 	err := tx.QueryRow(ctx, fanoutNextSQL).Scan(&id, &table, &row, &depth, &afterT, &afterID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		res.Idle = true

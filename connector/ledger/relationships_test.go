@@ -222,6 +222,23 @@ func TestFanoutPostsBeforeTheirAuthor(t *testing.T) {
 	rb.record(t, posts...)
 	f := NewFanout(rb.logPool, rb.mp, FanoutOptions{BatchSize: 100, Metrics: rb.m})
 	require.Equal(t, 0, drainFanout(t, f), "nothing links to the posts")
+
+	// Rows nothing links to leave the queue a thousand per step.
+	var tags []connector.Change
+	for i := range 1500 {
+		tags = append(tags, rel("tags", fmt.Sprintf("t%04d", i), t0, connector.OpUpsert, map[string]any{"name": "x"}))
+	}
+	rb.record(t, tags...)
+	admin := NewAdmin(rb.pool)
+	queued, err := admin.FanoutQueued(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 1500, queued)
+	_, err = f.Step(context.Background())
+	require.NoError(t, err)
+	queued, err = admin.FanoutQueued(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 499, queued, "one step removes a thousand at once, then works one")
+	require.Equal(t, 0, drainFanout(t, f))
 	for v, name := range []string{"Ann", "Ann Renamed"} {
 		start := rb.logEnd(t)
 		rb.record(t, rel("authors", "a1", t0.Add(time.Duration(v)*time.Second), connector.OpUpsert, map[string]any{"name": name}))
