@@ -114,9 +114,12 @@
 // keys; getPayload, which the webhooks worker sends, returns them all, and only
 // Realtime::getRealtimePayload leaves them out. So webhooks carry relationship columns as the
 // response had them, in every version since the Event::setPayload sensitive argument exists
-// (1.5.x). In the row actions of the Modules/Databases era (1.7.x and 1.8.x) the sensitive list
-// is built with fn ($row) => $document->getAttribute('key') — the row's own "key" column, not
-// the relationship's key — so even realtime strips nothing there. What the response holds:
+// (1.5.x). In at least one version of the row actions
+// (src/Appwrite/Platform/Modules/Databases/Http/Documents/Create.php, the one still calling
+// getInternalId) the sensitive list is built with fn ($row) => $document->getAttribute('key')
+// — the created row's own "key" column, not each relationship's key — so realtime stripped
+// nothing for rows created through it; the other versions map each relationship attribute to
+// its key. What the response holds:
 // through 1.7.x utopia-php/database populates relationships on reads and writes when no select
 // asks otherwise (getDocument: resolveRelationships && (empty($selects) ||
 // !empty($nestedSelections))), so nested related rows (to RELATION_MAX_DEPTH) arrive; from
