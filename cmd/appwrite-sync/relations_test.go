@@ -163,6 +163,14 @@ func TestRelationshipsBothSinks(t *testing.T) {
 
 	_, body := adminGet(t, in, "/admin/status")
 	require.Contains(t, body, `"fanout":{"queued":`)
+	c, err := newAdminClient(in.cfg, "", "status")
+	require.NoError(t, err)
+	v, err := fetchStatus(context.Background(), c)
+	require.NoError(t, err)
+	require.NotNil(t, v.Fanout)
+	var out bytes.Buffer
+	writeStatus(&out, v)
+	require.Regexp(t, `(?m)^relationship fan-outs queued: \d+$`, out.String())
 }
 
 // Backfilling the posts before their author records them with the author's id only; the
