@@ -355,6 +355,10 @@ func TestFanoutResumesAfterRestart(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	wait := run(ctx, NewFanout(rb.logPool, rb.mp, FanoutOptions{BatchSize: batch}))
 	require.Eventually(t, func() bool { return s.named("Ann") == n }, 20*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { // the author's own fan-out (it may have found posts) ends
+		queued, err := NewAdmin(rb.pool).FanoutQueued(context.Background())
+		return err == nil && queued == 0
+	}, 20*time.Second, 10*time.Millisecond)
 
 	// The first process takes one batch of the rename's fan-out, then stops.
 	first := NewFanout(rb.logPool, rb.mp, FanoutOptions{BatchSize: batch})
