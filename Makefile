@@ -56,7 +56,7 @@ bench: ## run every benchmark (Go micro-benchmarks + the ingest/freshness load g
 	@# The row history's cost: the same load with postgres.history on and off, side by side.
 	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngestHistory$$" -timeout 60m ./cmd/appwrite-sync/
 	sync; sleep 20
-	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBench(Backfill|Backlog|Meili)" -timeout 60m ./cmd/appwrite-sync/
+	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBench(Backfill|Backlog|Meili|Relationships)" -timeout 60m ./cmd/appwrite-sync/
 	@# The backfill again against an Appwrite double that answers like a remote server (fixed
 	@# latency per request): the template's 100-row pages are then bound by round trips. The
 	@# pause lets the previous run's throwaway cluster finish flushing and deleting its files.

@@ -46,7 +46,23 @@
 //	        - {columns: [read_roles], using: gin}    # btree (default), gin, brin, hash
 //	      history: true                # or {retention: 2160h}: also <table>_history, every version
 //
-// Each table needs a meilisearch section, a postgres section, or both.
+// A table without a meilisearch or a postgres section is recorded in the ledger only: the
+// related table of a relationship.
+//
+// # Relationships
+//
+//	relationships:                 # per table: column -> related table
+//	  author: authors              #   same database as the table (a "*" table: the row's)
+//	  tags: {table: tags, database: other}
+//
+// The related table must be listed under `tables:` (New refuses it otherwise, with a
+// did-you-mean); Plan prints the relationship graph. Table.Links reads a row's links from its
+// relationship columns (an id, an object with "$id", a list of either, or null; a column left
+// out of a payload keeps the links recorded before). The ledger records the links with each
+// row and, at delivery, replaces each relationship column with the newest recorded versions
+// of the related rows (null when unknown or deleted), as deep as the paths read
+// (Mapping.JoinDepth), so `author.name` and `author.company.name` resolve like nested rows.
+// The fingerprints include the relationships a table reads through.
 //
 // # Paths
 //

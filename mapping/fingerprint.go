@@ -24,7 +24,8 @@ func hashSpec(spec any) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func (t *Table) meiliFingerprint() string {
+// rels is the relationship spec (Mapping.relSpec): a path such as author.name reads through it.
+func (t *Table) meiliFingerprint(rels []string) string {
 	mp := t.Meili
 	spec := struct {
 		V           int
@@ -36,8 +37,9 @@ func (t *Table) meiliFingerprint() string {
 		Settings    IndexSettings
 		Where       string
 		Permissions string
+		Rels        []string `json:",omitempty"` // omitted when none: earlier fingerprints stay
 	}{V: meiliSpecVersion, Index: mp.Index, PrimaryKey: mp.PrimaryKey, Shared: mp.SharedIndex,
-		Settings: mp.Settings, Where: t.where.String(), Permissions: t.perm}
+		Settings: mp.Settings, Where: t.where.String(), Permissions: t.perm, Rels: rels}
 	if mp.fields != nil {
 		spec.Fields = make([][2]string, len(mp.fields))
 		for i, f := range mp.fields {
@@ -49,7 +51,7 @@ func (t *Table) meiliFingerprint() string {
 	return hashSpec(spec)
 }
 
-func (t *Table) pgFingerprint() string {
+func (t *Table) pgFingerprint(rels []string) string {
 	pp := t.PG
 	spec := struct {
 		V           int
@@ -60,8 +62,9 @@ func (t *Table) pgFingerprint() string {
 		Indexes     []Index
 		Where       string
 		Permissions string
+		Rels        []string `json:",omitempty"`
 	}{V: pgSpecVersion, Schema: pp.Schema, Table: pp.Table, Delete: pp.Delete, Indexes: pp.Indexes,
-		Where: t.where.String(), Permissions: t.perm}
+		Where: t.where.String(), Permissions: t.perm, Rels: rels}
 	for _, c := range pp.Columns {
 		spec.Columns = append(spec.Columns, [3]string{c.Name, c.Type, c.From})
 	}

@@ -39,7 +39,8 @@ type Table struct {
 	PG *PGProjection
 
 	where where
-	perm  string // permissions output field / column; "" when off
+	rels  []Relationship // relationships:, in declared order
+	perm  string         // permissions output field / column; "" when off
 	// pgKeys are the top-level keys DecodeRowForPostgres decodes (set by New; nil: all).
 	pgKeys map[string]bool
 
@@ -158,15 +159,17 @@ func New(tables []*Table, schema string) (*Mapping, error) {
 			}
 		}
 	}
+	errs = append(errs, m.checkRelationships()...)
 	if len(errs) > 0 {
 		return nil, errs.Err()
 	}
 	for _, t := range tables {
+		rels := m.relSpec(t)
 		if t.Meili != nil {
-			t.Meili.Fingerprint = t.meiliFingerprint()
+			t.Meili.Fingerprint = t.meiliFingerprint(rels)
 		}
 		if t.PG != nil {
-			t.PG.Fingerprint = t.pgFingerprint()
+			t.PG.Fingerprint = t.pgFingerprint(rels)
 			t.pgKeys = t.postgresKeys()
 		}
 	}

@@ -77,7 +77,7 @@ func ParseTables(d *yamlnode.Node, n *yaml.Node, path string) []*Table {
 	return out
 }
 
-var tableKeys = []string{"database", "table", "where", "permissions", "meilisearch", "postgres"}
+var tableKeys = []string{"database", "table", "where", "permissions", "relationships", "meilisearch", "postgres"}
 
 func parseTable(d *yamlnode.Node, n *yaml.Node, p string) *Table {
 	if n.Kind != yaml.MappingNode {
@@ -109,6 +109,8 @@ func parseTable(d *yamlnode.Node, n *yaml.Node, p string) *Table {
 			}
 		case "where":
 			t.where = parseWhere(d, f.Value, f.Path)
+		case "relationships":
+			t.rels = parseRelationships(d, f.Value, f.Path)
 		case "permissions":
 			permF = &f
 		case "meilisearch":
@@ -123,10 +125,6 @@ func parseTable(d *yamlnode.Node, n *yaml.Node, p string) *Table {
 	}
 	if !haveTable {
 		errAt(d, n, yamlnode.JoinPath(p, "table"), "missing table", "add table: <Appwrite table id>")
-	}
-	if meiliF == nil && pgF == nil {
-		errAt(d, n, p, "the table is mapped to no sink",
-			"add a meilisearch: section, a postgres: section, or both")
 	}
 	if permF != nil {
 		t.perm = parsePermissions(d, permF.Value, permF.Path)

@@ -12,10 +12,19 @@ import (
 func (m *Mapping) Plan() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d table(s) mapped; warehouse schema %q\n", len(m.Tables), m.Schema)
+	if g := m.planRelationships(); g != "" {
+		b.WriteString("\n" + g)
+	}
 	for _, t := range m.Tables {
 		fmt.Fprintf(&b, "\n%s  (%s, %s)\n", t.Key(), t.at(), t.Path)
 		if len(t.where) > 0 {
 			fmt.Fprintf(&b, "  where: %s\n", t.where)
+		}
+		if t.Meili == nil && t.PG == nil {
+			b.WriteString("  no sink: recorded in the ledger (and backfilled) for joins only\n")
+		}
+		for _, r := range t.rels {
+			fmt.Fprintf(&b, "  relationship: %s\n", r)
 		}
 		if t.perm != "" {
 			fmt.Fprintf(&b, "  permissions: read roles of $permissions -> %s\n", t.perm)

@@ -45,8 +45,7 @@ tables:
   - database: main
     table: posts
     meilisearh: {}
-`, []string{`mapping.yaml:4: tables[0].meilisearh: unknown key "meilisearh"; did you mean "meilisearch"?`,
-			`mapping.yaml:2: tables[0]: the table is mapped to no sink`}},
+`, []string{`mapping.yaml:4: tables[0].meilisearh: unknown key "meilisearh"; did you mean "meilisearch"?`}},
 
 		{"missing database and table", `
 tables:

@@ -40,11 +40,15 @@ func (a *app) buildHistory(log *logrus.Entry) *ledger.HistoryDelivery {
 		MaxBackoff: a.cfg.Delivery.MaxBackoff, Metrics: a.metrics, Log: log})
 }
 
-// notify wakes delivery after a commit: the sinks' engine and the row history.
+// notify wakes delivery after a commit that queued work: the sinks' engine, the row history
+// and the relationship fan-out.
 func (a *app) notify() {
 	a.engine.Notify()
 	if a.history != nil {
 		a.history.Notify()
+	}
+	if a.fanout != nil {
+		a.fanout.Notify()
 	}
 }
 

@@ -77,6 +77,7 @@ type app struct {
 	wh       *pgxpool.Pool
 	recorder *ledger.Recorder
 	engine   *ledger.Engine
+	fanout   *ledger.Fanout // nil without relationships (relations.go)
 	admin    *ledger.Admin
 	sinks    []sink.Sink
 	handler  *webhook.Handler
@@ -170,12 +171,14 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 	for _, s := range a.sinks {
 		sinkCfgs = append(sinkCfgs, ledger.SinkConfig{Sink: s}) // the sink's own batch size (sink.Batcher)
 	}
+	joiner := ledger.NewJoiner(a.logPool, cfg.Mapping) // nil without relationships
 	a.engine = ledger.NewEngine(ledger.NewQueue(a.logPool), sinkCfgs, ledger.EngineOptions{
 		Lease: cfg.Delivery.Lease, PollInterval: cfg.Delivery.PollInterval, MaxBackoff: cfg.Delivery.MaxBackoff, Linger: cfg.Delivery.Linger,
-		Busy: func() bool { return a.recorder.Saturated() }, Metrics: a.metrics, Log: log})
+		Busy: func() bool { return a.recorder.Saturated() }, Join: joiner.Join, Metrics: a.metrics, Log: log})
+	a.fanout = a.newFanout()
 	a.recorder = ledger.NewRecorder(a.logPool, ledger.RecorderOptions{
 		MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
-		Metrics: a.metrics, Log: log, Notify: a.notify, History: a.historyPolicy})
+		Metrics: a.metrics, Log: log, Notify: a.notify, History: a.historyPolicy, Relations: cfg.Mapping})
 	a.history = a.buildHistory(log)
 	if err := a.buildBackfill(); err != nil {
 		return nil, err
@@ -252,6 +255,9 @@ func (a *app) reproject(ctx context.Context) error {
 	for _, t := range a.cfg.Mapping.Tables {
 		mapped = append(mapped, t.Key())
 	}
+	if err := a.rebuildLinks(ctx); err != nil {
+		return err
+	}
 	return a.admin.ReprojectChanged(ctx, a.sinks, mapped, a.metrics, a.log)
 }
 
@@ -285,6 +291,7 @@ func (a *app) run(ctx context.Context) error {
 		}
 		extra := func() map[string]any {
 			out := a.outage.status()
+			a.fanoutStatus(out)
 			if a.probe != nil {
 				for k, v := range a.probe.Status() {
 					out[k] = v
@@ -321,6 +328,10 @@ func (a *app) run(ctx context.Context) error {
 		go func() { defer bg.Done(); a.history.Run(engineCtx) }()
 	}
 	go func() { defer bg.Done(); a.gauges(engineCtx) }()
+	if a.fanout != nil {
+		bg.Add(1)
+		go func() { defer bg.Done(); a.fanout.Run(engineCtx) }()
+	}
 	// The spool's drainer stops after the listeners closed (no request appends any more); the
 	// spool is then drained once more and closed, before the recorder.
 	outageCtx, stopOutage := context.WithCancel(context.Background())
@@ -505,6 +516,7 @@ func (a *app) gauges(ctx context.Context) {
 				a.metrics.SetQueue(name, n.Pending, n.DeadLetter, n.LagSeconds)
 			}
 			a.metrics.Quarantine.Set(float64(quarantined))
+			a.fanoutGauge(ctx)
 		} else if ctx.Err() == nil {
 			a.log.WithError(err).Debug("refreshing queue gauges failed")
 		}

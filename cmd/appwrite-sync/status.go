@@ -24,6 +24,8 @@ type statusView struct {
 	Tables      map[string]tableView `json:"tables"`
 	// Jobs are the queued and running backfill jobs; null when backfill is not configured.
 	Jobs []jobView `json:"jobs"`
+	// Fanout is the relationship fan-out; absent when no table declares a relationship.
+	Fanout *fanoutView `json:"fanout,omitempty"`
 }
 
 type sinkView struct {
@@ -85,6 +87,7 @@ func fetchStatus(ctx context.Context, c adminClient) (statusView, error) {
 		} `json:"sinks"`
 		Quarantined int64                `json:"quarantined"`
 		Tables      map[string]tableView `json:"tables"`
+		Fanout      *fanoutView          `json:"fanout"`
 		Error       string               `json:"error"`
 	}
 	status, err := c.do(ctx, http.MethodGet, "/admin/status", nil, &raw)
@@ -94,7 +97,7 @@ func fetchStatus(ctx context.Context, c adminClient) (statusView, error) {
 	if status != http.StatusOK {
 		return statusView{}, fmt.Errorf("admin API answered %d to GET /admin/status: %s", status, raw.Error)
 	}
-	v := statusView{Sinks: map[string]sinkView{}, Quarantined: raw.Quarantined, Tables: raw.Tables}
+	v := statusView{Sinks: map[string]sinkView{}, Quarantined: raw.Quarantined, Tables: raw.Tables, Fanout: raw.Fanout}
 	for name, s := range raw.Sinks {
 		s.sinkView.LastError = s.Reason
 		v.Sinks[name] = s.sinkView
@@ -136,6 +139,9 @@ func writeStatus(out io.Writer, v statusView) {
 		fmt.Fprint(out, " (inspect: GET /admin/quarantine; replay: POST /admin/quarantine/replay)")
 	}
 	fmt.Fprintln(out)
+	if v.Fanout != nil {
+		fmt.Fprintf(out, "relationship fan-outs queued: %d\n", v.Fanout.Queued)
+	}
 	if len(v.Tables) > 0 {
 		fmt.Fprintln(out)
 		fmt.Fprintln(tw, "TABLE\tROWS\tTOMBSTONES")

@@ -266,16 +266,20 @@ func count(res []ledger.Result, want ledger.Result) int {
 	return n
 }
 
-// relationSelect returns the select of a list request that also loads the relationship
-// columns the mapping reads through (a source path such as author.name): Appwrite leaves
-// relationships out of list results unless selected, and a row recorded without them would
-// both lose the mapped values and hash differently from the webhook of the same version.
-// nil when the mapping reads no nested path.
+// relationSelect returns the select of a list request that also loads the nested objects the
+// mapping reads through (a source path such as meta.name) when the column is not a declared
+// relationship. A declared relationship (`relationships:`) needs no selection: its links are
+// the ids the row holds, and the values are joined from the ledger at delivery, so loading
+// the related rows would only make the backfill copy differ from the webhook copy. nil when
+// nothing needs selecting.
 func relationSelect(t *mapping.Table) []string {
 	if t == nil || t.PG == nil {
 		return nil
 	}
 	seen := map[string]bool{}
+	for _, r := range t.Relationships() {
+		seen[r.Column] = true
+	}
 	var sel []string
 	for _, c := range t.PG.Columns {
 		first, _, nested := strings.Cut(c.From, ".")

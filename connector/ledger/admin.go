@@ -214,9 +214,14 @@ const sweepable = `l.op = 2 AND l.recorded_at < now() - $1::interval AND l.updat
 // the horizon over it, once that raise is horizonGrace old: the sweep runs hourly, so
 // tombstones leave the ledger one sweep later than their retention.
 func (a *Admin) SweepTombstones(ctx context.Context, retention time.Duration) (int64, error) {
-	tag, err := a.pool.Exec(ctx, `DELETE FROM appwrite_sync.ledger l USING appwrite_sync.ledger_horizon h
+	// A removed tombstone's relationship links go with it (a deleted row keeps its links so
+	// that a soft-deleted warehouse row keeps its joined values).
+	var removed int64
+	err := a.pool.QueryRow(ctx, `WITH gone AS (DELETE FROM appwrite_sync.ledger l USING appwrite_sync.ledger_horizon h
         WHERE h.table_key = l.table_key AND l.updated_at <= h.updated_at AND h.raised_at < now() - $2::interval
-          AND `+sweepable, retention, horizonGrace)
+          AND `+sweepable+` RETURNING l.table_key, l.row_id),
+        unlinked AS (DELETE FROM appwrite_sync.ledger_links k USING gone g WHERE k.from_table = g.table_key AND k.from_id = g.row_id)
+        SELECT count(*) FROM gone`, retention, horizonGrace).Scan(&removed)
 	if err != nil {
 		return 0, fmt.Errorf("removing tombstones: %w", err)
 	}
@@ -226,9 +231,9 @@ func (a *Admin) SweepTombstones(ctx context.Context, retention time.Duration) (i
         ON CONFLICT (table_key) DO UPDATE SET updated_at = excluded.updated_at, raised_at = excluded.raised_at
         WHERE h.updated_at < excluded.updated_at`, retention)
 	if err != nil {
-		return tag.RowsAffected(), fmt.Errorf("raising the tombstone horizon: %w", err)
+		return removed, fmt.Errorf("raising the tombstone horizon: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	return removed, nil
 }
 
 // Reproject compares each (sink, table) mapping fingerprint with the one last applied and,

@@ -60,7 +60,10 @@ type EngineOptions struct {
 	// Busy, when set, reports that ingest keeps the machine busy (Recorder.Saturated): every
 	// read short of a full batch then waits busyLingerFactor times Linger, so delivery writes
 	// fewer, larger batches and leaves more of the CPU to acknowledging webhooks.
-	Busy    func() bool
+	Busy func() bool
+	// Join, when set, fills each batch's relationship columns from the ledger before it is
+	// applied (Joiner.Join); its error fails the batch like the sink's would.
+	Join    func(ctx context.Context, items []sink.Item) error
 	Metrics *metrics.Metrics
 	Log     *logrus.Entry
 }
@@ -523,6 +526,11 @@ func (d *deliverer) deliver(b *batch) {
 	}
 	m := d.m
 	var err error
+	if join := d.e.opts.Join; join != nil && len(items) > 0 {
+		if err = join(ctx, items); err != nil {
+			items = nil // not applied: the batch is retried like a failed apply
+		}
+	}
 	for len(items) > 0 {
 		d.mu.Lock()
 		current, leaseLeft := d.epoch == b.epoch && d.leader, time.Until(d.leaseEnd)

@@ -11,12 +11,14 @@ import (
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
+	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
 // Result says what recording did with a change.
@@ -61,6 +63,9 @@ type RecorderOptions struct {
 	// History says which tables keep every version (postgres.history) and for how long; nil:
 	// none does. See history.go.
 	History func(connector.TableKey) (HistoryPolicy, bool)
+	// Relations, when its tables declare relationships, makes each group also record the
+	// links of its rows and queue the fan-out of rows others link to (links.go).
+	Relations *mapping.Mapping
 }
 
 // Recorder records changes with group commit.
@@ -365,8 +370,10 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 // BEGIN/COMMIT round trips; the error includes the implicit commit's.
 //
 // hist, when not nil, is the group's history insert (history.go): it runs first, in the same
-// implicit transaction (one round trip, one commit), and counts what it kept in hist.
-func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *historyGroup, row func(vals [][]byte) error) error {
+// transaction (one round trip, one commit), and counts what it kept in hist. When then is not
+// nil (a group with relationships, see links.go) the statement(s) and then share an explicit
+// transaction.
+func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *historyGroup, row func(vals [][]byte) error, then func(context.Context, *pgx.Conn) error) error {
 	c, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -376,9 +383,25 @@ func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *histor
 	if err != nil {
 		return err
 	}
-	if hist != nil {
-		return r.execWithHistory(ctx, c.Conn(), sd, params, hist, row)
+	run := func() error {
+		if hist != nil {
+			return r.execWithHistory(ctx, c.Conn(), sd, params, hist, row)
+		}
+		return r.execPrepared(ctx, c, sd, params, row)
 	}
+	if then != nil {
+		return inTx(ctx, c.Conn(), func() error {
+			if err := run(); err != nil {
+				return err
+			}
+			return then(ctx, c.Conn())
+		})
+	}
+	return run()
+}
+
+// execPrepared runs the prepared record statement on c.
+func (r *Recorder) execPrepared(ctx context.Context, c *pgxpool.Conn, sd *pgconn.StatementDescription, params [][]byte, row func(vals [][]byte) error) error {
 	rr := c.Conn().PgConn().ExecStatement(ctx, sd, params, recordFormats, nil)
 	var rowErr error
 	for rr.NextRow() {
@@ -456,6 +479,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows, auth)
 	hist := r.historyOf(reqs)
 	written := make([]bool, n) // the statement returned the row: advanced, or confirmed (Duplicate)
+	links := r.linkWork(winners, written)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		clear(written)
@@ -480,7 +504,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 				r.opts.Metrics.Ties.WithLabelValues(tk[i]).Inc()
 			}
 			return nil
-		})
+		}, links)
 		if retryGroup[pgerr.Code(err)] {
 			continue
 		}

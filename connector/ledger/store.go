@@ -87,6 +87,76 @@
 // (Admin.SweepHistory) deletes by $updatedAt, a thousand versions per statement, each its own
 // short transaction.
 //
+// # Relationships
+//
+// A table may declare relationships (mapping.Table.Relationships): columns holding rows of
+// another mapped table. The recorder writes, in the transaction that records a new version of
+// such a row, the links that version holds (ledger_links, migration 8: one row per related
+// row, read by mapping.Table.Links from an id, an object with "$id", a list of either, or
+// null); a column the payload leaves out keeps the links recorded before, and a delete keeps
+// them (a soft-deleted warehouse row keeps its joined values) until the tombstone is swept.
+// Links are the truth about which rows are related; the values come from the ledger: before a
+// batch is applied, Joiner replaces each relationship column with the newest recorded
+// versions of the related rows (null when the ledger does not hold them or holds them
+// deleted), one query per batch and level of a chain, so a nested object a webhook carried is
+// never taken for the related row's values.
+//
+// Fan-out. A new version of a row that other rows may link to queues a fan-out of it
+// (ledger_fanout), in the same transaction. Fanout works the queue: each step takes the
+// oldest entry (FOR UPDATE SKIP LOCKED, so replicas share the work), reads up to a batch of
+// the rows linking to it through the ledger_links_to index (keyset order after the entry's
+// position), gives each live one a new (tx, seq) — it moves to the end of the delivery log,
+// exactly as a new version would, and every sink's deliverer takes it from there — and moves
+// the entry past them or removes it, all in one transaction: a crash re-does at most the
+// uncommitted batch, and a restart resumes after the last committed one. Rows linking to a
+// row that other rows link to in turn queue a fan-out of their own, up to the mapping's join
+// depth (a company's change reaches its authors' posts), which also bounds a cycle of
+// relationships. The recorder queues the fan-out without looking for linking rows: a row
+// linking to it may be committing concurrently, and either the fan-out (after both commits)
+// sees its link or that row's own delivery (after both commits) joins the new version. Rows
+// recorded before the row they link to therefore fill in when it arrives. After each batch's
+// worth of re-queued rows (one large fan-out, or many small ones) the worker waits until every
+// sink's cursor passed them (at most a few seconds), so the log never holds much more than one
+// batch of fan-out ahead of changes recorded after it: a fan-out of 100,000 rows interleaves
+// with other deliveries instead of queueing them behind it.
+//
+// Version guards. A re-queued row keeps its version ($updatedAt, op, content hash, source);
+// only its seq grows. The warehouse upsert's guard accepts a write when updated_at is newer,
+// or equal with the same version_hash or a version_seq not greater than the new one
+// (pgsink): a re-projection has the same updated_at and hash and a greater seq, so it passes,
+// and an older version still never replaces a newer one. The Meilisearch sink's in-process
+// guard orders ($updatedAt, op, seq) and skips only what is older, so the re-projection
+// (greater seq) is written. Re-projection after a mapping change (Admin.Reproject) re-sends
+// the same seq, which both guards accept as equal. When a table's relationships change
+// (a relationship added to the mapping), Admin.RebuildLinks reads the links of its recorded
+// rows again from their stored source rows before the re-projection that change causes.
+//
+// What Appwrite sends for relationship columns (read in appwrite/appwrite, src/Appwrite/Event/
+// Event.php, src/Appwrite/Event/Realtime.php and the row actions under
+// src/Appwrite/Platform/Modules/Databases/Http/Databases/Collections/Documents/, and
+// utopia-php/database's Database::getDocument): a webhook body is the event payload, which is
+// the writing call's response (set with setPayload($response->getPayload(), sensitive:
+// $relationships), or by the shared API shutdown hook from the response when the action does
+// not set it, as the newest Create.php does). Event::setPayload only records the "sensitive"
+// keys; getPayload, which the webhooks worker sends, returns them all, and only
+// Realtime::getRealtimePayload leaves them out. So webhooks carry relationship columns as the
+// response had them, in every version since the Event::setPayload sensitive argument exists
+// (1.5.x). In at least one version of the row actions
+// (src/Appwrite/Platform/Modules/Databases/Http/Documents/Create.php, the one still calling
+// getInternalId) the sensitive list is built with fn ($row) => $document->getAttribute('key')
+// — the created row's own "key" column, not each relationship's key — so realtime stripped
+// nothing for rows created through it; the other versions map each relationship attribute to
+// its key. What the response holds:
+// through 1.7.x utopia-php/database populates relationships on reads and writes when no select
+// asks otherwise (getDocument: resolveRelationships && (empty($selects) ||
+// !empty($nestedSelections))), so nested related rows (to RELATION_MAX_DEPTH) arrive; from
+// 1.8.0 relationship loading is opt-in (Appwrite's announcement of 2025-08-28 and its query
+// docs: "by default, relationship attributes contain only document IDs"; related rows load only
+// with Query.select(["*", "author.*"])), so a 1.8+ body holds ids, or the nested objects the
+// client wrote. The per-version statements above rest on the stored source without release
+// tags: which release first shipped each file version was not checked against tags. Hence the
+// rule here: take ids from whatever shape arrives, and never the values.
+//
 // It is hand-written rather than built on a job queue (river, etc.) because its unit of work
 // is not a job but "the newest version of a row": many updates to one row must collapse into
 // one write, and a newer version arriving while an older one is in flight must wait without

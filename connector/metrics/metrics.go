@@ -62,6 +62,9 @@ type Metrics struct {
 	AuditDelivered prometheus.Counter     // entries copied to the warehouse table
 	AuditKept      prometheus.Gauge       // entries in the warehouse table
 	AuditRemoved   *prometheus.CounterVec // store: state|warehouse (audit.retention)
+
+	FanoutQueue    prometheus.Gauge   // relationship fan-outs not finished
+	FanoutRequeued prometheus.Counter // rows re-queued because a row they link to changed
 }
 
 // New creates and registers every collector on a fresh registry (plus Go and process
@@ -170,6 +173,12 @@ func New() *Metrics {
 	for _, c := range []prometheus.Collector{m.AuditEntries, m.AuditDelivered, m.AuditKept, m.AuditRemoved} {
 		f(c)
 	}
+	m.FanoutQueue = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_fanout_queue",
+		Help: "Relationship fan-outs not finished: changed rows whose linking rows are not all re-queued for the sinks yet."})
+	m.FanoutRequeued = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_fanout_dependents_total",
+		Help: "Rows re-queued for every sink (re-projected with their related rows' newest versions) because a row they link to changed."})
+	f(m.FanoutQueue)
+	f(m.FanoutRequeued)
 	for _, c := range []prometheus.Collector{m.SpoolBytes, m.SpoolRecords, m.SpoolOldestAge, m.SpoolAppended, m.SpoolDrained, m.Refused,
 		m.RefusedTables, m.Repairs, m.WebhookReenabled} {
 		f(c)
