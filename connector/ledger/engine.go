@@ -2,11 +2,7 @@ package ledger
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -16,6 +12,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
+	"github.com/appwrite-sync/appwrite-sync/internal/leaseowner"
 )
 
 // Engine defaults.
@@ -98,11 +95,8 @@ func NewEngine(q *Queue, sinks []SinkConfig, opts EngineOptions) *Engine {
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	host, _ := os.Hostname()
-	tok := make([]byte, 6)
-	_, _ = rand.Read(tok)
 	e := &Engine{q: q, sinks: sinks, opts: opts, wake: map[string]chan struct{}{}, status: map[string]*SinkStatus{},
-		owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(tok))}
+		owner: leaseowner.New()}
 	for i := range e.sinks {
 		s := &e.sinks[i]
 		if b, ok := s.Sink.(sink.Batcher); ok && s.BatchSize <= 0 {
