@@ -57,7 +57,11 @@ func TestBudgetPools(t *testing.T) {
 	got := make(chan error, 1)
 	b.wait = 5 * time.Second
 	go func() { _, err := b.acquire(ctx, "10.0.0.9", 10); got <- err }()
-	time.Sleep(20 * time.Millisecond)
+	require.Eventually(t, func() bool { // it waits for room
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.waiting == 1
+	}, 2*time.Second, time.Millisecond)
 	held[0].release(false)
 	select {
 	case err := <-got:
