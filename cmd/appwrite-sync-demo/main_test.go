@@ -18,7 +18,13 @@ func TestDemoShowsWhatEachWebhookDid(t *testing.T) {
 		t.Skip("starts PostgreSQL and the real binary")
 	}
 	bin := filepath.Join(t.TempDir(), "appwrite-sync")
-	out, err := exec.Command("go", "build", "-o", bin, "../appwrite-sync").CombinedOutput()
+	// As `make demo` builds it; the same build (static, -trimpath) as cmd/appwrite-sync's tests,
+	// so the two packages share the compiled dependencies in the build cache.
+	build := exec.Command("make", "-s", "-C", "../..", "build", "BIN="+bin)
+	if _, err := exec.LookPath("make"); err != nil {
+		build = exec.Command("go", "build", "-o", bin, "../appwrite-sync")
+	}
+	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
 	var buf bytes.Buffer
 	require.NoError(t, run(&buf, bin, 50), buf.String())

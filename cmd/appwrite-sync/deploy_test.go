@@ -199,7 +199,13 @@ log: {level: info, format: json}`) // server.drain_delay: the default
 		}()
 	}
 
-	time.Sleep(time.Second)
+	// flows lets the stream run through the proxy for n more webhooks (a third of a second at
+	// 150/s, longer when the machine is busy).
+	flows := func(n int64) {
+		target := sent.Load() + n
+		require.Eventually(t, func() bool { return sent.Load() >= target }, 30*time.Second, 5*time.Millisecond)
+	}
+	flows(50)
 	var during [2]int64 // webhooks sent while replica i drained and restarted
 	for i := range cmds {
 		began, before := time.Now(), sent.Load()
@@ -210,7 +216,7 @@ log: {level: info, format: json}`) // server.drain_delay: the default
 		cmds[i] = start(i)
 		waitReady(i)
 		during[i] = sent.Load() - before
-		time.Sleep(time.Second)
+		flows(50)
 	}
 	close(stop)
 	wg.Wait()

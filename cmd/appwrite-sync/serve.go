@@ -30,6 +30,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
 	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
+	"github.com/appwrite-sync/appwrite-sync/internal/periodic"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
@@ -505,9 +506,7 @@ func (w serverErrorLog) Write(p []byte) (int, error) {
 // gauges keeps the pending, lag, dead-letter and quarantine gauges current between
 // /admin/status calls, so alerts on /metrics see a stuck sink without anyone asking.
 func (a *app) gauges(ctx context.Context) {
-	t := time.NewTicker(gaugeEvery)
-	defer t.Stop()
-	for {
+	periodic.Now(ctx, gaugeEvery, func() bool {
 		qctx, cancel := context.WithTimeout(ctx, gaugeEvery)
 		counts, quarantined, err := a.admin.SinkCounts(qctx, a.sinkNames())
 		cancel()
@@ -520,20 +519,14 @@ func (a *app) gauges(ctx context.Context) {
 		} else if ctx.Err() == nil {
 			a.log.WithError(err).Debug("refreshing queue gauges failed")
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+		return true
+	})
 }
 
 func (a *app) sweep(ctx context.Context) {
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
 	quarantine := admin.QuarantineSweeper{Ledger: a.admin, Retention: a.cfg.Quarantine.Retention,
 		MaxRows: a.cfg.Quarantine.MaxRows, Metrics: a.metrics, Log: a.log}
-	for {
+	periodic.Now(ctx, sweepEvery, func() bool {
 		n, err := a.admin.SweepTombstones(ctx, a.cfg.State.TombstoneRetention)
 		if err != nil && ctx.Err() == nil {
 			a.log.WithError(err).Warn("sweeping tombstones failed")
@@ -545,12 +538,8 @@ func (a *app) sweep(ctx context.Context) {
 			a.log.WithError(err).Warn("sweeping the quarantine failed")
 		}
 		a.sweepHistory(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+		return true
+	})
 }
 
 func (a *app) close() {

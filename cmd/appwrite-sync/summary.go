@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
+	"github.com/appwrite-sync/appwrite-sync/internal/periodic"
 )
 
 // summaryEvery is how often serve logs a summary of what happened at info (a variable for
@@ -46,16 +47,7 @@ func newSummarizer(reg prometheus.Gatherer, log *logrus.Entry) *summarizer {
 
 // run logs a summary every interval until ctx ends.
 func (s *summarizer) run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.tick(every)
-		}
-	}
+	periodic.After(ctx, every, func() bool { s.tick(every); return true })
 }
 
 // tick logs what changed since the last tick, if anything did or rows are still pending.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -75,7 +74,7 @@ func TestMakeValidateInFreshShell(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make")
 	}
-	cmd := exec.Command("make", "-s", "-C", "../..", "validate", "BIN="+filepath.Join(t.TempDir(), "appwrite-sync"))
+	cmd := exec.Command("make", "-s", "-C", "../..", "validate", "BIN="+buildBinary(t)) // its build step finds it up to date
 	cmd.Env = freshEnv(t)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
@@ -92,7 +91,7 @@ func TestMakeStatusInFreshShell(t *testing.T) {
 	}
 	state := pgtest.NewDatabase(t)
 	in := startInstance(t, testConfig(t, state, state, ""))
-	cmd := exec.Command("make", "-s", "-C", "../..", "status", "BIN="+filepath.Join(t.TempDir(), "appwrite-sync"))
+	cmd := exec.Command("make", "-s", "-C", "../..", "status", "BIN="+buildBinary(t))
 	cmd.Env = append(freshEnv(t), "ADMIN_LISTEN="+in.cfg.Admin.Listen, "APPWRITE_SYNC_ADMIN_TOKEN="+testToken)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))

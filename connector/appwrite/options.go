@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/appwrite-sync/appwrite-sync/internal/defaults"
 	"github.com/sirupsen/logrus"
 )
 
@@ -89,37 +89,16 @@ type Options struct {
 
 // withDefaults returns a copy of o with every zero field set to its default.
 func (o Options) withDefaults() Options {
-	if o.PageSize == 0 {
-		o.PageSize = PageSizeDefault
-	}
-	if o.RequestTimeout == 0 {
-		o.RequestTimeout = RequestTimeoutDefault
-	}
-	if o.MaxRetries == 0 {
-		o.MaxRetries = MaxRetriesDefault
-	} else if o.MaxRetries < 0 {
-		o.MaxRetries = 0
-	}
-	if o.InitialBackoff == 0 {
-		o.InitialBackoff = InitialBackoffDefault
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = MaxBackoffDefault
-	}
-	if o.MaxElapsed == 0 {
-		o.MaxElapsed = MaxElapsedDefault
-	}
-	if o.MaxResponseBytes == 0 {
-		o.MaxResponseBytes = MaxResponseBytesDefault
-	}
-	if o.UserAgent == "" {
-		o.UserAgent = UserAgentDefault
-	}
-	if o.Logger == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		o.Logger = logrus.NewEntry(l)
-	}
+	defaults.Zero(&o.PageSize, PageSizeDefault)
+	defaults.Zero(&o.RequestTimeout, RequestTimeoutDefault)
+	defaults.Zero(&o.MaxRetries, MaxRetriesDefault)
+	o.MaxRetries = max(o.MaxRetries, 0) // negative: no retries
+	defaults.Zero(&o.InitialBackoff, InitialBackoffDefault)
+	defaults.Zero(&o.MaxBackoff, MaxBackoffDefault)
+	defaults.Zero(&o.MaxElapsed, MaxElapsedDefault)
+	defaults.Zero(&o.MaxResponseBytes, MaxResponseBytesDefault)
+	defaults.Zero(&o.UserAgent, UserAgentDefault)
+	defaults.Quiet(&o.Logger)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

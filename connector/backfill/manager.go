@@ -2,12 +2,8 @@ package backfill
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +17,9 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/defaults"
+	"github.com/appwrite-sync/appwrite-sync/internal/leaseowner"
+	"github.com/appwrite-sync/appwrite-sync/internal/periodic"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
@@ -84,7 +83,8 @@ type Options struct {
 	// ParallelPages is how many list requests a full scan keeps in flight (numeric $sequence
 	// only; see appwrite.Client.ScanParallel). 0 or 1: one at a time.
 	ParallelPages int
-	// Owner names this process in leases. Default: host name, pid and a random suffix.
+	// Owner names this process in leases. Default: leaseowner.New (host name, pid and a random
+	// suffix).
 	Owner string
 	// Skew is subtracted from the watermark by incremental jobs; 0 (the zero value): no
 	// window. Serve's default is SkewDefault (reconcile.skew).
@@ -103,41 +103,16 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.Lease <= 0 {
-		o.Lease = LeaseDefault
-	}
-	if o.PollInterval <= 0 {
-		o.PollInterval = PollIntervalDefault
-	}
-	if o.Workers <= 0 {
-		o.Workers = WorkersDefault
-	}
-	if o.RecordAhead <= 0 {
-		o.RecordAhead = RecordAheadDefault
-	}
-	if o.Skew < 0 {
-		o.Skew = 0
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = MaxAttemptsDefault
-	}
-	if o.RetryBackoff <= 0 {
-		o.RetryBackoff = RetryBackoffDefault
-	}
-	if o.Retention <= 0 {
-		o.Retention = RetentionDefault
-	}
-	if o.Owner == "" {
-		host, _ := os.Hostname()
-		b := make([]byte, 3)
-		_, _ = rand.Read(b)
-		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
-	}
-	if o.Log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		o.Log = logrus.NewEntry(l)
-	}
+	defaults.Positive(&o.Lease, LeaseDefault)
+	defaults.Positive(&o.PollInterval, PollIntervalDefault)
+	defaults.Positive(&o.Workers, WorkersDefault)
+	defaults.Positive(&o.RecordAhead, RecordAheadDefault)
+	o.Skew = max(o.Skew, 0)
+	defaults.Positive(&o.MaxAttempts, MaxAttemptsDefault)
+	defaults.Positive(&o.RetryBackoff, RetryBackoffDefault)
+	defaults.Positive(&o.Retention, RetentionDefault)
+	defaults.Zero(&o.Owner, leaseowner.New())
+	defaults.Quiet(&o.Log)
 	return o
 }
 
@@ -206,18 +181,12 @@ func (m *Manager) worker(ctx context.Context) {
 
 // maintain sweeps ended jobs now and then.
 func (m *Manager) maintain(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
+	periodic.Now(ctx, time.Hour, func() bool {
 		if err := m.store.sweep(ctx, m.opts.Retention); err != nil && ctx.Err() == nil {
 			m.log.WithError(err).Warn("sweeping ended backfill jobs failed")
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+		return true
+	})
 }
 
 func (m *Manager) signal() {
@@ -490,19 +459,9 @@ func (m *Manager) jobEnded(mode Mode, st State) {
 // taken over.
 func (m *Manager) heartbeat(ctx context.Context, id string, cancel context.CancelCauseFunc, done chan<- struct{}) {
 	defer close(done)
-	every := min(m.opts.PollInterval, m.opts.Lease/3)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if m.checkHeld(ctx, id, cancel) != nil {
-			return
-		}
-	}
+	periodic.After(ctx, min(m.opts.PollInterval, m.opts.Lease/3), func() bool {
+		return m.checkHeld(ctx, id, cancel) == nil
+	})
 }
 
 // checkHeld renews the lease; when the job is no longer held it cancels the job with the

@@ -11,6 +11,8 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/defaults"
+	"github.com/appwrite-sync/appwrite-sync/internal/periodic"
 )
 
 // ProbeEveryDefault is how often Probe reads the webhooks when ProbeOptions.Every is zero.
@@ -74,15 +76,11 @@ type Probe struct {
 
 // NewProbe returns a probe; Run does the work.
 func NewProbe(opts ProbeOptions) *Probe {
-	if opts.Every <= 0 {
-		opts.Every = ProbeEveryDefault
-	}
+	defaults.Positive(&opts.Every, ProbeEveryDefault)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Log == nil {
-		opts.Log = logrus.NewEntry(logrus.StandardLogger())
-	}
+	defaults.Log(&opts.Log)
 	p := &Probe{opts: opts, log: opts.Log.WithField("component", "webhook-probe"), health: map[string]*WebhookHealth{}}
 	for _, id := range opts.IDs {
 		p.health[id] = &WebhookHealth{}
@@ -95,18 +93,7 @@ func (p *Probe) Run(ctx context.Context) {
 	if len(p.opts.IDs) == 0 {
 		return
 	}
-	t := time.NewTicker(p.opts.Every)
-	defer t.Stop()
-	for {
-		if !p.Check(ctx) {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	periodic.Now(ctx, p.opts.Every, func() bool { return p.Check(ctx) })
 }
 
 // Check probes every webhook once. It returns false when probing should stop (the server

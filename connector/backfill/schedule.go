@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/appwrite-sync/appwrite-sync/internal/periodic"
 	"github.com/sirupsen/logrus"
 )
 
@@ -50,16 +51,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}
 	s.log.WithFields(logrus.Fields{"incremental_every": s.opts.IncrementalEvery.String(), "full_every": s.opts.FullEvery.String(),
 		"tables": len(s.m.Tables())}).Info("reconcile schedule active")
-	t := time.NewTicker(s.opts.Check)
-	defer t.Stop()
-	for {
-		s.tick(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	periodic.Now(ctx, s.opts.Check, func() bool { s.tick(ctx); return true })
 }
 
 func (s *Scheduler) tick(ctx context.Context) {

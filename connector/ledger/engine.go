@@ -2,11 +2,7 @@ package ledger
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -16,6 +12,8 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
+	"github.com/appwrite-sync/appwrite-sync/internal/clock"
+	"github.com/appwrite-sync/appwrite-sync/internal/leaseowner"
 )
 
 // Engine defaults.
@@ -57,6 +55,10 @@ type EngineOptions struct {
 	// Linger: after reading a batch less than a quarter full, wait this long before the next
 	// read, so a trickle of changes is delivered in batches rather than one by one.
 	Linger time.Duration
+	// Clock times the engine's own waits and deadlines: polling, linger, pauses and backoff,
+	// lease renewal. Default: the wall clock; tests pass clock.Fake. Lease expiry and retry
+	// due times are Postgres's now(), and an apply's deadline is a context's: both stay wall time.
+	Clock clock.Clock
 	// Busy, when set, reports that ingest keeps the machine busy (Recorder.Saturated): every
 	// read short of a full batch then waits busyLingerFactor times Linger, so delivery writes
 	// fewer, larger batches and leaves more of the CPU to acknowledging webhooks.
@@ -101,11 +103,11 @@ func NewEngine(q *Queue, sinks []SinkConfig, opts EngineOptions) *Engine {
 	if opts.Log == nil {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	host, _ := os.Hostname()
-	tok := make([]byte, 6)
-	_, _ = rand.Read(tok)
+	if opts.Clock == nil {
+		opts.Clock = clock.Wall{}
+	}
 	e := &Engine{q: q, sinks: sinks, opts: opts, wake: map[string]chan struct{}{}, status: map[string]*SinkStatus{},
-		owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(tok))}
+		owner: leaseowner.New()}
 	for i := range e.sinks {
 		s := &e.sinks[i]
 		if b, ok := s.Sink.(sink.Batcher); ok && s.BatchSize <= 0 {
@@ -118,7 +120,7 @@ func NewEngine(q *Queue, sinks []SinkConfig, opts EngineOptions) *Engine {
 			s.Workers = WorkersDefault
 		}
 		e.wake[s.Sink.Name()] = make(chan struct{}, 1)
-		e.status[s.Sink.Name()] = &SinkStatus{State: "starting", Since: time.Now()}
+		e.status[s.Sink.Name()] = &SinkStatus{State: "starting", Since: opts.Clock.Now()}
 	}
 	return e
 }
@@ -148,7 +150,7 @@ func (e *Engine) setStatus(name, state, reason string) {
 	e.mu.Lock()
 	s := e.status[name]
 	if s.State != state || s.Reason != reason {
-		s.State, s.Reason, s.Since = state, reason, time.Now()
+		s.State, s.Reason, s.Since = state, reason, e.opts.Clock.Now()
 	}
 	e.mu.Unlock()
 	if m := e.opts.Metrics; m != nil {
@@ -202,7 +204,7 @@ func (e *Engine) start(ctx context.Context, s sink.Sink) bool {
 		d := bo.NextBackOff()
 		e.setStatus(s.Name(), "paused", "start: "+err.Error())
 		log.WithError(err).WithField("retry_in", d.String()).Warn("sink not ready; delivery paused")
-		if !sleep(ctx, d) {
+		if !e.sleep(ctx, d) {
 			return false
 		}
 	}
@@ -284,14 +286,15 @@ func (d *deliverer) run(ctx context.Context) {
 	}()
 	for ctx.Err() == nil {
 		d.mu.Lock()
-		leader, leaseLeft, paused := d.leader, time.Until(d.leaseEnd), time.Until(d.pausedUntil)
+		now := d.e.opts.Clock.Now()
+		leader, leaseLeft, paused := d.leader, d.leaseEnd.Sub(now), d.pausedUntil.Sub(now)
 		d.mu.Unlock()
 		if !leader {
 			d.inflight.Wait() // batches of a lost lease finish (bounded by their deadline) first
 			if !d.acquire(ctx) {
 				// A standby asks again every second (one single-row update): a resigned lease
 				// is taken over at once, a lapsed one within a second of lapsing.
-				sleep(ctx, min(lease/3, standbyPoll))
+				d.e.sleep(ctx, min(lease/3, standbyPoll))
 			}
 			continue
 		}
@@ -300,14 +303,14 @@ func (d *deliverer) run(ctx context.Context) {
 			continue
 		}
 		if paused > 0 {
-			sleep(ctx, min(paused, lease/3))
+			d.e.sleep(ctx, min(paused, lease/3))
 			continue
 		}
 		select {
 		case d.slots <- struct{}{}:
 		case <-ctx.Done():
 			return
-		case <-time.After(lease / 3):
+		case <-d.e.opts.Clock.After(lease / 3):
 			continue
 		}
 		b, err := d.next(ctx)
@@ -318,14 +321,14 @@ func (d *deliverer) run(ctx context.Context) {
 					return
 				}
 				d.log.WithError(err).Warn("reading the delivery log failed")
-				sleep(ctx, d.nextBackoff())
+				d.e.sleep(ctx, d.nextBackoff())
 				continue
 			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-d.e.wake[d.name]:
-			case <-time.After(d.e.opts.PollInterval):
+			case <-d.e.opts.Clock.After(d.e.opts.PollInterval):
 			}
 			continue
 		}
@@ -336,7 +339,7 @@ func (d *deliverer) run(ctx context.Context) {
 			d.deliver(b)
 		}()
 		if linger := d.lingerFor(len(b.entries) + len(b.deferred)); linger > 0 {
-			sleep(ctx, linger)
+			d.e.sleep(ctx, linger)
 		}
 	}
 }
@@ -374,7 +377,7 @@ func (d *deliverer) acquire(ctx context.Context) bool {
 		return false
 	}
 	d.mu.Lock()
-	d.leader, d.leaseEnd, d.readPos = true, time.Now().Add(left), cur
+	d.leader, d.leaseEnd, d.readPos = true, d.e.opts.Clock.Now().Add(left), cur
 	d.batches, d.busy, d.deferredAt = nil, map[itemKey]struct{}{}, map[itemKey]*deferral{}
 	d.ectx, d.ecancel = context.WithCancel(ctx)
 	d.mu.Unlock()
@@ -389,13 +392,13 @@ func (d *deliverer) renew(ctx context.Context) {
 	case err != nil:
 		if ctx.Err() == nil {
 			d.log.WithError(err).Warn("renewing the delivery lease failed")
-			sleep(ctx, time.Second)
+			d.e.sleep(ctx, time.Second)
 		}
 	case !held:
 		d.lose("another replica took the delivery lease")
 	default:
 		d.mu.Lock()
-		d.leaseEnd = time.Now().Add(left)
+		d.leaseEnd = d.e.opts.Clock.Now().Add(left)
 		d.mu.Unlock()
 	}
 }
@@ -424,7 +427,7 @@ func (d *deliverer) pause() time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	wait := d.bo.NextBackOff()
-	d.pausedUntil = time.Now().Add(wait)
+	d.pausedUntil = d.e.opts.Clock.Now().Add(wait)
 	return wait
 }
 
@@ -436,7 +439,7 @@ func (d *deliverer) next(ctx context.Context) (*batch, error) {
 	// backoffs coming due, replays and re-projections, perhaps by another replica).
 	var retries []Entry
 	d.mu.Lock()
-	checkRetries := d.retryHint || time.Since(d.retryCheck) >= retryCheckEvery
+	checkRetries := d.retryHint || d.e.opts.Clock.Now().Sub(d.retryCheck) >= retryCheckEvery
 	d.mu.Unlock()
 	if checkRetries {
 		var err error
@@ -444,7 +447,7 @@ func (d *deliverer) next(ctx context.Context) (*batch, error) {
 			return nil, err
 		}
 		d.mu.Lock()
-		d.retryCheck, d.retryHint = time.Now(), len(retries) > 0
+		d.retryCheck, d.retryHint = d.e.opts.Clock.Now(), len(retries) > 0
 		d.mu.Unlock()
 	}
 	d.mu.Lock()
@@ -533,7 +536,7 @@ func (d *deliverer) deliver(b *batch) {
 	}
 	for len(items) > 0 {
 		d.mu.Lock()
-		current, leaseLeft := d.epoch == b.epoch && d.leader, time.Until(d.leaseEnd)
+		current, leaseLeft := d.epoch == b.epoch && d.leader, d.leaseEnd.Sub(d.e.opts.Clock.Now())
 		d.mu.Unlock()
 		if !current {
 			return
@@ -542,7 +545,7 @@ func (d *deliverer) deliver(b *batch) {
 		// same rows concurrently.
 		budget := min(time.Duration(float64(d.e.opts.Lease)*applyShare), leaseLeft-d.e.opts.Lease/10)
 		if budget <= 0 {
-			sleep(ctx, d.e.opts.Lease/20) // the lease is being renewed (or lost)
+			d.e.sleep(ctx, d.e.opts.Lease/20) // the lease is being renewed (or lost)
 			if ctx.Err() != nil {
 				return
 			}
@@ -567,7 +570,7 @@ func (d *deliverer) deliver(b *batch) {
 		if m != nil {
 			m.Failed.WithLabelValues(d.name, "unavailable").Add(float64(len(items)))
 		}
-		if !sleep(ctx, wait) {
+		if !d.e.sleep(ctx, wait) {
 			return
 		}
 	}
@@ -668,7 +671,7 @@ func (d *deliverer) settle(b *batch, outs []Outcome) {
 		delete(d.busy, keyOf(e.Item))
 	}
 	if err == nil {
-		d.leaseEnd = time.Now().Add(left)
+		d.leaseEnd = d.e.opts.Clock.Now().Add(left)
 		for _, o := range outs {
 			if st := d.deferredAt[keyOf(o.Item)]; st != nil && o.Err == nil && !o.Deferred {
 				st.applied = max(st.applied, o.Item.Seq)
@@ -691,13 +694,18 @@ func (d *deliverer) settle(b *batch, outs []Outcome) {
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
+// sleep waits d on the engine's clock; false when ctx ended first.
+func (e *Engine) sleep(ctx context.Context, d time.Duration) bool { return sleepOn(ctx, e.opts.Clock, d) }
+
+// sleep waits d on the wall clock, or until ctx ends (false): for the fan-out and the history
+// delivery, which take no Clock.
+func sleep(ctx context.Context, d time.Duration) bool { return sleepOn(ctx, clock.Wall{}, d) }
+
+func sleepOn(ctx context.Context, c clock.Clock, d time.Duration) bool {
 	select {
 	case <-ctx.Done():
 		return false
-	case <-t.C:
+	case <-c.After(d):
 		return true
 	}
 }

@@ -68,126 +68,107 @@ type Metrics struct {
 }
 
 // New creates and registers every collector on a fresh registry (plus Go and process
-// collectors).
+// collectors). Each collector is registered where it is created, so none can be left out.
 func New() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Metrics{Registry: r}
-	m.WebhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_requests_total",
-		Help: "Webhook requests by webhook and outcome (recorded, audited, ignored, quarantined, unauthorized, too_large, unavailable, bad_request, not_found, rate_limited, busy)."}, []string{"webhook", "outcome"})
-	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_rate_limited_total",
-		Help: "Webhook requests refused with 429 because their client IP was over limits.rate_per_source. Appwrite counts each as a failed delivery."}, []string{"webhook"})
-	m.IntakeRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_webhook_intake_refused_total",
-		Help: "Webhook requests refused with 503 because no room for their body was free in limits.body_budget_bytes within limits.body_wait. Sources that delivered validly signed webhooks in the last hour use a reserved share."}, []string{"webhook"})
-	m.Draining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_draining",
-		Help: "1 while the service drains after SIGTERM/SIGINT (/readyz answers 503, webhooks still taken for server.drain_delay)."})
-	m.IngestLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_ingest_latency_seconds",
-		Help: "Time from request start to answer, by outcome.", Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"outcome"})
-	m.Changes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_changes_total",
-		Help: "Changes offered to the ledger by result: recorded (newer version), stale (older), duplicate (same version)."}, []string{"table", "result"})
-	m.Ties = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_version_ties_total",
-		Help: "Different contents seen with the same $updatedAt and op; a version read from the REST API, else the content hash, broke the tie."}, []string{"table"})
-	m.BelowHorizon = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_changes_below_horizon_total",
-		Help: "Webhook upserts refused (answered stale) because the ledger does not hold the row and they are not newer than the delete tombstones swept from its table: replays of deleted rows, or rows written with an old $updatedAt."}, []string{"table"})
-	m.GroupCommitSize = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "appwrite_sync_group_commit_changes",
-		Help: "Changes per ledger transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
-	m.Pending = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_sink_pending_rows",
-		Help: "Rows whose newest version is not yet applied to the sink (excluding dead letters)."}, []string{"sink"})
-	m.Lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_sink_lag_seconds",
-		Help: "Age of the oldest pending change of the sink."}, []string{"sink"})
-	m.Applied = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_sink_applied_total",
-		Help: "Rows applied to the sink."}, []string{"sink"})
-	m.Failed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_sink_failed_total",
-		Help: "Failed applies by kind: retry (batch retried later), dead_letter (row parked), unavailable (sink paused)."}, []string{"sink", "kind"})
-	m.DeadLetter = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_dead_letter_rows",
-		Help: "Dead-lettered rows per sink."}, []string{"sink"})
-	m.Quarantine = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_quarantine_requests",
-		Help: "Quarantined requests not yet replayed."})
-	m.Quarantined = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_quarantined_total",
-		Help: "Requests put in quarantine."})
-	m.BatchSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_sink_batch_rows",
-		Help: "Rows per batch handed to the sink.", Buckets: prometheus.ExponentialBuckets(1, 2, 15)}, []string{"sink"})
-	m.ClaimLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_claim_latency_seconds",
-		Help: "Time to read a batch from the delivery log (and due retries).", Buckets: prometheus.DefBuckets}, []string{"sink"})
-	m.ApplyLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "appwrite_sync_apply_latency_seconds",
-		Help: "Time the sink took to apply a batch.", Buckets: prometheus.DefBuckets}, []string{"sink"})
-	m.SinkUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_sink_up",
-		Help: "1 while the sink accepts writes (or another replica delivers it), 0 while its delivery is paused (down or rejecting credentials)."}, []string{"sink"})
-	m.TombstonesSwept = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_tombstones_swept_total",
-		Help: "Delete tombstones removed after the retention period."})
-	m.QuarantineDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_quarantine_dropped_total",
-		Help: "Quarantined requests removed by the sweep, by reason: retention (older than quarantine.retention) or cap (the oldest beyond quarantine.max_rows)."}, []string{"reason"})
-	f(m.QuarantineDropped)
+	m.WebhookRequests = counterVec(r, "appwrite_sync_webhook_requests_total",
+		"Webhook requests by webhook and outcome (recorded, audited, ignored, quarantined, unauthorized, too_large, unavailable, bad_request, not_found, rate_limited, busy).", "webhook", "outcome")
+	m.RateLimited = counterVec(r, "appwrite_sync_webhook_rate_limited_total",
+		"Webhook requests refused with 429 because their client IP was over limits.rate_per_source. Appwrite counts each as a failed delivery.", "webhook")
+	m.IntakeRefused = counterVec(r, "appwrite_sync_webhook_intake_refused_total",
+		"Webhook requests refused with 503 because no room for their body was free in limits.body_budget_bytes within limits.body_wait. Sources that delivered validly signed webhooks in the last hour use a reserved share.", "webhook")
+	m.Draining = gauge(r, "appwrite_sync_draining",
+		"1 while the service drains after SIGTERM/SIGINT (/readyz answers 503, webhooks still taken for server.drain_delay).")
+	m.IngestLatency = histogramVec(r, "appwrite_sync_ingest_latency_seconds", []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		"Time from request start to answer, by outcome.", "outcome")
+	m.Changes = counterVec(r, "appwrite_sync_changes_total",
+		"Changes offered to the ledger by result: recorded (newer version), stale (older), duplicate (same version).", "table", "result")
+	m.Ties = counterVec(r, "appwrite_sync_version_ties_total",
+		"Different contents seen with the same $updatedAt and op; a version read from the REST API, else the content hash, broke the tie.", "table")
+	m.BelowHorizon = counterVec(r, "appwrite_sync_changes_below_horizon_total",
+		"Webhook upserts refused (answered stale) because the ledger does not hold the row and they are not newer than the delete tombstones swept from its table: replays of deleted rows, or rows written with an old $updatedAt.", "table")
+	m.GroupCommitSize = histogram(r, "appwrite_sync_group_commit_changes", prometheus.ExponentialBuckets(1, 2, 11),
+		"Changes per ledger transaction.")
+	m.Pending = gaugeVec(r, "appwrite_sync_sink_pending_rows",
+		"Rows whose newest version is not yet applied to the sink (excluding dead letters).", "sink")
+	m.Lag = gaugeVec(r, "appwrite_sync_sink_lag_seconds",
+		"Age of the oldest pending change of the sink.", "sink")
+	m.Applied = counterVec(r, "appwrite_sync_sink_applied_total",
+		"Rows applied to the sink.", "sink")
+	m.Failed = counterVec(r, "appwrite_sync_sink_failed_total",
+		"Failed applies by kind: retry (batch retried later), dead_letter (row parked), unavailable (sink paused).", "sink", "kind")
+	m.DeadLetter = gaugeVec(r, "appwrite_sync_dead_letter_rows",
+		"Dead-lettered rows per sink.", "sink")
+	m.Quarantine = gauge(r, "appwrite_sync_quarantine_requests",
+		"Quarantined requests not yet replayed.")
+	m.Quarantined = counter(r, "appwrite_sync_quarantined_total",
+		"Requests put in quarantine.")
+	m.BatchSize = histogramVec(r, "appwrite_sync_sink_batch_rows", prometheus.ExponentialBuckets(1, 2, 15),
+		"Rows per batch handed to the sink.", "sink")
+	m.ClaimLatency = histogramVec(r, "appwrite_sync_claim_latency_seconds", prometheus.DefBuckets,
+		"Time to read a batch from the delivery log (and due retries).", "sink")
+	m.ApplyLatency = histogramVec(r, "appwrite_sync_apply_latency_seconds", prometheus.DefBuckets,
+		"Time the sink took to apply a batch.", "sink")
+	m.SinkUp = gaugeVec(r, "appwrite_sync_sink_up",
+		"1 while the sink accepts writes (or another replica delivers it), 0 while its delivery is paused (down or rejecting credentials).", "sink")
+	m.TombstonesSwept = counter(r, "appwrite_sync_tombstones_swept_total",
+		"Delete tombstones removed after the retention period.")
+	m.QuarantineDropped = counterVec(r, "appwrite_sync_quarantine_dropped_total",
+		"Quarantined requests removed by the sweep, by reason: retention (older than quarantine.retention) or cap (the oldest beyond quarantine.max_rows).", "reason")
 	for _, reason := range []string{"retention", "cap"} {
 		m.QuarantineDropped.WithLabelValues(reason) // exported at 0, so increase() sees the first drop
 	}
-	m.Reprojected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_reprojected_rows_total",
-		Help: "Rows re-queued for a sink because its mapping fingerprint changed."}, []string{"sink"})
-	m.BackfillRows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_backfill_rows_total",
-		Help: "Rows handled by backfill jobs, by result (read, changed, deleted)."}, []string{"table", "result"})
-	m.BackfillJobs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_backfill_jobs_total",
-		Help: "Backfill jobs finished, by mode and final state."}, []string{"mode", "state"})
-	m.WebhookEnabled = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_appwrite_webhook_enabled",
-		Help: "Appwrite's own view of the webhook (1.9+): 1 enabled, 0 disabled."}, []string{"webhook_id"})
-	m.WebhookAttempts = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "appwrite_sync_appwrite_webhook_attempts",
-		Help: "Appwrite's consecutive failed delivery counter for the webhook (1.9+); it disables the webhook at 10."}, []string{"webhook_id"})
-	m.SpoolBytes = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_spool_bytes",
-		Help: "Bytes of changes in the local spool (state.spool_dir) not yet drained into the state store."})
-	m.SpoolRecords = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_spool_changes",
-		Help: "Changes in the local spool not yet drained into the state store."})
-	m.SpoolOldestAge = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_spool_oldest_age_seconds",
-		Help: "Age of the oldest change in the local spool (0 when it is empty)."})
-	m.SpoolAppended = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_spool_appended_total",
-		Help: "Changes the state store could not commit that were fsync'd to the local spool and answered 200."})
-	m.SpoolDrained = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_spool_drained_total",
-		Help: "Spooled changes recorded in the state store once it was back."})
-	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_refused_changes_total",
-		Help: "Verified changes answered 503 because the state store could not commit them and the spool could not take them, by reason (spool_off, spool_full, spool_unwritable; audit_unavailable: an audited change whose audit log entry could not be committed)."}, []string{"reason"})
-	m.RefusedTables = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_refused_tables",
-		Help: "Tables with refused changes not yet repaired: each gets an incremental reconcile once the state store is healthy (when the Appwrite API is configured); otherwise run one by hand."})
-	m.Repairs = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_repair_jobs_total",
-		Help: "Incremental reconcile jobs queued automatically to repair refused changes or the events of a disabled webhook."})
-	m.WebhookReenabled = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_appwrite_webhook_reenabled_total",
-		Help: "Times a disabled Appwrite webhook was enabled again by appwrite-sync (reconcile.reenable_webhooks)."}, []string{"webhook_id"})
-	m.HistoryKept = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_history_kept_total",
-		Help: "Row versions kept in the state store's history of tables with postgres.history (each distinct version once; duplicates and replays are not counted)."}, []string{"table"})
-	m.HistoryDelivered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_history_delivered_total",
-		Help: "Row versions written to the warehouse's <table>_history tables (a redelivery after a crash counts again; the table keeps one row per version)."}, []string{"table"})
-	m.HistoryRemoved = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_history_removed_total",
-		Help: "Row versions removed by the history retention (postgres.history.retention), by store: state (the state store) or warehouse (<table>_history)."}, []string{"table", "store"})
-	f(m.HistoryKept)
-	f(m.HistoryDelivered)
-	f(m.HistoryRemoved)
-	m.AuditEntries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_audit_entries_total",
-		Help: "Webhooks selected by audit.events, by result: recorded (a new audit log entry) or duplicate (a byte-identical redelivery, recorded once)."}, []string{"result"})
-	m.AuditDelivered = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_audit_delivered_total",
-		Help: "Audit log entries copied from the state store to the warehouse table (audit.table)."})
-	m.AuditKept = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_audit_kept_entries",
-		Help: "Audit log entries in the warehouse table (audit.table), after retention."})
-	m.AuditRemoved = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "appwrite_sync_audit_removed_total",
-		Help: "Audit log entries removed by audit.retention, by store (state, warehouse)."}, []string{"store"})
+	m.Reprojected = counterVec(r, "appwrite_sync_reprojected_rows_total",
+		"Rows re-queued for a sink because its mapping fingerprint changed.", "sink")
+	m.BackfillRows = counterVec(r, "appwrite_sync_backfill_rows_total",
+		"Rows handled by backfill jobs, by result (read, changed, deleted).", "table", "result")
+	m.BackfillJobs = counterVec(r, "appwrite_sync_backfill_jobs_total",
+		"Backfill jobs finished, by mode and final state.", "mode", "state")
+	m.WebhookEnabled = gaugeVec(r, "appwrite_sync_appwrite_webhook_enabled",
+		"Appwrite's own view of the webhook (1.9+): 1 enabled, 0 disabled.", "webhook_id")
+	m.WebhookAttempts = gaugeVec(r, "appwrite_sync_appwrite_webhook_attempts",
+		"Appwrite's consecutive failed delivery counter for the webhook (1.9+); it disables the webhook at 10.", "webhook_id")
+	m.SpoolBytes = gauge(r, "appwrite_sync_spool_bytes",
+		"Bytes of changes in the local spool (state.spool_dir) not yet drained into the state store.")
+	m.SpoolRecords = gauge(r, "appwrite_sync_spool_changes",
+		"Changes in the local spool not yet drained into the state store.")
+	m.SpoolOldestAge = gauge(r, "appwrite_sync_spool_oldest_age_seconds",
+		"Age of the oldest change in the local spool (0 when it is empty).")
+	m.SpoolAppended = counter(r, "appwrite_sync_spool_appended_total",
+		"Changes the state store could not commit that were fsync'd to the local spool and answered 200.")
+	m.SpoolDrained = counter(r, "appwrite_sync_spool_drained_total",
+		"Spooled changes recorded in the state store once it was back.")
+	m.Refused = counterVec(r, "appwrite_sync_refused_changes_total",
+		"Verified changes answered 503 because the state store could not commit them and the spool could not take them, by reason (spool_off, spool_full, spool_unwritable; audit_unavailable: an audited change whose audit log entry could not be committed).", "reason")
+	m.RefusedTables = gauge(r, "appwrite_sync_refused_tables",
+		"Tables with refused changes not yet repaired: each gets an incremental reconcile once the state store is healthy (when the Appwrite API is configured); otherwise run one by hand.")
+	m.Repairs = counter(r, "appwrite_sync_repair_jobs_total",
+		"Incremental reconcile jobs queued automatically to repair refused changes or the events of a disabled webhook.")
+	m.WebhookReenabled = counterVec(r, "appwrite_sync_appwrite_webhook_reenabled_total",
+		"Times a disabled Appwrite webhook was enabled again by appwrite-sync (reconcile.reenable_webhooks).", "webhook_id")
+	m.HistoryKept = counterVec(r, "appwrite_sync_history_kept_total",
+		"Row versions kept in the state store's history of tables with postgres.history (each distinct version once; duplicates and replays are not counted).", "table")
+	m.HistoryDelivered = counterVec(r, "appwrite_sync_history_delivered_total",
+		"Row versions written to the warehouse's <table>_history tables (a redelivery after a crash counts again; the table keeps one row per version).", "table")
+	m.HistoryRemoved = counterVec(r, "appwrite_sync_history_removed_total",
+		"Row versions removed by the history retention (postgres.history.retention), by store: state (the state store) or warehouse (<table>_history).", "table", "store")
+	m.AuditEntries = counterVec(r, "appwrite_sync_audit_entries_total",
+		"Webhooks selected by audit.events, by result: recorded (a new audit log entry) or duplicate (a byte-identical redelivery, recorded once).", "result")
+	m.AuditDelivered = counter(r, "appwrite_sync_audit_delivered_total",
+		"Audit log entries copied from the state store to the warehouse table (audit.table).")
+	m.AuditKept = gauge(r, "appwrite_sync_audit_kept_entries",
+		"Audit log entries in the warehouse table (audit.table), after retention.")
+	m.AuditRemoved = counterVec(r, "appwrite_sync_audit_removed_total",
+		"Audit log entries removed by audit.retention, by store (state, warehouse).", "store")
 	for _, store := range []string{"state", "warehouse"} {
-		m.AuditRemoved.WithLabelValues(store)
+		m.AuditRemoved.WithLabelValues(store) // exported at 0
 	}
-	for _, c := range []prometheus.Collector{m.AuditEntries, m.AuditDelivered, m.AuditKept, m.AuditRemoved} {
-		f(c)
-	}
-	m.FanoutQueue = prometheus.NewGauge(prometheus.GaugeOpts{Name: "appwrite_sync_fanout_queue",
-		Help: "Relationship fan-outs not finished: changed rows whose linking rows are not all re-queued for the sinks yet."})
-	m.FanoutRequeued = prometheus.NewCounter(prometheus.CounterOpts{Name: "appwrite_sync_fanout_dependents_total",
-		Help: "Rows re-queued for every sink (re-projected with their related rows' newest versions) because a row they link to changed."})
-	f(m.FanoutQueue)
-	f(m.FanoutRequeued)
-	for _, c := range []prometheus.Collector{m.SpoolBytes, m.SpoolRecords, m.SpoolOldestAge, m.SpoolAppended, m.SpoolDrained, m.Refused,
-		m.RefusedTables, m.Repairs, m.WebhookReenabled} {
-		f(c)
-	}
-	for _, c := range []prometheus.Collector{m.WebhookRequests, m.RateLimited, m.IntakeRefused, m.Draining, m.IngestLatency, m.Changes, m.Ties, m.BelowHorizon, m.GroupCommitSize,
-		m.Pending, m.Lag, m.Applied, m.Failed, m.DeadLetter, m.Quarantine, m.Quarantined, m.BatchSize, m.ClaimLatency,
-		m.ApplyLatency, m.SinkUp, m.TombstonesSwept, m.Reprojected, m.BackfillRows, m.BackfillJobs, m.WebhookEnabled, m.WebhookAttempts} {
-		f(c)
-	}
+	m.FanoutQueue = gauge(r, "appwrite_sync_fanout_queue",
+		"Relationship fan-outs not finished: changed rows whose linking rows are not all re-queued for the sinks yet.")
+	m.FanoutRequeued = counter(r, "appwrite_sync_fanout_dependents_total",
+		"Rows re-queued for every sink (re-projected with their related rows' newest versions) because a row they link to changed.")
 	return m
 }
 
@@ -196,4 +177,35 @@ func (m *Metrics) SetQueue(sink string, pending, deadLetter int64, lagSeconds fl
 	m.Pending.WithLabelValues(sink).Set(float64(pending))
 	m.DeadLetter.WithLabelValues(sink).Set(float64(deadLetter))
 	m.Lag.WithLabelValues(sink).Set(lagSeconds)
+}
+
+// The constructors below create a collector and register it on r.
+
+func counter(r *prometheus.Registry, name, help string) prometheus.Counter {
+	return register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help}))
+}
+
+func counterVec(r *prometheus.Registry, name, help string, labels ...string) *prometheus.CounterVec {
+	return register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels))
+}
+
+func gauge(r *prometheus.Registry, name, help string) prometheus.Gauge {
+	return register(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help}))
+}
+
+func gaugeVec(r *prometheus.Registry, name, help string, labels ...string) *prometheus.GaugeVec {
+	return register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels))
+}
+
+func histogram(r *prometheus.Registry, name string, buckets []float64, help string) prometheus.Histogram {
+	return register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}))
+}
+
+func histogramVec(r *prometheus.Registry, name string, buckets []float64, help string, labels ...string) *prometheus.HistogramVec {
+	return register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels))
+}
+
+func register[C prometheus.Collector](r *prometheus.Registry, c C) C {
+	r.MustRegister(c)
+	return c
 }

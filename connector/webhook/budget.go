@@ -69,7 +69,9 @@ type trustedSource struct {
 	at     time.Time
 }
 
-// grant is what one request holds; release gives it back (once).
+// grant is what one request holds; release gives it back (once). A request takes the budget's
+// lock twice: once in acquire and once in release, which also records whether its source
+// proved itself (trust), so the hot path never takes it a third time.
 type grant struct {
 	b       *budget
 	source  string
@@ -136,14 +138,22 @@ func (b *budget) take(source string, n int64) (grant, bool) {
 	return grant{}, false
 }
 
-// release gives the grant's bytes back and wakes the requests waiting for room.
-func (g *grant) release() {
+// release gives the grant's bytes back and wakes the requests waiting for room. signed says
+// the request was validly signed: its source is then trusted (see trust).
+func (g *grant) release(signed bool) {
 	if g.b == nil {
 		return
 	}
 	b := g.b
 	g.b = nil
+	var now time.Time
+	if signed {
+		now = b.now()
+	}
 	b.mu.Lock()
+	if signed {
+		b.trustLocked(g.source, now)
+	}
 	b.reserve += g.reserve
 	if g.shared > 0 {
 		b.shared += g.shared
@@ -158,11 +168,18 @@ func (g *grant) release() {
 	b.mu.Unlock()
 }
 
-// trust marks source as having delivered a validly signed request now.
+// trust marks source as having delivered a validly signed request now. Requests do it as they
+// release their grant; this is for tests.
 func (b *budget) trust(source string) {
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.trustLocked(source, now)
+}
+
+// trustLocked marks source as having delivered a validly signed request at now; the caller
+// holds mu.
+func (b *budget) trustLocked(source string, now time.Time) {
 	if e, ok := b.trusted[source]; ok {
 		e.Value.(*trustedSource).at = now
 		b.trustOrder.MoveToFront(e)

@@ -3,9 +3,11 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -41,8 +43,8 @@ func TestBudgetPools(t *testing.T) {
 	require.NoError(t, err)
 	reserve, _ := b.free()
 	require.EqualValues(t, 40, reserve)
-	g.release()
-	g.release() // once only
+	g.release(false)
+	g.release(false) // once only
 	reserve, _ = b.free()
 	require.EqualValues(t, 50, reserve)
 
@@ -55,8 +57,12 @@ func TestBudgetPools(t *testing.T) {
 	got := make(chan error, 1)
 	b.wait = 5 * time.Second
 	go func() { _, err := b.acquire(ctx, "10.0.0.9", 10); got <- err }()
-	time.Sleep(20 * time.Millisecond)
-	held[0].release()
+	require.Eventually(t, func() bool { // it waits for room
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.waiting == 1
+	}, 2*time.Second, time.Millisecond)
+	held[0].release(false)
 	select {
 	case err := <-got:
 		require.NoError(t, err)
@@ -80,6 +86,24 @@ func TestBudgetCapsOneSource(t *testing.T) {
 	require.Equal(t, 6, n, "one source holds at most its share of the shared pool")
 	_, err := b.acquire(ctx, "10.0.0.2", 10)
 	require.NoError(t, err, "another source still gets room")
+}
+
+// A request trusts its source as it gives its bytes back, when it was validly signed.
+func TestReleaseTrustsSignedSources(t *testing.T) {
+	t.Parallel()
+	b := newBudget(100, 10, time.Millisecond, time.Now)
+	ctx := context.Background()
+	signed, err := b.acquire(ctx, "192.0.2.1", 10)
+	require.NoError(t, err)
+	unsigned, err := b.acquire(ctx, "192.0.2.2", 10)
+	require.NoError(t, err)
+	signed.release(true)
+	unsigned.release(false)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	require.True(t, b.isTrusted("192.0.2.1"))
+	require.False(t, b.isTrusted("192.0.2.2"))
+	require.Equal(t, [2]int64{50, 50}, [2]int64{b.reserve, b.shared}, "both gave their bytes back")
 }
 
 func TestBudgetTrustedSourcesBounded(t *testing.T) {
@@ -160,6 +184,47 @@ func TestBasicAuthCheckedBeforeTheBodyIsRead(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, w.Code)
 	require.Zero(t, body.reads.Load(), "the body was read before basic auth was checked")
 	require.Zero(t, b.rec.stored())
+}
+
+// A webhook that arrives over HTTP has its basic auth checked once, from the headers before the
+// body is read; the pipeline does not check it again. Counted in allocations: serving with basic
+// auth configured costs one CheckBasicAuth more than serving the same request without it.
+func TestBasicAuthCheckedOncePerRequest(t *testing.T) { // not parallel: it counts the process's allocations
+	if raceEnabled {
+		t.Skip("allocation counts are not exact under the race detector")
+	}
+	const user, pass = "appwrite", "s3cret-pass"
+	perRequest := func(basic bool) float64 {
+		b := setup(t, func(o *Options) {
+			if basic {
+				o.Endpoints[0].BasicUser, o.Endpoints[0].BasicPass = user, pass
+			}
+		})
+		serve := func() {
+			req := httptest.NewRequest(http.MethodPost, testPath, bytes.NewReader(b.row))
+			req.Header.Set(HeaderEvents, testHeader)
+			req.Header.Set(HeaderSignature, b.rowSig)
+			req.SetBasicAuth(user, pass) // sent either way, so both runs build the same request
+			w := httptest.NewRecorder()
+			b.engine.ServeHTTP(w, req)
+			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		}
+		serve() // first-use allocations (pools, caches) stay out of the count
+		const n = 400
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for range n {
+			serve()
+		}
+		runtime.ReadMemStats(&after)
+		return float64(after.Mallocs-before.Mallocs) / n
+	}
+	header := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	check := testing.AllocsPerRun(100, func() { CheckBasicAuth(header, user, pass) })
+	require.NotZero(t, check, "the count below needs a check that allocates")
+	extra := perRequest(true) - perRequest(false)
+	require.InDelta(t, check, extra, 0.5, "basic auth costs %.1f allocations per request; one check costs %.0f", extra, check)
 }
 
 // Strangers that announce large bodies and trickle them fill the shared pool and wait; a

@@ -100,14 +100,17 @@ func (h *Handler) serveHTTP(c *gin.Context, ep *Endpoint, req *http.Request, sta
 	if status, resp, failed := h.basicAuthFailed(ep, req.Header, &res); failed {
 		return early(status, resp)
 	}
-	source := sourceOf(c)
+	var g grant // the zero grant, without a budget, releases nothing
+	signed := false
+	defer func() { g.release(signed) }()
 	if h.budget != nil {
+		source := sourceOf(c)
 		size := req.ContentLength
 		if size < 0 {
 			size = h.maxBody // not announced (chunked): the most it may be
 		}
-		g, err := h.budget.acquire(req.Context(), source, size)
-		if err != nil {
+		var err error
+		if g, err = h.budget.acquire(req.Context(), source, size); err != nil {
 			res.Outcome = OutcomeBusy
 			res.Reason = fmt.Sprintf("source %s: no room for a %d-byte body in limits.body_budget_bytes within %s", source, size, h.budget.wait)
 			return early(http.StatusServiceUnavailable, gin.H{
@@ -117,7 +120,6 @@ func (h *Handler) serveHTTP(c *gin.Context, ep *Endpoint, req *http.Request, sta
 					"if this is Appwrite, raise limits.body_budget_bytes (or memory_limit) and look for other clients flooding the listener",
 			})
 		}
-		defer g.release()
 	}
 	body, err := readBody(req.Body, req.ContentLength, h.maxBody)
 	if errors.Is(err, errBodyTooLarge) {
@@ -127,10 +129,8 @@ func (h *Handler) serveHTTP(c *gin.Context, ep *Endpoint, req *http.Request, sta
 		res.Outcome, res.Reason = OutcomeBadRequest, "reading body: "+err.Error()
 		return early(http.StatusBadRequest, gin.H{"error": "could not read the request body: " + err.Error(), "webhook": ep.Name})
 	}
-	status, resp, res := h.handle(req.Context(), ep, req.URL.Path, req.Header, body, start)
-	if res.verified && h.budget != nil {
-		h.budget.trust(source)
-	}
+	status, resp, res := h.handle(req.Context(), ep, req.URL.Path, req.Header, body, start, true)
+	signed = res.verified
 	return status, resp, res
 }
 

@@ -215,15 +215,17 @@ func (h *Handler) Handle(ctx context.Context, endpoint *Endpoint, header http.He
 	if endpoint != nil {
 		path = endpoint.Path
 	}
-	return h.handle(ctx, endpoint, path, header, body, h.now())
+	return h.handle(ctx, endpoint, path, header, body, h.now(), false)
 }
 
-func (h *Handler) handle(ctx context.Context, ep *Endpoint, reqPath string, header http.Header, body []byte, start time.Time) (int, any, Result) {
+// handle runs the pipeline and reports the result. basicAuthChecked says the caller (serveHTTP,
+// from the headers, before reading the body) has already checked the endpoint's basic auth.
+func (h *Handler) handle(ctx context.Context, ep *Endpoint, reqPath string, header http.Header, body []byte, start time.Time, basicAuthChecked bool) (int, any, Result) {
 	res := Result{}
 	if ep != nil {
 		res.Webhook = ep.Name
 	}
-	status, resp := h.pipeline(ctx, ep, reqPath, header, body, start, &res)
+	status, resp := h.pipeline(ctx, ep, reqPath, header, body, start, basicAuthChecked, &res)
 	res.Status = status
 	res.Latency = h.now().Sub(start)
 	h.report(res)
@@ -231,7 +233,8 @@ func (h *Handler) handle(ctx context.Context, ep *Endpoint, reqPath string, head
 }
 
 // pipeline is the ordered decision; every return sets res.Outcome.
-func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, header http.Header, body []byte, start time.Time, res *Result) (int, gin.H) {
+func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, header http.Header, body []byte, start time.Time,
+	basicAuthChecked bool, res *Result) (int, gin.H) {
 	if ep == nil {
 		res.Outcome = OutcomeNotFound
 		return http.StatusNotFound, gin.H{"error": "no webhook is configured for this path"}
@@ -239,8 +242,10 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 	if int64(len(body)) > h.maxBody {
 		return h.tooLarge(ep, res)
 	}
-	if status, resp, failed := h.basicAuthFailed(ep, header, res); failed {
-		return status, resp
+	if !basicAuthChecked {
+		if status, resp, failed := h.basicAuthFailed(ep, header, res); failed {
+			return status, resp
+		}
 	}
 	if err := ep.Verifier.Verify(header.Get(HeaderSignature), body); err != nil {
 		res.Outcome, res.Reason = OutcomeUnauthorized, err.Error()

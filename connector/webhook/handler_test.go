@@ -377,6 +377,24 @@ func TestHandlerBasicAuth(t *testing.T) {
 	assert.Len(t, b.rec.changes, 1)
 }
 
+// Handle, the entry without HTTP, checks basic auth itself: only serveHTTP checks it earlier.
+func TestHandleChecksBasicAuth(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *Options) { o.Endpoints[0].BasicUser, o.Endpoints[0].BasicPass = "appwrite", "s3cret" })
+	ep := b.handler.endpoints[0]
+	h := http.Header{}
+	h.Set(HeaderEvents, testHeader)
+	h.Set(HeaderSignature, b.rowSig)
+	status, _, res := b.handler.Handle(context.Background(), ep, h, b.row)
+	require.Equal(t, http.StatusUnauthorized, status)
+	require.Equal(t, "basic auth missing or wrong", res.Reason)
+	req := &http.Request{Header: h}
+	req.SetBasicAuth("appwrite", "s3cret")
+	status, _, _ = b.handler.Handle(context.Background(), ep, h, b.row)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 1, b.rec.stored())
+}
+
 func TestHandlerIgnored(t *testing.T) {
 	t.Parallel()
 	t.Run("unmapped table", func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync/atomic"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 )
@@ -104,6 +106,21 @@ func (s *Server) renderOpts(legacy bool, selected map[string]bool) renderOpts {
 
 // ---- handlers ----
 
+// notFound answers 404 as Appwrite does for a missing resource of the kind named ("Table"):
+// type table_not_found, "Table with the requested ID 'x' could not be found.".
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request, kind, id string) {
+	s.fail(w, r, http.StatusNotFound, strings.ToLower(kind)+"_not_found",
+		fmt.Sprintf("%s with the requested ID '%s' could not be found.", kind, id))
+}
+
+// noun names a resource in the legacy Databases API (collections, documents) or in TablesDB.
+func noun(legacy bool, databases, tablesDB string) string {
+	if legacy {
+		return databases
+	}
+	return tablesDB
+}
+
 // dataRoute checks what every list and get-row request goes through: faults, auth, database
 // and table. It returns the table, or nil after answering.
 func (s *Server) dataRoute(w http.ResponseWriter, r *http.Request, legacy bool) (t *table, guest bool) {
@@ -125,35 +142,34 @@ func (s *Server) dataRoute(w http.ResponseWriter, r *http.Request, legacy bool) 
 	}
 	db, tbl := r.PathValue("db"), r.PathValue("table")
 	if !s.dbs[db] {
-		s.fail(w, r, http.StatusNotFound, "database_not_found",
-			fmt.Sprintf("Database with the requested ID '%s' could not be found.", db))
+		s.notFound(w, r, "Database", db)
 		return nil, false
 	}
 	t = s.tables[connector.TableKey{Database: db, Table: tbl}]
 	if t == nil {
-		if legacy {
-			s.fail(w, r, http.StatusNotFound, "collection_not_found",
-				fmt.Sprintf("Collection with the requested ID '%s' could not be found.", tbl))
-		} else {
-			s.fail(w, r, http.StatusNotFound, "table_not_found",
-				fmt.Sprintf("Table with the requested ID '%s' could not be found.", tbl))
-		}
+		s.notFound(w, r, noun(legacy, "Collection", "Table"), tbl)
 		return nil, false
 	}
 	return t, guest
 }
 
-func (s *Server) handleList(legacy bool) http.HandlerFunc {
+// readRows serves a read of a table's rows: it counts the request in n, buffers the answer and
+// holds the read lock while answer runs on the table dataRoute resolved (it answered when none).
+func (s *Server) readRows(n *atomic.Int64, legacy bool, answer func(w http.ResponseWriter, r *http.Request, t *table, guest bool)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.stats.lists.Add(1)
+		n.Add(1)
 		w, flush := buffer(w)
 		defer flush()
 		s.mu.RLock()
 		defer s.mu.RUnlock()
-		t, guest := s.dataRoute(w, r, legacy)
-		if t == nil {
-			return
+		if t, guest := s.dataRoute(w, r, legacy); t != nil {
+			answer(w, r, t, guest)
 		}
+	}
+}
+
+func (s *Server) handleList(legacy bool) http.HandlerFunc {
+	return s.readRows(&s.stats.lists, legacy, func(w http.ResponseWriter, r *http.Request, t *table, guest bool) {
 		params := r.URL.Query()
 		q, err := parseQueries(queryValues(params))
 		if err != nil {
@@ -172,12 +188,8 @@ func (s *Server) handleList(legacy bool) http.HandlerFunc {
 		if q.cursor != "" {
 			i, ok := t.lookup(q.cursor)
 			if !ok {
-				kind := "Row"
-				if legacy {
-					kind = "Document"
-				}
 				s.fail(w, r, http.StatusBadRequest, "general_cursor_not_found",
-					fmt.Sprintf("%s '%s' for the 'cursor' value not found.", kind, q.cursor))
+					fmt.Sprintf("%s '%s' for the 'cursor' value not found.", noun(legacy, "Document", "Row"), q.cursor))
 				return
 			}
 			cursor = i
@@ -203,34 +215,19 @@ func (s *Server) handleList(legacy bool) http.HandlerFunc {
 		}
 		b = append(b, "]}"...)
 		s.writeBody(w, http.StatusOK, b)
-	}
+	})
 }
 
 func (s *Server) handleGet(legacy bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s.stats.gets.Add(1)
-		w, flush := buffer(w)
-		defer flush()
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		t, guest := s.dataRoute(w, r, legacy)
-		if t == nil {
-			return
-		}
+	return s.readRows(&s.stats.gets, legacy, func(w http.ResponseWriter, r *http.Request, t *table, guest bool) {
 		id := r.PathValue("row")
 		i, ok := t.lookup(id)
 		if !ok || (guest && !t.rows[i].public()) {
-			if legacy {
-				s.fail(w, r, http.StatusNotFound, "document_not_found",
-					fmt.Sprintf("Document with the requested ID '%s' could not be found.", id))
-			} else {
-				s.fail(w, r, http.StatusNotFound, "row_not_found",
-					fmt.Sprintf("Row with the requested ID '%s' could not be found.", id))
-			}
+			s.notFound(w, r, noun(legacy, "Document", "Row"), id)
 			return
 		}
 		s.writeBody(w, http.StatusOK, t.render(nil, &t.rows[i], s.renderOpts(legacy, nil)))
-	}
+	})
 }
 
 // ---- webhooks ----

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/appwrite-sync/appwrite-sync/internal/defaults"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
@@ -56,21 +57,11 @@ type Options struct {
 
 // withDefaults returns o with every unset field filled.
 func (o Options) withDefaults() Options {
-	if o.BatchSize <= 0 {
-		o.BatchSize = BatchSizeDefault
-	}
-	if o.BatchBytes <= 0 {
-		o.BatchBytes = BatchBytesDefault
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = TimeoutDefault
-	}
-	if o.Recheck <= 0 {
-		o.Recheck = RecheckDefault
-	}
-	if o.Log == nil {
-		o.Log = logrus.NewEntry(logrus.StandardLogger())
-	}
+	defaults.Positive(&o.BatchSize, BatchSizeDefault)
+	defaults.Positive(&o.BatchBytes, BatchBytesDefault)
+	defaults.Positive(&o.Timeout, TimeoutDefault)
+	defaults.Positive(&o.Recheck, RecheckDefault)
+	defaults.Log(&o.Log)
 	return o
 }
 
