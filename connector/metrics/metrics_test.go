@@ -66,7 +66,7 @@ func TestEveryMetricIsDocumented(t *testing.T) {
 	require.NoError(t, err)
 	src, err := os.ReadFile("metrics.go")
 	require.NoError(t, err)
-	names := regexp.MustCompile(`Name: "(appwrite_sync_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1)
+	names := regexp.MustCompile(`"(appwrite_sync_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1)
 	require.NotEmpty(t, names)
 	for _, n := range names {
 		require.Contains(t, string(b), "`"+n[1], "docs/api.md does not list %s", n[1])
