@@ -274,12 +274,18 @@ func (r *Recorder) drain() {
 // both sides and merge-join them, for rows that nearly always all advance. The few that do
 // not are looked up afterwards (lostSQL).
 //
-// The WHERE of the SELECT is the tombstone horizon (see the package documentation). It costs a
-// webhook upsert one probe of ledger_horizon, a table of one row per swept table; the probe
-// of the ledger behind it runs only for an upsert at or before the horizon, next to never.
-// Both are scalar subqueries, probed per row through the primary keys: written as EXISTS, the
+// The first condition of the SELECT's WHERE is the tombstone horizon (see the package
+// documentation). It costs a webhook upsert one probe of ledger_horizon, a table of one row
+// per swept table; the probe of the ledger behind it runs only for an upsert at or before the
+// horizon, next to never. Both are scalar subqueries, probed per row through the primary keys: written as EXISTS, the
 // ledger's was planned as a hashed subplan, a scan of the whole ledger for the first such
 // upsert of every group.
+//
+// The second leaves out a version read from the REST API that the ledger already holds as
+// read (a reconcile or a repeated backfill of unchanged rows, nearly every row of it): ON
+// CONFLICT DO UPDATE locks the held row before its WHERE refuses the update, and the lock
+// dirties the row's page and writes WAL (a whole page after each checkpoint) for a row that
+// does not change. It costs a read one more primary-key probe; webhooks skip it.
 //
 // The WHERE of the update is the version guard: a newer ($updatedAt, op) wins; at the same
 // ($updatedAt, op) a different content wins when it was read from the REST API (the newer
@@ -291,9 +297,11 @@ INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, tx, updated_at, o
 SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), pg_current_xact_id(), updated_at, op, hash, sequence, action, source, authoritative
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::bool[])
     AS t(table_key, row_id, updated_at, op, hash, sequence, action, source, authoritative)
-WHERE t.op = 2 OR t.authoritative
-    OR t.updated_at > COALESCE((SELECT h.updated_at FROM appwrite_sync.ledger_horizon h WHERE h.table_key = t.table_key), '-infinity')
-    OR COALESCE((SELECT true FROM appwrite_sync.ledger k WHERE k.table_key = t.table_key AND k.row_id = t.row_id), false)
+WHERE (t.op = 2 OR t.authoritative
+        OR t.updated_at > COALESCE((SELECT h.updated_at FROM appwrite_sync.ledger_horizon h WHERE h.table_key = t.table_key), '-infinity')
+        OR COALESCE((SELECT true FROM appwrite_sync.ledger k WHERE k.table_key = t.table_key AND k.row_id = t.row_id), false))
+    AND NOT (t.authoritative AND COALESCE((SELECT k.authoritative FROM appwrite_sync.ledger k
+        WHERE k.table_key = t.table_key AND k.row_id = t.row_id AND k.updated_at = t.updated_at AND k.op = t.op AND k.hash = t.hash), false))
 -- a new version gets a new (tx, seq): it moves to the end of the delivery log
 ON CONFLICT (table_key, row_id) DO UPDATE
     SET seq = CASE WHEN l.hash = excluded.hash AND l.updated_at = excluded.updated_at AND l.op = excluded.op THEN l.seq ELSE excluded.seq END,
