@@ -73,6 +73,7 @@ func TestBenchBackfill(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	self0, pg0, serve0 := cpuTicksOf(cmd.Process.Pid)
+	wal0 := readWAL(t, conn)
 	start := time.Now()
 	id := startJob(t, adminBase, "main/posts", "full")
 	if out, at := os.Getenv("BENCH_HEAPPROFILE_MID"), benchDurationEnv("BENCH_HEAPPROFILE_AT", 30*time.Second); out != "" {
@@ -108,6 +109,7 @@ func TestBenchBackfill(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	self1, pg1, serve1 := cpuTicksOf(cmd.Process.Pid)
+	wal1 := readWAL(t, conn)
 	peakKiB := procKiB(cmd.Process.Pid, "VmHWM")
 	if out := os.Getenv("BENCH_HEAPPROFILE"); out != "" {
 		saveProfile(adminBase, "/debug/pprof/heap", out)
@@ -117,6 +119,7 @@ func TestBenchBackfill(t *testing.T) {
 	rstart := time.Now()
 	rjob := waitJob(t, adminBase, startJob(t, adminBase, "main/posts", "full"), time.Hour)
 	rerun := time.Since(rstart)
+	rwal := readWAL(t, conn).sub(wal1)
 	require.Equal(t, "succeeded", rjob.State, rjob.Error)
 	require.Zero(t, rjob.RowsChanged, "the repeated backfill changed rows")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -171,13 +174,14 @@ func TestBenchBackfill(t *testing.T) {
 | appwrite-sync full backfill, both sinks, end to end (until the warehouse and the index hold every row, every task confirmed) | %.0f rows/s (%s; scan done after %s; job rate %.0f rows/s) |
 | appwrite-sync peak RSS (VmHWM of the serve process) | %.1f MiB (goal ≤ 200 MiB) |
 | the same full backfill again (every row already in the ledger: all duplicates) | %.0f rows/s (%s) |
+| WAL per row (full-page images per row): the backfill / the same again | %s / %s |
 | baseline: "sync-with-meilisearch" template (cursorAfter pages of 100, one add-documents per page, no task wait, Meilisearch only) | %.0f rows/s (%s; index complete after %s) |
 | ratio appwrite-sync / baseline | %.2f× (goal ≥ 10×) |
 | CPU per row during the backfill: serve / Postgres / the two doubles (test process) | %.0f µs / %.0f µs / %.0f µs |
 
 Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_ROWS=%d BENCH_APPWRITE_LATENCY=%s BENCH_SERVE_ENV=%q go test -count=1 -run TestBenchBackfill -timeout 2h ./cmd/appwrite-sync/`"+`
 `, rows, latency, runtime.NumCPU(), envNote, rate, elapsed.Round(time.Second), scanned.Round(time.Second), job.RatePerS,
-		float64(peakKiB)/1024, float64(rows)/rerun.Seconds(), rerun.Round(100*time.Millisecond), brate, belapsed.Round(time.Second), bindexed.Round(time.Second), rate/brate,
+		float64(peakKiB)/1024, float64(rows)/rerun.Seconds(), rerun.Round(100*time.Millisecond), wal1.sub(wal0).perChange(int64(rows)), rwal.perChange(int64(rows)), brate, belapsed.Round(time.Second), bindexed.Round(time.Second), rate/brate,
 		float64(serve1-serve0)*1e4/float64(rows), float64(pg1-pg0)*1e4/float64(rows), float64(self1-self0)*1e4/float64(rows), rows, latency, strings.Join(serveEnv, " "))
 	appendReport(t, report)
 }
