@@ -115,11 +115,17 @@ func TestBenchBackfill(t *testing.T) {
 		saveProfile(adminBase, "/debug/pprof/heap", out)
 	}
 	// The same full backfill again, as a scheduled or manual reconcile runs it: the ledger
-	// holds every row already, so each one is a duplicate and nothing reaches the sinks.
+	// holds every row already, so each one is a duplicate and nothing reaches the sinks. A
+	// reconcile comes long after the backfill, past a checkpoint or several: after one, the
+	// first write to each page puts the whole page in the WAL (full_page_writes).
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		t.Logf("CHECKPOINT before the repeated backfill: %v", err)
+	}
+	rwal0 := readWAL(t, conn)
 	rstart := time.Now()
 	rjob := waitJob(t, adminBase, startJob(t, adminBase, "main/posts", "full"), time.Hour)
 	rerun := time.Since(rstart)
-	rwal := readWAL(t, conn).sub(wal1)
+	rwal := readWAL(t, conn).sub(rwal0)
 	require.Equal(t, "succeeded", rjob.State, rjob.Error)
 	require.Zero(t, rjob.RowsChanged, "the repeated backfill changed rows")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -173,10 +179,10 @@ func TestBenchBackfill(t *testing.T) {
 |---|---|
 | appwrite-sync full backfill, both sinks, end to end (until the warehouse and the index hold every row, every task confirmed) | %.0f rows/s (%s; scan done after %s; job rate %.0f rows/s) |
 | appwrite-sync peak RSS (VmHWM of the serve process) | %.1f MiB (goal ≤ 200 MiB) |
-| the same full backfill again (every row already in the ledger: all duplicates) | %.0f rows/s (%s) |
+| the same full backfill again, after a CHECKPOINT (every row already in the ledger: all duplicates) | %.0f rows/s (%s) |
 | WAL per row (full-page images per row): the backfill / the same again | %s / %s |
 | baseline: "sync-with-meilisearch" template (cursorAfter pages of 100, one add-documents per page, no task wait, Meilisearch only) | %.0f rows/s (%s; index complete after %s) |
-| ratio appwrite-sync / baseline | %.2f× (goal ≥ 10×) |
+| ratio appwrite-sync / baseline | %.2f× (goal ≥ 1.0× at 0 ms, ≥ 10× at 100 ms and more) |
 | CPU per row during the backfill: serve / Postgres / the two doubles (test process) | %.0f µs / %.0f µs / %.0f µs |
 
 Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_ROWS=%d BENCH_APPWRITE_LATENCY=%s BENCH_SERVE_ENV=%q go test -count=1 -run TestBenchBackfill -timeout 2h ./cmd/appwrite-sync/`"+`
