@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: help build run validate status test lint fmt bench bench-ingest fuzz demo clean
+.PHONY: help build run validate status test lint fmt bench bench-ingest bench-express-setup fuzz demo clean
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n",$$1,$$2}'
 
@@ -49,10 +49,14 @@ fmt: ## gofmt -w
 # synchronous_commit on; internal/pgtest Options); BENCH_FSYNC=off runs one without, and
 # BENCH_FLUSH_DELAY=1.5ms one whose every commit flush takes 1.5 ms longer (a slow disk).
 # Every table in the report names the settings it ran with.
+bench-express-setup: ## install the ingest benchmark's Express baseline (scripts/bench/express, pinned by its package-lock.json; needs node and npm)
+	cd scripts/bench/express && npm ci --no-audit --no-fund
+
 bench: ## run every benchmark (Go micro-benchmarks + the ingest/freshness load generator) into BENCHMARKS.md
 	@{ echo "# Benchmarks"; echo; echo "Machine: $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GiB, $$(go version | cut -d' ' -f3-), $$(date -u +%Y-%m-%d). Load average at the start: $$(cut -d' ' -f1-3 /proc/loadavg)."; \
 	   echo "Command: \`make bench\`"; echo; } > BENCHMARKS.md
 	rm -f /tmp/appwrite-sync-bench-report.md
+	-@command -v npm >/dev/null && $(MAKE) --no-print-directory bench-express-setup || echo "no npm: the ingest benchmark skips its Express baseline"
 	@# Ingest first, on a quiet machine: after the 1M-row benchmarks Postgres and the disk keep
 	@# flushing and vacuuming for a while, which showed up as ingest tail latency. Durable, then
 	@# the labelled comparisons: no flush at all, and a slow disk.
@@ -74,6 +78,7 @@ bench: ## run every benchmark (Go micro-benchmarks + the ingest/freshness load g
 
 BENCH_INGEST_REPORT ?= /tmp/appwrite-sync-bench-ingest.md
 bench-ingest: ## the ingest benchmark alone, twice in each durability (fsync on, off, slow disk), alternating, into $(BENCH_INGEST_REPORT)
+	-@command -v npm >/dev/null && $(MAKE) --no-print-directory bench-express-setup || echo "no npm: the ingest benchmark skips its Express baseline"
 	@{ echo "Ingest, $$(date -u +%FT%TZ), code $$(git describe --always --dirty), load average at the start $$(cut -d' ' -f1-3 /proc/loadavg)."; echo; } > $(BENCH_INGEST_REPORT)
 	for round in 1 2; do for env in "" "BENCH_FSYNC=off" "BENCH_FLUSH_DELAY=1.5ms"; do \
 	  env $$env APPWRITE_SYNC_BENCH=1 BENCH_REPORT=$(BENCH_INGEST_REPORT) $(GO) test -count=1 -run 'TestBenchIngest$$' -timeout 30m ./cmd/appwrite-sync/ || exit 1; \

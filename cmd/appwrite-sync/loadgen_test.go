@@ -221,6 +221,7 @@ func TestBenchIngest(t *testing.T) {
 	t.Logf("runtime: memory_limit %s, GC %+v", config.FormatMemoryLimit(cfg.MemoryLimit), gc)
 	in := startInstance(t, cfg)
 	bare := baselineServer(t)
+	express, expressNote := expressServer(t)
 	// The baseline and the durable run alternate in slices (BENCH_ROUNDS, default 4), so a
 	// change in this shared VM's speed during the run, which was up to 2× between runs, lands
 	// on both sides of the ratio. Each durable slice is followed by draining the warehouse, so
@@ -230,7 +231,7 @@ func TestBenchIngest(t *testing.T) {
 		rounds = n
 	}
 	slice := dur / time.Duration(rounds)
-	var baseline, durable loadResult
+	var baseline, durable, expressRes loadResult
 	var cpu struct{ genBase, bare, genDurable, service, pg time.Duration }
 	// Steal ticks and wall time per phase: baseline slices, durable slices, steady phase.
 	var steal struct {
@@ -255,6 +256,10 @@ func TestBenchIngest(t *testing.T) {
 		b1, _ := cpuTicks()
 		baseline.add(res)
 		baseRPS := res.rps()
+		if express != "" {
+			res, _ = loadProc(t, express, 64, slice, 0, fmt.Sprintf("e%d-", r), false)
+			expressRes.add(res)
+		}
 		cpu.genBase, cpu.bare = cpu.genBase+gen, cpu.bare+tick(b1-b0)
 		if p := os.Getenv("BENCH_CPUPROFILE"); p != "" && r == 0 { // the service, first durable slice
 			f, err := os.Create(p)
@@ -323,6 +328,7 @@ func TestBenchIngest(t *testing.T) {
 | baseline: bare net/http, verify only | %.0f req/s (p99 %s) |
 | appwrite-sync durable ingest | %.0f req/s (p99 %s, errors %d) |
 | ratio durable / baseline | %.2f× (goal ≥ 0.5×); per slice: %s |
+| Express handler of Appwrite's guide (verify, parse, 200; node, one process), in the same rounds | %s |
 | steady 2,000 req/s: achieved | %.0f req/s |
 | steady 2,000 req/s: ack latency p50 / p90 / p99 / p99.9 | %s / %s / %s / %s (goal p99 ≤ 10 ms) |
 | same schedule against the bare server (the generator's floor): p50 / p99 | %s / %s |
@@ -337,7 +343,7 @@ func TestBenchIngest(t *testing.T) {
 | CPU steal (the hypervisor running other guests) as a share of all CPU time: baseline / durable / steady | %.0f%% / %.0f%% / %.0f%% |
 | machine load average (1 / 5 / 15 min; this benchmark alone keeps about 2 busy) at the start / the end | %s / %s |
 `, dur, rounds, baseline.rps(), pct(baseline.lat, .99), durable.rps(), pct(durable.lat, .99), durable.errs,
-		durable.rps()/baseline.rps(), strings.Join(sliceRatios, " / "), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .9), pct(steady.lat, .99), pct(steady.lat, .999),
+		durable.rps()/baseline.rps(), strings.Join(sliceRatios, " / "), expressLine(expressRes, durable, expressNote), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .9), pct(steady.lat, .99), pct(steady.lat, .999),
 		pct(baselineSteady.lat, .5), pct(baselineSteady.lat, .99),
 		len(fresh), pct(fresh, .5), pct(fresh, .99),
 		per(cpu.genBase, baseline.n), per(cpu.bare, baseline.n), per(cpu.genDurable, durable.n), per(cpu.service, durable.n), per(cpu.pg, durable.n),
@@ -468,4 +474,40 @@ func loadAverage() string {
 		return strings.Join(f[:3], " ")
 	}
 	return "?"
+}
+
+// expressServer starts the Express baseline (scripts/bench/express/server.js) when node and
+// its packages are there (make bench-express-setup), and returns its base URL; otherwise ""
+// and why it did not run.
+func expressServer(t *testing.T) (base, note string) {
+	t.Helper()
+	dir, _ := filepath.Abs("../../scripts/bench/express")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return "", "not run: no node on PATH"
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "express")); err != nil {
+		return "", "not run: express not installed (make bench-express-setup)"
+	}
+	port, err := pgtest.FreePort()
+	require.NoError(t, err)
+	cmd := exec.Command(node, filepath.Join(dir, "server.js"), strconv.Itoa(port), webhookURL, testSecret)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line := make([]byte, 64)
+	n, _ := out.Read(line) // "listening" once the port is open
+	require.Contains(t, string(line[:n]), "listening")
+	v, _ := exec.Command(node, "--version").Output()
+	return fmt.Sprintf("http://127.0.0.1:%d", port), "node " + strings.TrimSpace(string(v))
+}
+
+// expressLine renders the Express baseline's row.
+func expressLine(e, durable loadResult, note string) string {
+	if e.n == 0 {
+		return note
+	}
+	return fmt.Sprintf("%.0f req/s (p99 %s, errors %d, %s); ratio durable / Express %.2f× (goal ≥ 1.5×)", e.rps(), pct(e.lat, .99), e.errs, note, durable.rps()/e.rps())
 }
