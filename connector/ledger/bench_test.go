@@ -15,6 +15,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
 // BenchmarkReadSettle5000: read and settle batches of 5,000 log entries of 1 KiB rows.
@@ -119,7 +120,8 @@ func BenchmarkRecordConcurrent(b *testing.B) {
 }
 
 // TestBenchRecordGroups compares group commit settings on one cluster (durable under
-// APPWRITE_SYNC_BENCH, a slow disk with BENCH_FLUSH_DELAY; see internal/pgtest): 64
+// APPWRITE_SYNC_BENCH, a slow disk with BENCH_FLUSH_DELAY; see internal/pgtest), and the
+// default setting on a second cluster without fsync as the reference: 64
 // goroutines record single 1 KiB changes (the webhook path without HTTP), each setting in
 // turn for BENCH_SLICE (default 2 s), BENCH_ROUNDS rounds (default 3), so that a shared
 // machine's changing speed lands on every setting. It logs, per setting, the changes/s of each
@@ -140,12 +142,31 @@ func TestBenchRecordGroups(t *testing.T) {
 	type setting struct {
 		name string
 		opts RecorderOptions
+		b    bundle
 	}
 	settings := []setting{
-		{"committers 2, wait 1ms (default)", RecorderOptions{Committers: 2, MaxWait: time.Millisecond}},
-		{"committers 4, wait 1ms", RecorderOptions{Committers: 4, MaxWait: time.Millisecond}},
-		{"committers 2, wait 0", RecorderOptions{Committers: 2}},
-		{"committers 4, wait 0", RecorderOptions{Committers: 4}},
+		{"committers 2, wait 1ms (default)", RecorderOptions{Committers: 2, MaxWait: time.Millisecond}, b},
+		{"committers 4, wait 1ms", RecorderOptions{Committers: 4, MaxWait: time.Millisecond}, b},
+		{"committers 2, wait 0", RecorderOptions{Committers: 2}, b},
+		{"committers 4, wait 0", RecorderOptions{Committers: 4}, b},
+	}
+	if started, err := pgtest.OptionsFromEnv(); err == nil && started.Durable {
+		// The reference: the default setting on a cluster that does not flush, in the same
+		// rounds.
+		c, err := pgtest.StartClusterWith(pgtest.Options{})
+		require.NoError(t, err)
+		t.Cleanup(c.Stop)
+		url := pgtest.NewDatabaseOn(t, c)
+		_, err = migrations.Up(ctx, url)
+		require.NoError(t, err)
+		pool, err := OpenPool(ctx, url, 8)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		logPool, err := OpenLogPool(ctx, url, 8)
+		require.NoError(t, err)
+		t.Cleanup(logPool.Close)
+		settings = append(settings, setting{"committers 2, wait 1ms, on a cluster with fsync off", RecorderOptions{Committers: 2, MaxWait: time.Millisecond},
+			bundle{pool: pool, logPool: logPool}})
 	}
 	pad := strings.Repeat("x", 900)
 	var next atomic.Int64
@@ -156,17 +177,17 @@ func TestBenchRecordGroups(t *testing.T) {
 		sumRate, lat float64
 	}
 	totals := make([]total, len(settings))
-	counters := func() (wal float64, commits int64) {
+	counters := func(b bundle) (wal float64, commits int64) {
 		require.NoError(t, b.pool.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8,
 			(SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())`).Scan(&wal, &commits))
 		return wal, commits
 	}
 	for r := 0; r < rounds; r++ {
 		for i, s := range settings {
-			rec := NewRecorder(b.logPool, s.opts)
+			rec := NewRecorder(s.b.logPool, s.opts)
 			var n atomic.Int64
 			var latSum atomic.Int64
-			wal0, c0 := counters()
+			wal0, c0 := counters(s.b)
 			start := time.Now()
 			deadline := start.Add(slice)
 			var wg sync.WaitGroup
@@ -189,7 +210,7 @@ func TestBenchRecordGroups(t *testing.T) {
 			el := time.Since(start)
 			rec.Close()
 			time.Sleep(1100 * time.Millisecond) // pg_stat_database is flushed about once a second
-			wal1, c1 := counters()
+			wal1, c1 := counters(s.b)
 			tt := &totals[i]
 			rate := float64(n.Load()) / el.Seconds()
 			tt.n, tt.commits, tt.wal = tt.n+n.Load(), tt.commits+c1-c0, tt.wal+wal1-wal0
