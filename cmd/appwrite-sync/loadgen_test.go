@@ -506,6 +506,9 @@ func expressServer(t *testing.T) (base, note string) {
 
 // expressLine renders the Express baseline's row.
 func expressLine(e, durable loadResult, note string) string {
+	if e.n == 0 && e.errs > 0 {
+		return fmt.Sprintf("every request failed (%d, %s)", e.errs, note)
+	}
 	if e.n == 0 {
 		return note
 	}

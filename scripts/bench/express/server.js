@@ -8,7 +8,7 @@ const express = require('express');
 
 const [port, url, secret] = process.argv.slice(2);
 const app = express();
-app.post('/webhooks/appwrite', express.raw({ type: '*/*', limit: '5mb' }), (req, res) => {
+app.post('/webhooks/appwrite', express.raw({ type: () => true, limit: '5mb' }), (req, res) => {
   const want = crypto.createHmac('sha1', secret).update(url).update(req.body).digest();
   const got = Buffer.from(req.get('X-Appwrite-Webhook-Signature') || '', 'base64');
   if (got.length !== want.length || !crypto.timingSafeEqual(got, want)) {
