@@ -67,6 +67,23 @@ func Run(m *testing.M) int {
 // started is the cluster Run started, if it did.
 var started *Cluster
 
+// Started returns the cluster Run started for this process, or nil (TEST_DATABASE_URL was set).
+func Started() *Cluster { return started }
+
+// PostmasterPID returns the pid of the cluster's server process, the parent of every backend.
+func (c *Cluster) PostmasterPID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("reading postmaster.pid: %w", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return 0, fmt.Errorf("parsing postmaster.pid: %w", err)
+	}
+	return pid, nil
+}
+
 // Cluster is a throwaway PostgreSQL server.
 type Cluster struct {
 	URL  string

@@ -2,6 +2,10 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,6 +71,25 @@ func TestTestClusterIsNotDurable(t *testing.T) {
 	d, err := Durability(context.Background(), started.URL)
 	require.NoError(t, err)
 	require.Equal(t, "fsync off, full_page_writes off, synchronous_commit on", d)
+	require.Same(t, started, Started())
+	pid, err := started.PostmasterPID()
+	require.NoError(t, err)
+	var backendsParent int
+	require.NoError(t, pgxQueryInt(t, started.URL, "SELECT pg_backend_pid()", &backendsParent))
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", backendsParent))
+	require.NoError(t, err)
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	require.Equal(t, strconv.Itoa(pid), fields[1], "a backend's parent is the postmaster")
+}
+
+func pgxQueryInt(t *testing.T, url, sql string, v *int) error {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, sql).Scan(v)
 }
 
 // A durable cluster runs with production durability, and FlushDelay makes every commit's
