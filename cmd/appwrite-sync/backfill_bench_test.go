@@ -72,6 +72,7 @@ func TestBenchBackfill(t *testing.T) {
 	conn, err := pgx.Connect(ctx, state)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
+	pgss := resetStatements(t, conn)
 	self0, pg0, serve0 := cpuTicksOf(cmd.Process.Pid)
 	wal0 := readWAL(t, conn)
 	start := time.Now()
@@ -110,6 +111,7 @@ func TestBenchBackfill(t *testing.T) {
 	elapsed := time.Since(start)
 	self1, pg1, serve1 := cpuTicksOf(cmd.Process.Pid)
 	wal1 := readWAL(t, conn)
+	statements := statementsReport(t, conn, pgss, rows)
 	peakKiB := procKiB(cmd.Process.Pid, "VmHWM")
 	if out := os.Getenv("BENCH_HEAPPROFILE"); out != "" {
 		saveProfile(adminBase, "/debug/pprof/heap", out)
@@ -189,7 +191,47 @@ Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_ROWS=%d BENCH_APPWRITE_LATENCY=%s BENCH
 `, rows, latency, runtime.NumCPU(), envNote, rate, elapsed.Round(time.Second), scanned.Round(time.Second), job.RatePerS,
 		float64(peakKiB)/1024, float64(rows)/rerun.Seconds(), rerun.Round(100*time.Millisecond), wal1.sub(wal0).perChange(int64(rows)), rwal.perChange(int64(rows)), brate, belapsed.Round(time.Second), bindexed.Round(time.Second), rate/brate,
 		float64(serve1-serve0)*1e4/float64(rows), float64(pg1-pg0)*1e4/float64(rows), float64(self1-self0)*1e4/float64(rows), rows, latency, strings.Join(serveEnv, " "))
-	appendReport(t, report)
+	appendReport(t, report+statements)
+}
+
+// resetStatements empties pg_stat_statements when the cluster loads it (BENCH_PGSS=1; see
+// pgtest.Options.Statements) and reports whether it does.
+func resetStatements(t *testing.T, conn *pgx.Conn) bool {
+	t.Helper()
+	if os.Getenv(pgtest.EnvStatements) == "" {
+		return false
+	}
+	ctx := context.Background()
+	_, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "SELECT pg_stat_statements_reset()")
+	require.NoError(t, err)
+	return true
+}
+
+// statementsReport is a table of the statements that took the most of Postgres's time since
+// resetStatements, per row of the benchmark: where the state store's time goes.
+func statementsReport(t *testing.T, conn *pgx.Conn, on bool, rows int) string {
+	t.Helper()
+	if !on {
+		return ""
+	}
+	rs, err := conn.Query(context.Background(), `SELECT calls, rows, total_exec_time, total_plan_time, wal_bytes::float8,
+            regexp_replace(left(query, 90), '\s+', ' ', 'g')
+        FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        ORDER BY total_exec_time + total_plan_time DESC LIMIT 12`)
+	require.NoError(t, err)
+	var b strings.Builder
+	b.WriteString("\n| statement (pg_stat_statements, the first backfill) | calls | µs per backfilled row (execution + planning) | WAL bytes per backfilled row |\n|---|---|---|---|\n")
+	for rs.Next() {
+		var calls, n int64
+		var exec, plan, wal float64
+		var q string
+		require.NoError(t, rs.Scan(&calls, &n, &exec, &plan, &wal, &q))
+		fmt.Fprintf(&b, "| `%s` | %d | %.1f | %.0f |\n", strings.ReplaceAll(q, "|", "\\|"), calls, (exec+plan)*1000/float64(rows), wal/float64(rows))
+	}
+	require.NoError(t, rs.Err())
+	return b.String()
 }
 
 // benchDurationEnv reads a duration from the environment, def when unset or invalid.

@@ -102,6 +102,8 @@ const (
 	EnvFsync = "BENCH_FSYNC"
 	// EnvFlushDelay (a Go duration, e.g. "1.5ms") sets FlushDelay: the slow-disk mode.
 	EnvFlushDelay = "BENCH_FLUSH_DELAY"
+	// EnvStatements set (to anything) sets Statements.
+	EnvStatements = "BENCH_PGSS"
 )
 
 // Options are the settings a throwaway cluster runs with.
@@ -120,22 +122,29 @@ type Options struct {
 	// bandwidth stay as fast as this disk, and the sleep overshoots by the kernel's timer
 	// slack (about 0.05–0.1 ms). Rounded to microseconds, at most 100 ms.
 	FlushDelay time.Duration
+	// Statements loads pg_stat_statements (a database still needs CREATE EXTENSION), so a
+	// benchmark can say which statements take Postgres's time.
+	Statements bool
 }
 
 // settings are the server options (-c) of o.
 func (o Options) settings() string {
-	if !o.Durable {
-		return "-c fsync=off -c full_page_writes=off"
+	s := "-c fsync=off -c full_page_writes=off"
+	if o.Durable {
+		s = "-c fsync=on -c full_page_writes=on -c synchronous_commit=on"
+		if o.FlushDelay > 0 {
+			s += fmt.Sprintf(" -c commit_delay=%d -c commit_siblings=0", o.FlushDelay.Microseconds())
+		}
 	}
-	s := "-c fsync=on -c full_page_writes=on -c synchronous_commit=on"
-	if o.FlushDelay > 0 {
-		s += fmt.Sprintf(" -c commit_delay=%d -c commit_siblings=0", o.FlushDelay.Microseconds())
+	if o.Statements {
+		s += " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 	}
 	return s
 }
 
 // OptionsFromEnv are the options of this process's throwaway clusters: not durable for tests;
-// durable when EnvBench is set, unless EnvFsync is "off"; FlushDelay from EnvFlushDelay.
+// durable when EnvBench is set, unless EnvFsync is "off"; FlushDelay from EnvFlushDelay;
+// Statements when EnvStatements is set.
 func OptionsFromEnv() (Options, error) {
 	var o Options
 	if os.Getenv(EnvBench) != "" {
@@ -157,6 +166,7 @@ func OptionsFromEnv() (Options, error) {
 		}
 		o.FlushDelay = d
 	}
+	o.Statements = os.Getenv(EnvStatements) != ""
 	return o, nil
 }
 

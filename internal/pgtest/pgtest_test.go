@@ -127,9 +127,9 @@ func TestDurableClusterWithFlushDelay(t *testing.T) {
 
 func TestOptionsFromEnv(t *testing.T) {
 	for _, tc := range []struct {
-		bench, fsync, delay string
-		want                Options
-		err                 bool
+		bench, fsync, delay, pgss string
+		want                      Options
+		err                       bool
 	}{
 		{want: Options{}},
 		{bench: "1", want: Options{Durable: true}},
@@ -139,7 +139,9 @@ func TestOptionsFromEnv(t *testing.T) {
 		{delay: "1ms", err: true}, // test clusters are not durable
 		{bench: "1", fsync: "maybe", err: true},
 		{bench: "1", delay: "1s", err: true},
+		{bench: "1", pgss: "1", want: Options{Durable: true, Statements: true}},
 	} {
+		t.Setenv(EnvStatements, tc.pgss)
 		t.Setenv(EnvBench, tc.bench)
 		t.Setenv(EnvFsync, tc.fsync)
 		t.Setenv(EnvFlushDelay, tc.delay)
