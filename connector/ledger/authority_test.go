@@ -257,8 +257,10 @@ func TestHorizonOnlyRises(t *testing.T) {
 }
 
 // A read of the version the ledger already holds as read (a repeated backfill of unchanged
-// rows) leaves the row untouched: not even locked, which would write WAL and dirty its page.
-// A read that confirms a webhook's version still marks it in place.
+// rows) leaves the row untouched, not even locked, which would write WAL and dirty its page,
+// once the table's previous group of reads held duplicates: the first page of a repeated
+// backfill locks its rows, the next ones do not. A read that confirms a webhook's version
+// still marks it in place.
 func TestRereadOfTheHeldReadLeavesTheRowUntouched(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -273,11 +275,24 @@ func TestRereadOfTheHeldReadLeavesTheRowUntouched(t *testing.T) {
 		require.NoError(t, b.pool.QueryRow(ctx, `SELECT xmax::text FROM appwrite_sync.ledger WHERE table_key = $1 AND row_id = $2`, key.String(), id).Scan(&x))
 		return x
 	}
+	res, err = b.rec.RecordBatch(ctx, page) // the first page of a repeated backfill
+	require.NoError(t, err)
+	require.Equal(t, []Result{Duplicate, Duplicate}, res)
+	locked1, locked2 := xmax("same-1"), xmax("same-2")
 	res, err = b.rec.RecordBatch(ctx, append(page, read("hooked", t0, "c")))
 	require.NoError(t, err)
 	require.Equal(t, []Result{Duplicate, Duplicate, Duplicate}, res)
-	require.Equal(t, "0", xmax("same-1"), "neither locked nor updated")
-	require.Equal(t, "0", xmax("same-2"))
+	require.Equal(t, locked1, xmax("same-1"), "neither locked nor updated again")
+	require.Equal(t, locked2, xmax("same-2"))
 	_, auth, _ := held(t, b, "hooked")
 	require.True(t, auth, "the read confirmed the webhook's version")
+
+	// A group of reads without duplicates (a first backfill's page) turns the probe off.
+	res, err = b.rec.RecordBatch(ctx, []connector.Change{read("new-1", t0, "d")})
+	require.NoError(t, err)
+	require.Equal(t, []Result{Recorded}, res)
+	res, err = b.rec.RecordBatch(ctx, page)
+	require.NoError(t, err)
+	require.Equal(t, []Result{Duplicate, Duplicate}, res)
+	require.NotEqual(t, locked1, xmax("same-1"), "not probed: locked by this group")
 }
