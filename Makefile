@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: help build run validate status test lint fmt bench fuzz demo clean
+.PHONY: help build run validate status test lint fmt bench bench-ingest bench-express-setup fuzz demo clean
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-12s %s\n",$$1,$$2}'
 
@@ -45,16 +45,25 @@ lint: ## gofmt + go vet + staticcheck
 fmt: ## gofmt -w
 	gofmt -w $$(git ls-files '*.go')
 
+# Benchmark clusters run with PostgreSQL's production durability (fsync, full_page_writes and
+# synchronous_commit on; internal/pgtest Options); BENCH_FSYNC=off runs one without, and
+# BENCH_FLUSH_DELAY=1.5ms one whose every commit flush takes 1.5 ms longer (a slow disk).
+# Every table in the report names the settings it ran with.
+bench-express-setup: ## install the ingest benchmark's Express baseline (scripts/bench/express, pinned by its package-lock.json; needs node and npm)
+	cd scripts/bench/express && npm ci --no-audit --no-fund
+
 bench: ## run every benchmark (Go micro-benchmarks + the ingest/freshness load generator) into BENCHMARKS.md
-	@{ echo "# Benchmarks"; echo; echo "Machine: $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GiB, $$(go version | cut -d' ' -f3-), $$(date -u +%Y-%m-%d)."; \
+	@{ echo "# Benchmarks"; echo; echo "Machine: $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GiB, $$(go version | cut -d' ' -f3-), $$(date -u +%Y-%m-%d). Load average at the start: $$(cut -d' ' -f1-3 /proc/loadavg)."; \
 	   echo "Command: \`make bench\`"; echo; } > BENCHMARKS.md
 	rm -f /tmp/appwrite-sync-bench-report.md
+	-@command -v npm >/dev/null && $(MAKE) --no-print-directory bench-express-setup || echo "no npm: the ingest benchmark skips its Express baseline"
 	@# Ingest first, on a quiet machine: after the 1M-row benchmarks Postgres and the disk keep
-	@# flushing and vacuuming for a while, which showed up as ingest tail latency.
-	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngest$$" -timeout 60m ./cmd/appwrite-sync/
-	sync; sleep 20
-	@# The row history's cost: the same load with postgres.history on and off, side by side.
-	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngestHistory$$" -timeout 60m ./cmd/appwrite-sync/
+	@# flushing and vacuuming for a while, which showed up as ingest tail latency. Durable (the ingest
+	@# benchmark and its side-by-side variants: row history, audit log), then
+	@# the labelled comparisons: no flush at all, and a slow disk.
+	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngest" -timeout 60m ./cmd/appwrite-sync/
+	APPWRITE_SYNC_BENCH=1 BENCH_FSYNC=off BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngest$$" -timeout 60m ./cmd/appwrite-sync/
+	APPWRITE_SYNC_BENCH=1 BENCH_FLUSH_DELAY=1.5ms BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngest$$" -timeout 60m ./cmd/appwrite-sync/
 	sync; sleep 20
 	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBench(Backfill|Backlog|Meili|Relationships)" -timeout 60m ./cmd/appwrite-sync/
 	@# The backfill again against an Appwrite double that answers like a remote server (fixed
@@ -64,8 +73,18 @@ bench: ## run every benchmark (Go micro-benchmarks + the ingest/freshness load g
 	  $(GO) test -count=1 -run "TestBenchBackfill$$" -timeout 60m ./cmd/appwrite-sync/ || exit 1; done
 	cat /tmp/appwrite-sync-bench-report.md >> BENCHMARKS.md
 	{ echo '```'; $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./connector/ ./connector/webhook/ ./mapping/ | grep -E '^(Benchmark|ok|goos|cpu)'; \
-	  $(GO) test -run '^$$' -bench 'ReadSettle|RecordBatch' -benchtime 10x ./connector/ledger/ | grep -E '^(Benchmark|ok)'; echo '```'; } >> BENCHMARKS.md
+	  echo "connector/ledger, state store durable (fsync, full_page_writes, synchronous_commit on):"; \
+	  APPWRITE_SYNC_BENCH=1 $(GO) test -run '^$$' -bench 'ReadSettle|RecordBatch' -benchtime 10x ./connector/ledger/ | grep -E '^(Benchmark|ok)'; echo '```'; } >> BENCHMARKS.md
 	cat BENCHMARKS.md
+
+BENCH_INGEST_REPORT ?= /tmp/appwrite-sync-bench-ingest.md
+bench-ingest: ## the ingest benchmark alone, twice in each durability (fsync on, off, slow disk), alternating, into $(BENCH_INGEST_REPORT)
+	-@command -v npm >/dev/null && $(MAKE) --no-print-directory bench-express-setup || echo "no npm: the ingest benchmark skips its Express baseline"
+	@{ echo "Ingest, $$(date -u +%FT%TZ), code $$(git describe --always --dirty), load average at the start $$(cut -d' ' -f1-3 /proc/loadavg)."; echo; } > $(BENCH_INGEST_REPORT)
+	for round in 1 2; do for env in "" "BENCH_FSYNC=off" "BENCH_FLUSH_DELAY=1.5ms"; do \
+	  env $$env APPWRITE_SYNC_BENCH=1 BENCH_REPORT=$(BENCH_INGEST_REPORT) $(GO) test -count=1 -run 'TestBenchIngest$$' -timeout 30m ./cmd/appwrite-sync/ || exit 1; \
+	done; done
+	cat $(BENCH_INGEST_REPORT)
 
 demo: build ## local demo without Docker: throwaway Postgres, Meilisearch and Appwrite stand-ins, signed webhooks, a backfill
 	$(GO) run ./cmd/appwrite-sync-demo -bin bin/appwrite-sync

@@ -141,8 +141,11 @@ tables:
 	appendReport(t, report)
 }
 
-// cpuTicks sums user+system CPU (clock ticks) of this process and of every process named
-// "postgres": where a benchmark's CPU goes on a machine the service shares with its database.
+// cpuTicks sums user+system CPU (clock ticks) of this process and of the test cluster's
+// Postgres processes (the postmaster and its children; every process named "postgres" when
+// the tests run against a server pgtest did not start): where a benchmark's CPU goes on a
+// machine the service shares with its database. Other clusters on a shared machine are not
+// counted.
 func cpuTicks() (self, postgres int64) {
 	self, postgres, _ = cpuTicksOf(0)
 	return self, postgres
@@ -167,34 +170,43 @@ func stealShare(ticks int64, wall time.Duration) float64 {
 
 // cpuTicksOf is cpuTicks plus the ticks of process pid (0: none).
 func cpuTicksOf(pid int) (self, postgres, other int64) {
-	read := func(path string) (string, int64) {
+	read := func(path string) (name string, ppid, ticks int64) {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return "", 0
+			return "", 0, 0
 		}
 		s := string(b)
 		open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
 		if open < 0 || close < open {
-			return "", 0
+			return "", 0, 0
 		}
 		f := strings.Fields(s[close+1:])
 		if len(f) < 13 {
-			return "", 0
+			return "", 0, 0
 		}
+		ppid, _ = strconv.ParseInt(f[1], 10, 64)
 		u, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
-		return s[open+1 : close], u + st
+		return s[open+1 : close], ppid, u + st
 	}
-	_, self = read("/proc/self/stat")
+	_, _, self = read("/proc/self/stat")
 	if pid > 0 {
-		_, other = read(fmt.Sprintf("/proc/%d/stat", pid))
+		_, _, other = read(fmt.Sprintf("/proc/%d/stat", pid))
+	}
+	postmaster := int64(-1) // every postgres process
+	if c := pgtest.Started(); c != nil {
+		if p, err := c.PostmasterPID(); err == nil {
+			postmaster = int64(p)
+		}
 	}
 	ds, _ := os.ReadDir("/proc")
 	for _, d := range ds {
-		if _, err := strconv.Atoi(d.Name()); err != nil {
+		n, err := strconv.ParseInt(d.Name(), 10, 64)
+		if err != nil {
 			continue
 		}
-		if name, t := read("/proc/" + d.Name() + "/stat"); name == "postgres" {
+		name, ppid, t := read("/proc/" + d.Name() + "/stat")
+		if name == "postgres" && (postmaster < 0 || n == postmaster || ppid == postmaster) {
 			postgres += t
 		}
 	}

@@ -204,6 +204,7 @@ func TestBenchIngest(t *testing.T) {
 		t.Skip("set APPWRITE_SYNC_BENCH=1 (make bench)")
 	}
 	dur := benchDuration()
+	load0 := loadAverage()
 	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	cfg := testConfig(t, state, state, "")
 	// The shipped defaults, not the tests' quicker settings: what a user gets.
@@ -220,6 +221,7 @@ func TestBenchIngest(t *testing.T) {
 	t.Logf("runtime: memory_limit %s, GC %+v", config.FormatMemoryLimit(cfg.MemoryLimit), gc)
 	in := startInstance(t, cfg)
 	bare := baselineServer(t)
+	express, expressNote := expressServer(t)
 	// The baseline and the durable run alternate in slices (BENCH_ROUNDS, default 4), so a
 	// change in this shared VM's speed during the run, which was up to 2× between runs, lands
 	// on both sides of the ratio. Each durable slice is followed by draining the warehouse, so
@@ -229,7 +231,7 @@ func TestBenchIngest(t *testing.T) {
 		rounds = n
 	}
 	slice := dur / time.Duration(rounds)
-	var baseline, durable loadResult
+	var baseline, durable, expressRes loadResult
 	var cpu struct{ genBase, bare, genDurable, service, pg time.Duration }
 	// Steal ticks and wall time per phase: baseline slices, durable slices, steady phase.
 	var steal struct {
@@ -245,6 +247,7 @@ func TestBenchIngest(t *testing.T) {
 	defer statePool.Close()
 	stateAdmin := ledger.NewAdmin(statePool)
 	var alloc struct{ n, bytes uint64 }
+	var wal walStats // the durable slices and their drains
 	for r := 0; r < rounds; r++ {
 		b0, _ := cpuTicks()
 		st0, w0 := stealTicks(), time.Now()
@@ -253,6 +256,10 @@ func TestBenchIngest(t *testing.T) {
 		b1, _ := cpuTicks()
 		baseline.add(res)
 		baseRPS := res.rps()
+		if express != "" {
+			res, _ = loadProc(t, express, 64, slice, 0, fmt.Sprintf("e%d-", r), false)
+			expressRes.add(res)
+		}
 		cpu.genBase, cpu.bare = cpu.genBase+gen, cpu.bare+tick(b1-b0)
 		if p := os.Getenv("BENCH_CPUPROFILE"); p != "" && r == 0 { // the service, first durable slice
 			f, err := os.Create(p)
@@ -264,6 +271,7 @@ func TestBenchIngest(t *testing.T) {
 		runtime.ReadMemStats(&ms0)
 		self0, pg0 := cpuTicks()
 		st0, w0 = stealTicks(), time.Now()
+		wal0 := readWAL(t, statePool)
 		res, gen = loadProc(t, in.base, 64, slice, 0, fmt.Sprintf("d%d-", r), false)
 		steal.durable, steal.durableWall = steal.durable+stealTicks()-st0, steal.durableWall+time.Since(w0)
 		self1, pg1 := cpuTicks()
@@ -279,6 +287,7 @@ func TestBenchIngest(t *testing.T) {
 		d0 := time.Now()
 		waitDrained(t, state, 5*time.Minute) // the next slice (and the steady phase) starts from an idle engine
 		drains = append(drains, time.Since(d0).Round(time.Millisecond).String())
+		wal = wal.add(readWAL(t, statePool).sub(wal0))
 		// Allocations of the service (in this process; the generator has its own) for the
 		// slice's requests, delivery to the warehouse included.
 		runtime.ReadMemStats(&ms1)
@@ -289,10 +298,12 @@ func TestBenchIngest(t *testing.T) {
 	// scheduling delays show up in every latency below).
 	baselineSteady, _ := loadProc(t, bare, 64, dur, 2000, "bs", false)
 	st0, w0 := stealTicks(), time.Now()
+	swal0 := readWAL(t, statePool)
 	steady, _ := loadProc(t, in.base, 64, dur, 2000, "s", true)
 	steal.steady, steal.steadyWall = stealTicks()-st0, time.Since(w0)
 	g2 := histogram(t, in, "appwrite_sync_group_commit_changes", "")
 	waitDrained(t, state, 5*time.Minute)
+	swal := readWAL(t, statePool).sub(swal0)
 
 	// Freshness: synced_at - ack time per row of the steady phase.
 	ctx := context.Background()
@@ -317,6 +328,7 @@ func TestBenchIngest(t *testing.T) {
 | baseline: bare net/http, verify only | %.0f req/s (p99 %s) |
 | appwrite-sync durable ingest | %.0f req/s (p99 %s, errors %d) |
 | ratio durable / baseline | %.2f× (goal ≥ 0.5×); per slice: %s |
+| Express handler of Appwrite's guide (verify, parse, 200; node, one process), in the same rounds | %s |
 | steady 2,000 req/s: achieved | %.0f req/s |
 | steady 2,000 req/s: ack latency p50 / p90 / p99 / p99.9 | %s / %s / %s / %s (goal p99 ≤ 10 ms) |
 | same schedule against the bare server (the generator's floor): p50 / p99 | %s / %s |
@@ -325,15 +337,20 @@ func TestBenchIngest(t *testing.T) {
 | CPU per request, durable: generator / service / Postgres | %.0f µs / %.0f µs / %.0f µs |
 | changes not yet in the warehouse when each durable slice ended, and the time to deliver them | %s; %s |
 | mean record group (changes per ledger transaction), durable / steady | %.1f / %.1f |
+| WAL per change, recording and delivery to the warehouse: durable / steady (full-page images) | %s / %s |
+| Postgres commits per change (all transactions: record groups, delivery, cursors), durable / steady; commits/s in the durable slices | %.2f / %.2f; %.0f |
 | service allocations per durable request, recording and delivery to the warehouse | %.0f allocations, %.1f KiB |
 | CPU steal (the hypervisor running other guests) as a share of all CPU time: baseline / durable / steady | %.0f%% / %.0f%% / %.0f%% |
+| machine load average (1 / 5 / 15 min; this benchmark alone keeps about 2 busy) at the start / the end | %s / %s |
 `, dur, rounds, baseline.rps(), pct(baseline.lat, .99), durable.rps(), pct(durable.lat, .99), durable.errs,
-		durable.rps()/baseline.rps(), strings.Join(sliceRatios, " / "), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .9), pct(steady.lat, .99), pct(steady.lat, .999),
+		durable.rps()/baseline.rps(), strings.Join(sliceRatios, " / "), expressLine(expressRes, durable, expressNote), steady.rps(), pct(steady.lat, .5), pct(steady.lat, .9), pct(steady.lat, .99), pct(steady.lat, .999),
 		pct(baselineSteady.lat, .5), pct(baselineSteady.lat, .99),
 		len(fresh), pct(fresh, .5), pct(fresh, .99),
 		per(cpu.genBase, baseline.n), per(cpu.bare, baseline.n), per(cpu.genDurable, durable.n), per(cpu.service, durable.n), per(cpu.pg, durable.n),
-		strings.Join(behind, " / "), strings.Join(drains, " / "), g1.mean(g0), g2.mean(g1), float64(alloc.n)/float64(durable.n), float64(alloc.bytes)/1024/float64(durable.n),
-		100*stealShare(steal.base, steal.baseWall), 100*stealShare(steal.durable, steal.durableWall), 100*stealShare(steal.steady, steal.steadyWall))
+		strings.Join(behind, " / "), strings.Join(drains, " / "), g1.mean(g0), g2.mean(g1),
+		wal.perChange(durable.n), swal.perChange(steady.n), float64(wal.commits)/float64(durable.n), float64(swal.commits)/float64(steady.n), float64(wal.commits)/durable.elapsed.Seconds(),
+		float64(alloc.n)/float64(durable.n), float64(alloc.bytes)/1024/float64(durable.n),
+		100*stealShare(steal.base, steal.baseWall), 100*stealShare(steal.durable, steal.durableWall), 100*stealShare(steal.steady, steal.steadyWall), load0, loadAverage())
 	appendReport(t, report)
 	require.Zero(t, durable.errs)
 	require.Zero(t, steady.errs)
@@ -424,4 +441,89 @@ func loadProcSpec(t *testing.T, s loadSpec) (res loadResult, cpu time.Duration) 
 		res.acked[id] = time.Unix(0, ns)
 	}
 	return res, rep.CPUTime
+}
+
+// walStats are cumulative WAL and commit counters of the state store's cluster.
+type walStats struct {
+	bytes   float64 // WAL written
+	fpi     int64   // full-page images among it (pg_stat_wal)
+	commits int64   // transactions committed, every database
+}
+
+// readWAL reads the cluster's counters. The WAL position is exact; pg_stat_wal and
+// pg_stat_database are flushed by each backend about once a second, so over a phase of
+// seconds they lag by at most that.
+func readWAL(t *testing.T, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) walStats {
+	t.Helper()
+	var w walStats
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8,
+		(SELECT wal_fpi FROM pg_stat_wal), (SELECT sum(xact_commit)::bigint FROM pg_stat_database)`).Scan(&w.bytes, &w.fpi, &w.commits))
+	return w
+}
+
+func (w walStats) sub(o walStats) walStats {
+	return walStats{bytes: w.bytes - o.bytes, fpi: w.fpi - o.fpi, commits: w.commits - o.commits}
+}
+
+func (w walStats) add(o walStats) walStats {
+	return walStats{bytes: w.bytes + o.bytes, fpi: w.fpi + o.fpi, commits: w.commits + o.commits}
+}
+
+// perChange renders the WAL bytes per change and the full-page images per change.
+func (w walStats) perChange(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f B (%.2f)", w.bytes/float64(n), float64(w.fpi)/float64(n))
+}
+
+// loadAverage is the machine's load average (/proc/loadavg): other work on a shared machine
+// shows there.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
+
+// expressServer starts the Express baseline (scripts/bench/express/server.js) when node and
+// its packages are there (make bench-express-setup), and returns its base URL; otherwise ""
+// and why it did not run.
+func expressServer(t *testing.T) (base, note string) {
+	t.Helper()
+	dir, _ := filepath.Abs("../../scripts/bench/express")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return "", "not run: no node on PATH"
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "express")); err != nil {
+		return "", "not run: express not installed (make bench-express-setup)"
+	}
+	port, err := pgtest.FreePort()
+	require.NoError(t, err)
+	cmd := exec.Command(node, filepath.Join(dir, "server.js"), strconv.Itoa(port), webhookURL, testSecret)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line := make([]byte, 64)
+	n, _ := out.Read(line) // "listening" once the port is open
+	require.Contains(t, string(line[:n]), "listening")
+	v, _ := exec.Command(node, "--version").Output()
+	return fmt.Sprintf("http://127.0.0.1:%d", port), "node " + strings.TrimSpace(string(v))
+}
+
+// expressLine renders the Express baseline's row.
+func expressLine(e, durable loadResult, note string) string {
+	if e.n == 0 && e.errs > 0 {
+		return fmt.Sprintf("every request failed (%d, %s)", e.errs, note)
+	}
+	if e.n == 0 {
+		return note
+	}
+	return fmt.Sprintf("%.0f req/s (p99 %s, errors %d, %s); ratio durable / Express %.2f× (goal ≥ 1.5×)", e.rps(), pct(e.lat, .99), e.errs, note, durable.rps()/e.rps())
 }

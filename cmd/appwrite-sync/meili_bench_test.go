@@ -27,8 +27,13 @@ import (
 // 1,000,000), BENCH_MEILI_BATCH the backlog's meilisearch.batch_size (default the config's),
 // BENCH_REPORT the markdown file the tables are appended to.
 
-// appendReport logs a benchmark's markdown table and appends it to BENCH_REPORT when set.
+// appendReport logs a benchmark's markdown table and appends it to BENCH_REPORT when set,
+// under a line naming the durability the state store's cluster ran with (pgtest.Options:
+// production durability unless BENCH_FSYNC=off; BENCH_FLUSH_DELAY simulates a slower disk).
 func appendReport(t *testing.T, report string) {
+	d, err := pgtest.Durability(context.Background(), os.Getenv(pgtest.EnvURL))
+	require.NoError(t, err)
+	report = fmt.Sprintf("State store Postgres: %s.\n\n%s", d, report)
 	t.Log("\n" + report)
 	if p := os.Getenv("BENCH_REPORT"); p != "" {
 		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)

@@ -282,3 +282,40 @@ func TestBackfillWinsTiesAgainstWebhooks(t *testing.T) {
 	}
 	require.Equal(t, b.source(posts), b.live(posts))
 }
+
+// backfill_seen is unlogged: a crash of the state store empties it. A full job whose seen ids
+// were lost mid-scan scans again instead of recording the rows they named as deletes.
+func TestFullJobScansAgainWhenTheSeenIdsWereLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var b *bundle
+	var lose atomic.Bool
+	var lost atomic.Int64
+	b = setup(t, setupOpts{proxy: func(r *http.Request, n int64) {
+		if !lose.Load() || n != 4 {
+			return
+		}
+		// What a crash leaves: the ids stored so far are gone, the job's counters are not.
+		require.Eventually(t, func() bool {
+			var n int64
+			return b.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.backfill_seen`).Scan(&n) == nil && n >= 100
+		}, 10*time.Second, 5*time.Millisecond)
+		tag, err := b.pool.Exec(ctx, `DELETE FROM appwrite_sync.backfill_seen`)
+		require.NoError(t, err)
+		lost.Store(tag.RowsAffected())
+	}})
+	b.synced(500, b.api.Now())
+	var persistence string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT relpersistence::text FROM pg_class WHERE oid = 'appwrite_sync.backfill_seen'::regclass`).Scan(&persistence))
+	require.Equal(t, "u", persistence, "unlogged: its writes cost no WAL")
+
+	lose.Store(true)
+	b.resetProxyCount()
+	before := len(b.listRequests(posts))
+	j := b.wait(b.start("main/posts", "full"), 30*time.Second)
+	require.Positive(t, lost.Load(), "the ids were lost mid-scan")
+	require.Equal(t, backfill.StateSucceeded, j.State, j.Error)
+	require.Zero(t, j.RowsDeleted, "no row is gone from the source")
+	require.Len(t, b.live(posts), 500)
+	require.GreaterOrEqual(t, len(b.listRequests(posts))-before, 2*5, "the table was scanned again (5 pages each time)")
+}

@@ -11,7 +11,9 @@
 //     the scan did not see, and that nothing recorded or changed since the scan began, are
 //     recorded as deletes (with their stored version, so any newer version still wins). What
 //     the scan saw is kept in the state store, not in memory: a row it advanced carries a
-//     recorded_at after the scan began, the ids of the others go to backfill_seen. A job that
+//     recorded_at after the scan began, the ids of the others go to backfill_seen, an unlogged
+//     table (a repeated backfill of unchanged rows writes no WAL for them); a job that finds
+//     fewer there than it stored (the state store crashed or failed over) scans again. A job that
 //     would delete more than half of the table's live rows fails instead, unless started with
 //     allow_mass_delete (massDelete): a key that cannot see the rows reads few or none.
 //   - incremental scans rows with $updatedAt at or after the table's watermark minus a skew

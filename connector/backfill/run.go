@@ -35,21 +35,43 @@ func (r *run) do(ctx context.Context) error {
 	if t == nil {
 		return connector.Permanent("the mapping changed since the job was queued", r.m.checkTable(key))
 	}
-	if j.Phase == phaseScan {
-		if err := r.scan(ctx, key, t); err != nil {
-			return err
-		}
-		if j.Mode == ModeFull {
-			if err := r.advance(ctx, progress{total: -1, phase: phaseDeletes}); err != nil {
+	for {
+		if j.Phase == phaseScan {
+			if err := r.scan(ctx, key, t); err != nil {
 				return err
 			}
-			j.Phase = phaseDeletes
+			if j.Mode == ModeFull {
+				if err := r.advance(ctx, progress{total: -1, phase: phaseDeletes}); err != nil {
+					return err
+				}
+				j.Phase = phaseDeletes
+			}
 		}
+		if j.Mode != ModeFull {
+			return nil
+		}
+		lost, err := r.m.store.seenLost(ctx, j.ID)
+		if err != nil {
+			return fmt.Errorf("checking the ids the scan saw: %w: %w", ledger.ErrUnavailable, err)
+		}
+		if !lost {
+			return r.deletes(ctx, key)
+		}
+		// The state store lost the unlogged ids (it crashed, or a standby took over): scan
+		// again rather than delete the rows they named.
+		r.log.Warn("the ids this full job's scan saw were lost (the state store restarted after a crash, or failed over): scanning the table again")
+		ok, err := r.m.store.rescan(ctx, j.ID, r.m.opts.Owner)
+		if err != nil {
+			return fmt.Errorf("restarting the scan: %w: %w", ledger.ErrUnavailable, err)
+		}
+		if !ok {
+			if cause := r.m.checkHeld(ctx, j.ID, r.cancel); cause != nil {
+				return cause
+			}
+			return errLeaseLost
+		}
+		j.Checkpoint, j.Phase = "", phaseScan
 	}
-	if j.Mode == ModeFull {
-		return r.deletes(ctx, key)
-	}
-	return nil
 }
 
 // scan reads the table page by page after the checkpoint and records each page. While one

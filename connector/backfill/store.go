@@ -180,9 +180,39 @@ func (s *store) advance(ctx context.Context, id, owner string, lease time.Durati
 		}
 		ok = true
 		if len(p.seen) > 0 {
-			_, err = tx.Exec(ctx, `INSERT INTO appwrite_sync.backfill_seen (job_id, row_id)
-                SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`, id, p.seen)
+			// rows_seen counts what the unlogged backfill_seen should hold (see seenLost).
+			_, err = tx.Exec(ctx, `WITH ins AS (INSERT INTO appwrite_sync.backfill_seen (job_id, row_id)
+                    SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING 1)
+                UPDATE appwrite_sync.backfill_jobs SET rows_seen = rows_seen + (SELECT count(*) FROM ins) WHERE id = $1`, id, p.seen)
 		}
+		return err
+	})
+	return ok, err
+}
+
+// seenLost reports whether backfill_seen holds fewer of the job's ids than it stored: the
+// table is unlogged, and a crash of the state store (or a failover to a standby) empties it.
+// The deletes would then take rows the scan saw for gone.
+func (s *store) seenLost(ctx context.Context, id string) (bool, error) {
+	var lost bool
+	err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM appwrite_sync.backfill_seen WHERE job_id = $1) <
+            (SELECT rows_seen FROM appwrite_sync.backfill_jobs WHERE id = $1)`, id).Scan(&lost)
+	return lost, err
+}
+
+// rescan sends a job whose seen ids were lost back to the start of its scan. It keeps
+// scan_started_at: the rows the scan advanced so far stay out of the deletes. ok is false when
+// the caller no longer holds the job.
+func (s *store) rescan(ctx context.Context, id, owner string) (bool, error) {
+	ok := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE appwrite_sync.backfill_jobs SET checkpoint = NULL, phase = 'scan', rows_seen = 0, updated_at = now()
+            WHERE id = $1 AND lease_owner = $2 AND state = 'running'`, id, owner)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		ok = true
+		_, err = tx.Exec(ctx, `DELETE FROM appwrite_sync.backfill_seen WHERE job_id = $1`, id)
 		return err
 	})
 	return ok, err

@@ -255,3 +255,44 @@ func TestHorizonOnlyRises(t *testing.T) {
 	require.Equal(t, int64(1), n, "covered by the horizon in force already")
 	require.True(t, horizon().Equal(t0.Add(time.Hour)))
 }
+
+// A read of the version the ledger already holds as read (a repeated backfill of unchanged
+// rows) leaves the row untouched, not even locked, which would write WAL and dirty its page,
+// once the table's previous group of reads held duplicates: the first page of a repeated
+// backfill locks its rows, the next ones do not. A read that confirms a webhook's version
+// still marks it in place.
+func TestRereadOfTheHeldReadLeavesTheRowUntouched(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	page := []connector.Change{read("same-1", t0, "a"), read("same-2", t0, "b")}
+	res, err := b.rec.RecordBatch(ctx, page)
+	require.NoError(t, err)
+	require.Equal(t, []Result{Recorded, Recorded}, res)
+	require.NoError(t, b.rec.Record(ctx, ch("hooked", t0, connector.OpUpsert, "c")))
+	xmax := func(id string) string {
+		var x string
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT xmax::text FROM appwrite_sync.ledger WHERE table_key = $1 AND row_id = $2`, key.String(), id).Scan(&x))
+		return x
+	}
+	res, err = b.rec.RecordBatch(ctx, page) // the first page of a repeated backfill
+	require.NoError(t, err)
+	require.Equal(t, []Result{Duplicate, Duplicate}, res)
+	locked1, locked2 := xmax("same-1"), xmax("same-2")
+	res, err = b.rec.RecordBatch(ctx, append(page, read("hooked", t0, "c")))
+	require.NoError(t, err)
+	require.Equal(t, []Result{Duplicate, Duplicate, Duplicate}, res)
+	require.Equal(t, locked1, xmax("same-1"), "neither locked nor updated again")
+	require.Equal(t, locked2, xmax("same-2"))
+	_, auth, _ := held(t, b, "hooked")
+	require.True(t, auth, "the read confirmed the webhook's version")
+
+	// A group of reads without duplicates (a first backfill's page) turns the probe off.
+	res, err = b.rec.RecordBatch(ctx, []connector.Change{read("new-1", t0, "d")})
+	require.NoError(t, err)
+	require.Equal(t, []Result{Recorded}, res)
+	res, err = b.rec.RecordBatch(ctx, page)
+	require.NoError(t, err)
+	require.Equal(t, []Result{Duplicate, Duplicate}, res)
+	require.NotEqual(t, locked1, xmax("same-1"), "not probed: locked by this group")
+}

@@ -63,7 +63,8 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := recordParams(c.tk, c.ids, c.uas, c.ops, c.hashes, c.seqs, c.acts, c.rows, c.auth)
+			probe := len(c.tk)%2 == 1
+			got := recordParams(c.tk, c.ids, c.uas, c.ops, c.hashes, c.seqs, c.acts, c.rows, c.auth, probe)
 			want := [][]byte{
 				enc(pgtype.TextArrayOID, c.tk),
 				enc(pgtype.TextArrayOID, c.ids),
@@ -74,6 +75,7 @@ func TestRecordParamsMatchPgx(t *testing.T) {
 				enc(pgtype.TextArrayOID, c.acts),
 				enc(pgtype.TextArrayOID, c.rows),
 				enc(pgtype.BoolArrayOID, c.auth),
+				enc(pgtype.BoolOID, probe),
 			}
 			require.Len(t, got, len(want))
 			for i := range want {

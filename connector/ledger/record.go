@@ -78,6 +78,9 @@ type Recorder struct {
 	// groupMean is a moving average of the webhook groups' sizes in 1/256ths, groupAt the
 	// time of the last group (UnixNano); written by gatherLoop only. See Saturated.
 	groupMean, groupAt atomic.Int64
+	// readDups: per table key, whether its last group of reads held duplicates (probeReads).
+	dupsMu   sync.Mutex
+	readDups map[string]bool
 }
 
 // saturatedGroup: while webhook groups average this many changes or more, changes arrive much
@@ -121,7 +124,8 @@ func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
 		opts.Log = logrus.NewEntry(logrus.StandardLogger())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Recorder{pool: pool, opts: opts, in: make(chan *request, opts.MaxBatch*opts.Committers), done: make(chan struct{}), stop: cancel}
+	r := &Recorder{pool: pool, opts: opts, in: make(chan *request, opts.MaxBatch*opts.Committers), done: make(chan struct{}), stop: cancel,
+		readDups: map[string]bool{}}
 	go func() { r.gatherLoop(ctx); close(r.done) }()
 	return r
 }
@@ -282,12 +286,21 @@ func (r *Recorder) drain() {
 // both sides and merge-join them, for rows that nearly always all advance. The few that do
 // not are looked up afterwards (lostSQL).
 //
-// The WHERE of the SELECT is the tombstone horizon (see the package documentation). It costs a
-// webhook upsert one probe of ledger_horizon, a table of one row per swept table; the probe
-// of the ledger behind it runs only for an upsert at or before the horizon, next to never.
-// Both are scalar subqueries, probed per row through the primary keys: written as EXISTS, the
+// The first condition of the SELECT's WHERE is the tombstone horizon (see the package
+// documentation). It costs a webhook upsert one probe of ledger_horizon, a table of one row
+// per swept table; the probe of the ledger behind it runs only for an upsert at or before the
+// horizon, next to never. Both are scalar subqueries, probed per row through the primary keys: written as EXISTS, the
 // ledger's was planned as a hashed subplan, a scan of the whole ledger for the first such
 // upsert of every group.
+//
+// The second, when $10 is true, leaves out a version read from the REST API that the ledger
+// already holds as read (a reconcile or a repeated backfill of unchanged rows, nearly every row
+// of it): ON CONFLICT DO UPDATE locks the held row before its WHERE refuses the update, and
+// the lock dirties the row's page and writes WAL (a whole page after each checkpoint) for a
+// row that does not change. The probe is one more primary-key look-up per read, and it halved
+// a first backfill's rate end to end (BENCHMARKS.md), so the recorder asks for it only while
+// the table's previous group of reads held duplicates (readDups): a repeated backfill locks
+// the rows of its first page only, a first backfill never probes. Webhooks never probe.
 //
 // The WHERE of the update is the version guard: a newer ($updatedAt, op) wins; at the same
 // ($updatedAt, op) a different content wins when it was read from the REST API (the newer
@@ -299,9 +312,11 @@ INSERT INTO appwrite_sync.ledger AS l (table_key, row_id, seq, tx, updated_at, o
 SELECT table_key, row_id, nextval('appwrite_sync.version_seq'), pg_current_xact_id(), updated_at, op, hash, sequence, action, source, authoritative
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::bool[])
     AS t(table_key, row_id, updated_at, op, hash, sequence, action, source, authoritative)
-WHERE t.op = 2 OR t.authoritative
-    OR t.updated_at > COALESCE((SELECT h.updated_at FROM appwrite_sync.ledger_horizon h WHERE h.table_key = t.table_key), '-infinity')
-    OR COALESCE((SELECT true FROM appwrite_sync.ledger k WHERE k.table_key = t.table_key AND k.row_id = t.row_id), false)
+WHERE (t.op = 2 OR t.authoritative
+        OR t.updated_at > COALESCE((SELECT h.updated_at FROM appwrite_sync.ledger_horizon h WHERE h.table_key = t.table_key), '-infinity')
+        OR COALESCE((SELECT true FROM appwrite_sync.ledger k WHERE k.table_key = t.table_key AND k.row_id = t.row_id), false))
+    AND NOT ($10::bool AND t.authoritative AND COALESCE((SELECT k.authoritative FROM appwrite_sync.ledger k
+        WHERE k.table_key = t.table_key AND k.row_id = t.row_id AND k.updated_at = t.updated_at AND k.op = t.op AND k.hash = t.hash), false))
 -- a new version gets a new (tx, seq): it moves to the end of the delivery log
 ON CONFLICT (table_key, row_id) DO UPDATE
     SET seq = CASE WHEN l.hash = excluded.hash AND l.updated_at = excluded.updated_at AND l.op = excluded.op THEN l.seq ELSE excluded.seq END,
@@ -341,9 +356,9 @@ var recordFormats = []int16{1}
 
 // recordParams encodes a group's columns as recordSQL's nine array parameters, in one buffer
 // sized up front (see pgbinary.go).
-func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [][]byte, acts []string, rows [][]byte, auth []bool) [][]byte {
+func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [][]byte, acts []string, rows [][]byte, auth []bool, probe bool) [][]byte {
 	n := len(tk)
-	size := 9*arrayHeaderLen + 9*4*n + n*(8+2+1)
+	size := 9*arrayHeaderLen + 9*4*n + n*(8+2+1) + 1
 	for i := range n {
 		size += len(tk[i]) + len(ids[i]) + len(hashes[i]) + len(seqs[i]) + len(acts[i]) + len(rows[i])
 	}
@@ -362,6 +377,11 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 	add(appendTextArray(buf, oidText, acts))
 	add(appendBytesArray(buf, oidText, rows))
 	add(appendBoolArray(buf, auth))
+	b := byte(0)
+	if probe {
+		b = 1
+	}
+	add(append(buf, b)) // $10, a scalar bool
 	return params
 }
 
@@ -476,7 +496,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		rows[i] = q.ch.Row
 		idx[rowKey{tk[i], ids[i]}] = i
 	}
-	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows, auth)
+	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows, auth, r.probeReads(winners))
 	hist := r.historyOf(reqs)
 	written := make([]bool, n) // the statement returned the row: advanced, or confirmed (Duplicate)
 	links := r.linkWork(winners, written)
@@ -518,6 +538,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	r.classifyLost(ctx, winners, written, idx)
+	r.noteReadDups(winners)
 	if m := r.opts.Metrics; m != nil {
 		m.GroupCommitSize.Observe(float64(len(reqs)))
 		for _, q := range reqs {
@@ -610,6 +631,38 @@ func (r *Recorder) classifyLost(ctx context.Context, winners []*request, written
 			}
 			r.opts.Log.WithFields(logrus.Fields{"table": q.table, "row": fmt.Sprintf("%.200s", q.ch.RowID), "updated_at": q.ch.UpdatedAt}).
 				Warn("refused an upsert of a row the ledger does not hold, not newer than the tombstones swept from its table: a replay of a deleted row, or a row written with an old $updatedAt (a reconcile records it)")
+		}
+	}
+}
+
+// probeReads reports whether a group's reads go through the record statement's duplicate
+// probe: while the previous group of reads of one of their tables held duplicates.
+func (r *Recorder) probeReads(winners []*request) bool {
+	r.dupsMu.Lock()
+	defer r.dupsMu.Unlock()
+	for _, q := range winners {
+		if q.ch.Authoritative && r.readDups[q.table] {
+			return true
+		}
+	}
+	return false
+}
+
+// noteReadDups remembers, per table, whether the group's reads held duplicates.
+func (r *Recorder) noteReadDups(winners []*request) {
+	r.dupsMu.Lock()
+	defer r.dupsMu.Unlock()
+	seen := make(map[string]bool, 1)
+	for _, q := range winners {
+		if !q.ch.Authoritative {
+			continue
+		}
+		if !seen[q.table] {
+			seen[q.table] = true
+			r.readDups[q.table] = false
+		}
+		if q.result == Duplicate {
+			r.readDups[q.table] = true
 		}
 	}
 }

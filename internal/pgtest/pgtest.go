@@ -5,6 +5,11 @@
 // Tests that need the state store's schema use NewMigratedDatabase: the migrations run once
 // per test process into a template, and each test gets a copy of it (CREATE DATABASE …
 // TEMPLATE) instead of running every migration again.
+//
+// A throwaway cluster runs with Options: test clusters skip the disk flushes (fsync and
+// full_page_writes off), benchmark clusters (APPWRITE_SYNC_BENCH set) keep PostgreSQL's
+// production durability, so that a benchmark measures what a commit costs on a real disk. See
+// OptionsFromEnv.
 package pgtest
 
 import (
@@ -42,15 +47,41 @@ func Run(m *testing.M) int {
 		dropTemplate() // a shared server keeps no template; a throwaway cluster goes whole
 		return code
 	}
-	c, err := StartCluster()
+	opts, err := OptionsFromEnv()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
 		return 1
 	}
+	c, err := StartClusterWith(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		return 1
+	}
+	started = c
 	os.Setenv(EnvURL, c.URL)
 	code := m.Run()
 	c.Stop()
 	return code
+}
+
+// started is the cluster Run started, if it did.
+var started *Cluster
+
+// Started returns the cluster Run started for this process, or nil (TEST_DATABASE_URL was set).
+func Started() *Cluster { return started }
+
+// PostmasterPID returns the pid of the cluster's server process, the parent of every backend.
+func (c *Cluster) PostmasterPID() (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("reading postmaster.pid: %w", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return 0, fmt.Errorf("parsing postmaster.pid: %w", err)
+	}
+	return pid, nil
 }
 
 // Cluster is a throwaway PostgreSQL server.
@@ -58,8 +89,109 @@ type Cluster struct {
 	URL  string
 	Dir  string
 	Port int
+	Opts Options
 	bin  string
 	asPG bool
+}
+
+// Environment variables of OptionsFromEnv.
+const (
+	// EnvBench set (to anything) asks for a benchmark cluster: durable.
+	EnvBench = "APPWRITE_SYNC_BENCH"
+	// EnvFsync "off" makes a benchmark cluster not durable, for a run labelled as such.
+	EnvFsync = "BENCH_FSYNC"
+	// EnvFlushDelay (a Go duration, e.g. "1.5ms") sets FlushDelay: the slow-disk mode.
+	EnvFlushDelay = "BENCH_FLUSH_DELAY"
+	// EnvStatements set (to anything) sets Statements.
+	EnvStatements = "BENCH_PGSS"
+)
+
+// Options are the settings a throwaway cluster runs with.
+type Options struct {
+	// Durable runs the cluster as production does: fsync, full_page_writes and
+	// synchronous_commit on (PostgreSQL's defaults), so every commit waits for its WAL flush
+	// and the first change to a page after a checkpoint writes the whole page to the WAL.
+	// Off (tests), commits cost no flush and a crash of the machine may lose them.
+	Durable bool
+	// FlushDelay, on a durable cluster, makes every WAL flush at commit take this much longer:
+	// a slower disk (a cloud volume's flush takes 0.5–2 ms, a local SSD's about 0.1 ms). It is
+	// commit_delay with commit_siblings = 0: the backend that flushes sleeps while holding the
+	// WAL write lock, before its fsync, so commits arriving meanwhile queue behind it and share
+	// the next flush, as they do behind a slow fsync. What it does not simulate: the WAL
+	// writer's background flushes, checkpoints' data file writes and a saturated disk's
+	// bandwidth stay as fast as this disk, and the sleep overshoots by the kernel's timer
+	// slack (about 0.05–0.1 ms). Rounded to microseconds, at most 100 ms.
+	FlushDelay time.Duration
+	// Statements loads pg_stat_statements (a database still needs CREATE EXTENSION), so a
+	// benchmark can say which statements take Postgres's time.
+	Statements bool
+}
+
+// settings are the server options (-c) of o.
+func (o Options) settings() string {
+	s := "-c fsync=off -c full_page_writes=off"
+	if o.Durable {
+		s = "-c fsync=on -c full_page_writes=on -c synchronous_commit=on"
+		if o.FlushDelay > 0 {
+			s += fmt.Sprintf(" -c commit_delay=%d -c commit_siblings=0", o.FlushDelay.Microseconds())
+		}
+	}
+	if o.Statements {
+		s += " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+	}
+	return s
+}
+
+// OptionsFromEnv are the options of this process's throwaway clusters: not durable for tests;
+// durable when EnvBench is set, unless EnvFsync is "off"; FlushDelay from EnvFlushDelay;
+// Statements when EnvStatements is set.
+func OptionsFromEnv() (Options, error) {
+	var o Options
+	if os.Getenv(EnvBench) != "" {
+		switch v := os.Getenv(EnvFsync); v {
+		case "", "on":
+			o.Durable = true
+		case "off":
+		default:
+			return o, fmt.Errorf("%s=%q: want on or off", EnvFsync, v)
+		}
+	}
+	if v := os.Getenv(EnvFlushDelay); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 100*time.Millisecond {
+			return o, fmt.Errorf("%s=%q: want a duration from 0 to 100ms", EnvFlushDelay, v)
+		}
+		if d > 0 && !o.Durable {
+			return o, fmt.Errorf("%s needs a durable cluster (%s set, %s not off): without fsync no commit flushes", EnvFlushDelay, EnvBench, EnvFsync)
+		}
+		o.FlushDelay = d
+	}
+	o.Statements = os.Getenv(EnvStatements) != ""
+	return o, nil
+}
+
+// Durability describes the durability settings of the server at url, as benchmark reports
+// label their numbers, e.g. "fsync on, full_page_writes on, synchronous_commit on".
+func Durability(ctx context.Context, url string) (string, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return "", fmt.Errorf("connecting: %w", err)
+	}
+	defer conn.Close(ctx)
+	var fsync, fpw, sc string
+	var delay, siblings int
+	if err := conn.QueryRow(ctx, `SELECT current_setting('fsync'), current_setting('full_page_writes'), current_setting('synchronous_commit'),
+		current_setting('commit_delay')::int, current_setting('commit_siblings')::int`).Scan(&fsync, &fpw, &sc, &delay, &siblings); err != nil {
+		return "", fmt.Errorf("reading the settings: %w", err)
+	}
+	s := fmt.Sprintf("fsync %s, full_page_writes %s, synchronous_commit %s", fsync, fpw, sc)
+	if delay > 0 && fsync == "on" {
+		s += fmt.Sprintf(", commit_delay %d µs with commit_siblings %d", delay, siblings)
+		if siblings == 0 {
+			s += " (every commit's flush that much slower: a simulated slow disk)"
+		}
+	}
+	return s, nil
 }
 
 // BinDir finds the newest /usr/lib/postgresql/*/bin, or the directory of initdb on PATH.
@@ -105,22 +237,41 @@ func FreePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// StartCluster initialises and starts a cluster in a temporary directory. initdb refuses to
-// run as root, so as root the cluster belongs to the "postgres" user.
+// StartCluster initialises and starts a cluster in a temporary directory, with the options of
+// OptionsFromEnv. initdb refuses to run as root, so as root the cluster belongs to the
+// "postgres" user.
 func StartCluster() (*Cluster, error) {
+	opts, err := OptionsFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return StartClusterWith(opts)
+}
+
+// StartClusterWith is StartCluster with the given options.
+func StartClusterWith(opts Options) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "appwrite-sync-pg-")
 	if err != nil {
 		return nil, err
 	}
-	c, err := StartClusterIn(dir)
+	c, err := startClusterIn(dir, opts)
 	if err != nil {
 		os.RemoveAll(dir)
 	}
 	return c, err
 }
 
-// StartClusterIn initialises (if needed) and starts a cluster whose data lives in dir/data.
+// StartClusterIn initialises (if needed) and starts a cluster whose data lives in dir/data,
+// with the options of OptionsFromEnv.
 func StartClusterIn(dir string) (*Cluster, error) {
+	opts, err := OptionsFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	return startClusterIn(dir, opts)
+}
+
+func startClusterIn(dir string, opts Options) (*Cluster, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -129,7 +280,7 @@ func StartClusterIn(dir string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir, Port: port, bin: bin, asPG: os.Geteuid() == 0}
+	c := &Cluster{Dir: dir, Port: port, Opts: opts, bin: bin, asPG: os.Geteuid() == 0}
 	if c.asPG {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -148,9 +299,8 @@ func StartClusterIn(dir string) (*Cluster, error) {
 			return nil, fmt.Errorf("initdb: %v: %s", err, out)
 		}
 	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s -c fsync=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB", port, dir)
-	if out, err := c.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
-		return nil, fmt.Errorf("pg_ctl start: %v: %s", err, out)
+	if err := c.start(); err != nil {
+		return nil, err
 	}
 	c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	return c, nil
@@ -179,9 +329,12 @@ func (c *Cluster) StopServer() {
 	_, _ = c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "immediate", "-w", "stop")
 }
 
-// Restart starts a stopped server again on the same port.
-func (c *Cluster) Restart() error {
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s -c fsync=off -c max_connections=300", c.Port, c.Dir)
+// Restart starts a stopped server again on the same port, with the same options.
+func (c *Cluster) Restart() error { return c.start() }
+
+// start starts the server of c.Dir with c's port and options.
+func (c *Cluster) start() error {
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s %s -c max_connections=300 -c shared_buffers=256MB", c.Port, c.Dir, c.Opts.settings())
 	out, err := c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-o", opts, "-l", filepath.Join(c.Dir, "log"), "-w", "-t", "60", "start")
 	if err != nil {
 		return fmt.Errorf("pg_ctl start: %v: %s", err, out)

@@ -2,8 +2,13 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -55,4 +60,97 @@ func TestNewMigratedDatabaseCopiesATemplateMigratedOnce(t *testing.T) {
 	var n int
 	require.NoError(t, cb.QueryRow(ctx, "select count(*) from t").Scan(&n))
 	require.Equal(t, 1, n, "each test has its own copy")
+}
+
+// Test clusters skip the flushes; the package's own cluster says so.
+func TestTestClusterIsNotDurable(t *testing.T) {
+	t.Parallel()
+	if started == nil || started.Opts.Durable {
+		t.Skip("the tests run against a server pgtest did not start, or a benchmark cluster")
+	}
+	d, err := Durability(context.Background(), started.URL)
+	require.NoError(t, err)
+	require.Equal(t, "fsync off, full_page_writes off, synchronous_commit on", d)
+	require.Same(t, started, Started())
+	pid, err := started.PostmasterPID()
+	require.NoError(t, err)
+	var backendsParent int
+	require.NoError(t, pgxQueryInt(t, started.URL, "SELECT pg_backend_pid()", &backendsParent))
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", backendsParent))
+	require.NoError(t, err)
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	require.Equal(t, strconv.Itoa(pid), fields[1], "a backend's parent is the postmaster")
+}
+
+func pgxQueryInt(t *testing.T, url, sql string, v *int) error {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, sql).Scan(v)
+}
+
+// A durable cluster runs with production durability, and FlushDelay makes every commit's
+// flush that much slower: a run of single-row commits on one connection takes at least the
+// delay per commit.
+func TestDurableClusterWithFlushDelay(t *testing.T) {
+	t.Parallel()
+	const delay, commits = 4 * time.Millisecond, 25
+	c, err := StartClusterWith(Options{Durable: true, FlushDelay: delay})
+	require.NoError(t, err)
+	defer c.Stop()
+	ctx := context.Background()
+	d, err := Durability(ctx, c.URL)
+	require.NoError(t, err)
+	require.Equal(t, "fsync on, full_page_writes on, synchronous_commit on, commit_delay 4000 µs with commit_siblings 0 (every commit's flush that much slower: a simulated slow disk)", d)
+	conn, err := pgx.Connect(ctx, c.URL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "create table t (id int)")
+	require.NoError(t, err)
+	start := time.Now()
+	for i := range commits {
+		_, err := conn.Exec(ctx, "insert into t values ($1)", i)
+		require.NoError(t, err)
+	}
+	require.GreaterOrEqual(t, time.Since(start), commits*delay, "each commit waits for the delayed flush")
+
+	// The same cluster restarted keeps its options.
+	c.StopServer()
+	require.NoError(t, c.Restart())
+	d, err = Durability(ctx, c.URL)
+	require.NoError(t, err)
+	require.Contains(t, d, "commit_delay 4000 µs")
+}
+
+func TestOptionsFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		bench, fsync, delay, pgss string
+		want                      Options
+		err                       bool
+	}{
+		{want: Options{}},
+		{bench: "1", want: Options{Durable: true}},
+		{bench: "1", fsync: "off", want: Options{}},
+		{bench: "1", delay: "1.5ms", want: Options{Durable: true, FlushDelay: 1500 * time.Microsecond}},
+		{bench: "1", fsync: "off", delay: "1ms", err: true}, // nothing to delay
+		{delay: "1ms", err: true}, // test clusters are not durable
+		{bench: "1", fsync: "maybe", err: true},
+		{bench: "1", delay: "1s", err: true},
+		{bench: "1", pgss: "1", want: Options{Durable: true, Statements: true}},
+	} {
+		t.Setenv(EnvStatements, tc.pgss)
+		t.Setenv(EnvBench, tc.bench)
+		t.Setenv(EnvFsync, tc.fsync)
+		t.Setenv(EnvFlushDelay, tc.delay)
+		o, err := OptionsFromEnv()
+		if tc.err {
+			require.Error(t, err, "%+v", tc)
+			continue
+		}
+		require.NoError(t, err, "%+v", tc)
+		require.Equal(t, tc.want, o, "%+v", tc)
+	}
 }
