@@ -100,7 +100,7 @@ audit: {events: ["users.*"]}`)
 	defer conn.Close(ctx)
 	require.Eventually(t, func() bool {
 		var inState, delivered int64
-		err := conn.QueryRow(ctx, `SELECT (SELECT seq FROM appwrite_sync.audit_head), (SELECT delivered FROM appwrite_sync.audit_delivery)`).Scan(&inState, &delivered)
+		err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM appwrite_sync.audit_log), (SELECT head_seq FROM appwrite_sync.audit_delivery)`).Scan(&inState, &delivered)
 		return err == nil && inState == delivered && delivered > 0
 	}, 30*time.Second, 50*time.Millisecond)
 	var total, distinct int64

@@ -175,7 +175,9 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 		Busy: func() bool { return a.recorder.Saturated() }, Metrics: a.metrics, Log: log})
 	a.recorder = ledger.NewRecorder(a.logPool, ledger.RecorderOptions{
 		MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
-		Metrics: a.metrics, Log: log, Notify: a.notify, History: a.historyPolicy})
+		Metrics: a.metrics, Log: log, Notify: a.notify, History: a.historyPolicy,
+		// a.audit is set below, before any webhook is taken.
+		AuditNotify: func() { a.audit.notify() }})
 	a.history = a.buildHistory(log)
 	if err := a.buildBackfill(); err != nil {
 		return nil, err

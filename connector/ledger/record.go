@@ -61,6 +61,9 @@ type RecorderOptions struct {
 	// History says which tables keep every version (postgres.history) and for how long; nil:
 	// none does. See history.go.
 	History func(connector.TableKey) (HistoryPolicy, bool)
+	// AuditNotify is called after each commit that recorded audit log entries (Change.Audit):
+	// it wakes the audit log's delivery.
+	AuditNotify func()
 }
 
 // Recorder records changes with group commit.
@@ -364,9 +367,10 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 // calls row for each row it returns (text format). One statement is its own transaction: no
 // BEGIN/COMMIT round trips; the error includes the implicit commit's.
 //
-// hist, when not nil, is the group's history insert (history.go): it runs first, in the same
-// implicit transaction (one round trip, one commit), and counts what it kept in hist.
-func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *historyGroup, row func(vals [][]byte) error) error {
+// hist, when not nil, is the group's history insert (history.go), and aud its audit log insert
+// (audit.go): they run first, in the same implicit transaction (one round trip, one commit),
+// and note what they wrote in hist and aud.
+func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *historyGroup, aud *auditGroup, row func(vals [][]byte) error) error {
 	c, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -376,8 +380,8 @@ func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *histor
 	if err != nil {
 		return err
 	}
-	if hist != nil {
-		return r.execWithHistory(ctx, c.Conn(), sd, params, hist, row)
+	if hist != nil || aud != nil {
+		return r.execPipeline(ctx, c.Conn(), sd, params, hist, aud, row)
 	}
 	rr := c.Conn().PgConn().ExecStatement(ctx, sd, params, recordFormats, nil)
 	var rowErr error
@@ -455,13 +459,15 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	}
 	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows, auth)
 	hist := r.historyOf(reqs)
+	aud := auditOf(reqs)
 	written := make([]bool, n) // the statement returned the row: advanced, or confirmed (Duplicate)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		clear(written)
 		queued = false
 		hist.reset()
-		err = r.execRecord(ctx, params, hist, func(vals [][]byte) error {
+		aud.reset()
+		err = r.execRecord(ctx, params, hist, aud, func(vals [][]byte) error {
 			if len(vals) != 4 {
 				return fmt.Errorf("record statement returned %d columns, want 4", len(vals))
 			}
@@ -501,8 +507,12 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		}
 	}
 	hist.count(r.opts.Metrics)
+	aud.count(r.opts.Metrics)
 	if (queued || hist.keptAny()) && r.opts.Notify != nil {
 		r.opts.Notify()
+	}
+	if aud.insertedAny() && r.opts.AuditNotify != nil {
+		r.opts.AuditNotify()
 	}
 	return nil
 }
