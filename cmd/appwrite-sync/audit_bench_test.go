@@ -133,17 +133,25 @@ func TestBenchIngestAuditHistory(t *testing.T) {
 		}, 5*time.Minute, 100*time.Millisecond)
 		return n
 	}
+	// CPU of the service and of Postgres per request, over each slice and its drain (the
+	// delivery of what it recorded: the history and audit log are copied after the 200).
+	var cpuP, pgP, cpuB, pgB int64
 	for r := 0; r < rounds; r++ {
+		s0, p0 := cpuTicks()
 		res, _ := loadProcSpec(t, loadSpec{Base: plain.base, Prefix: fmt.Sprintf("p%d-", r), Conc: 64, Dur: slice, EventsSuffix: benchEventsSuffix})
 		p.add(res)
 		waitDrained(t, plainState, 5*time.Minute)
+		s1, p1 := cpuTicks()
 		res2, _ := loadProcSpec(t, loadSpec{Base: both.base, Prefix: fmt.Sprintf("b%d-", r), Conc: 64, Dur: slice, EventsSuffix: benchEventsSuffix})
 		a.add(res2)
 		waitDrained(t, bothState, 5*time.Minute)
 		waitHistoryDelivered(t, bothState)
 		entries()
+		s2, p2 := cpuTicks()
+		cpuP, pgP, cpuB, pgB = cpuP+s1-s0, pgP+p1-p0, cpuB+s2-s1, pgB+p2-p1
 		ratios = append(ratios, fmt.Sprintf("%.2f", res2.rps()/res.rps()))
 	}
+	tick := func(ticks int64, n int64) float64 { return float64(ticks) * 10_000 / float64(n) } // µs per request, USER_HZ 100
 	kept, logged := waitHistoryDelivered(t, bothState), entries()
 	code, out := runCLI("audit", "verify", "--config", writeAuditVerifyConfig(t, bothState))
 	require.Equal(t, exitOK, code, out)
@@ -152,8 +160,10 @@ func TestBenchIngestAuditHistory(t *testing.T) {
 | durable ingest with neither | %.0f req/s (p99 %s, errors %d) |
 | durable ingest with postgres.history: true and audit.events covering every row event | %.0f req/s (p99 %s, errors %d) |
 | ratio both / neither | %.2f× (goal ≥ 0.8×); per slice: %s |
+| CPU per request, slice and drain, neither / both: service / Postgres | %.0f µs / %.0f µs; %.0f µs / %.0f µs |
 | versions in posts_history / audit_log entries / acknowledged | %d / %d / %d |
-`, dur, rounds, p.rps(), pct(p.lat, .99), p.errs, a.rps(), pct(a.lat, .99), a.errs, a.rps()/p.rps(), strings.Join(ratios, " / "), kept, logged, a.n)
+`, dur, rounds, p.rps(), pct(p.lat, .99), p.errs, a.rps(), pct(a.lat, .99), a.errs, a.rps()/p.rps(), strings.Join(ratios, " / "),
+		tick(cpuP, p.n), tick(pgP, p.n), tick(cpuB, a.n), tick(pgB, a.n), kept, logged, a.n)
 	appendReport(t, report)
 	require.Zero(t, p.errs)
 	require.Zero(t, a.errs)

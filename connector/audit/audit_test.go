@@ -378,3 +378,23 @@ func TestDocumentedSQLVerifier(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, query).Scan(&seq))
 	require.Equal(t, int64(4), seq)
 }
+
+// NewEntry wraps what jsonb would refuse (so an entry never fails the ledger's group it rides
+// in) and nothing else.
+func TestNewEntryWrapsWhatJsonbRefuses(t *testing.T) {
+	t.Parallel()
+	h := userEvent("u1", "create").h
+	for body, wrapped := range map[string]bool{
+		`{"a":"\u0000"}`:               true,
+		`{"a":"\ud800"}`:               true,
+		`{"a":"\udc00"}`:               true,
+		`{"a":"\ud800\u0041"}`:         true,
+		`{"a":"x\ud800"}`:              true,
+		`{"a":"\ud83d\ude00"}`:         false,
+		`{"a":"\\u0000","b":"\u00e9"}`: false,
+		`{"a":"\u0001"}`:               false,
+	} {
+		e := audit.NewEntry(h, []byte(body), time.Now())
+		require.Equal(t, wrapped, strings.Contains(string(e.Payload), "$body_base64"), body)
+	}
+}
