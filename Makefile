@@ -56,6 +56,9 @@ bench: ## run every benchmark (Go micro-benchmarks + the ingest/freshness load g
 	@# The row history's cost: the same load with postgres.history on and off, side by side.
 	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngestHistory$$" -timeout 60m ./cmd/appwrite-sync/
 	sync; sleep 20
+	@# The audit log's cost, alone and with the row history (issue 19 item 5: both vs neither).
+	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBenchIngestAudit(History)?$$" -timeout 60m ./cmd/appwrite-sync/
+	sync; sleep 20
 	APPWRITE_SYNC_BENCH=1 BENCH_REPORT=/tmp/appwrite-sync-bench-report.md $(GO) test -count=1 -run "TestBench(Backfill|Backlog|Meili)" -timeout 60m ./cmd/appwrite-sync/
 	@# The backfill again against an Appwrite double that answers like a remote server (fixed
 	@# latency per request): the template's 100-row pages are then bound by round trips. The
