@@ -113,6 +113,24 @@ type Change struct {
 	// It wins a tie against any other content at the same $updatedAt and op, and it is not
 	// refused below the tombstone horizon (see package ledger).
 	Authoritative bool
+	// Audit is the audit log entry of the delivery that carried the change (package
+	// connector/audit), or nil when the delivery is not audited: the recorder commits it in
+	// the same transaction as the change, so the change is acknowledged only with its entry.
+	Audit *AuditEntry
+}
+
+// AuditEntry is one audited delivery as the state store keeps it (package connector/audit
+// defines its canonical form and chain).
+type AuditEntry struct {
+	ReceivedAt time.Time // UTC, whole microseconds (what timestamptz keeps)
+	// WebhookID, ProjectID and UserID are the headers; "" is stored as NULL.
+	WebhookID, ProjectID, UserID string
+	// Events is the X-Appwrite-Webhook-Events header as received.
+	Events string
+	// Payload is the body when jsonb can hold it, else the body wrapped (audit.BodyWrapped).
+	Payload []byte
+	// Digest identifies a byte-identical redelivery (audit.Digest): it is recorded once.
+	Digest []byte
 }
 
 // Sources of a change (Change.Source): the values of the source column of <table>_history.

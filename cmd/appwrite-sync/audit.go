@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/audit"
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
@@ -53,9 +54,11 @@ func (l *auditLog) auditor() webhook.Auditor {
 // Selects is the recorder's.
 func (l *auditLog) Selects(events string) bool { return l.rec.Selects(events) }
 
-// Audit records the delivery. When it cannot, the handler answers 503 and records nothing
-// else of the delivery: a row change of a mapped table is then lost as any refused change is
-// (Appwrite does not retry), so its table goes on the outage's repair list like theirs.
+// Audit records a delivery that is not a row change of a mapped table (or one whose change the
+// state store refused and which is quarantined). When it cannot, the handler answers 503 and
+// records nothing else of the delivery: a row change of a mapped table is then lost as any
+// refused change is (Appwrite does not retry), so its table goes on the outage's repair list
+// like theirs.
 func (l *auditLog) Audit(ctx context.Context, header http.Header, body []byte, received time.Time) error {
 	err := l.rec.Audit(ctx, header, body, received)
 	if err != nil {
@@ -64,6 +67,18 @@ func (l *auditLog) Audit(ctx context.Context, header http.Header, body []byte, r
 		}
 	}
 	return err
+}
+
+// Entry is the recorder's.
+func (l *auditLog) Entry(header http.Header, body []byte, received time.Time) *connector.AuditEntry {
+	return l.rec.Entry(header, body, received)
+}
+
+// notify wakes the delivery (the ledger's recorder recorded entries with row changes).
+func (l *auditLog) notify() {
+	if l != nil {
+		l.del.Notify()
+	}
 }
 
 // run delivers the log to the warehouse and applies retention until ctx ends.

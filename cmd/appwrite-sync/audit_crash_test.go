@@ -20,9 +20,11 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
-// TestAuditCrashKeepsTheLogExact kills the real binary with SIGKILL while user events are
-// audited, twice, and restarts it: every acknowledged event is in the warehouse's audit_log
-// exactly once (redelivered after the restart too), no event twice, and the chain verifies.
+// TestAuditCrashKeepsTheLogExact kills the real binary with SIGKILL while user events and row
+// changes of a mapped table are audited, twice, and restarts it: every acknowledged event is in
+// the warehouse's audit_log exactly once (redelivered after the restart too), no event twice,
+// every acknowledged row change is in the ledger, and the chain verifies. A row change's entry
+// is committed by the ledger's recorder, a user event's by the audit log's own.
 func TestAuditCrashKeepsTheLogExact(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -37,7 +39,7 @@ func TestAuditCrashKeepsTheLogExact(t *testing.T) {
 	cfgPath := filepath.Join(dir, "config.yaml")
 	writeBinaryConfig(t, cfgPath, listen, state, `log: {level: warn, format: json}
 server: {drain_delay: 0s}
-audit: {events: ["users.*"]}`)
+audit: {events: ["users.*", "databases.*.tables.*.rows.*"]}`)
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "serve", "--config", cfgPath)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -45,8 +47,25 @@ audit: {events: ["users.*"]}`)
 		return cmd
 	}
 	base := "http://" + listen
-	userBody := func(n int) []byte { return []byte(fmt.Sprintf(`{"$id":"u%d","name":"user %d"}`, n, n)) }
-	userEvents := func(n int) string { return fmt.Sprintf("users.u%d.create,users.*.create,users.u%d,users.*", n, n) }
+	// Odd n: a user event (audit log only); even n: a new row of main/posts.
+	userBody := func(n int) []byte {
+		if n%2 == 0 {
+			return kibRow(fmt.Sprintf("r%d", n), n)
+		}
+		return []byte(fmt.Sprintf(`{"$id":"u%d","name":"user %d"}`, n, n))
+	}
+	userEvents := func(n int) string {
+		if n%2 == 0 {
+			return fmt.Sprintf("databases.main.tables.posts.rows.r%d.create", n) + benchEventsSuffix
+		}
+		return fmt.Sprintf("users.u%d.create,users.*.create,users.u%d,users.*", n, n)
+	}
+	id := func(n int) string {
+		if n%2 == 0 {
+			return fmt.Sprintf("r%d", n)
+		}
+		return fmt.Sprintf("u%d", n)
+	}
 	var mu sync.Mutex
 	acked := map[int]bool{}
 	next := 0
@@ -100,7 +119,7 @@ audit: {events: ["users.*"]}`)
 	defer conn.Close(ctx)
 	require.Eventually(t, func() bool {
 		var inState, delivered int64
-		err := conn.QueryRow(ctx, `SELECT (SELECT seq FROM appwrite_sync.audit_head), (SELECT delivered FROM appwrite_sync.audit_delivery)`).Scan(&inState, &delivered)
+		err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM appwrite_sync.audit_log), (SELECT head_seq FROM appwrite_sync.audit_delivery)`).Scan(&inState, &delivered)
 		return err == nil && inState == delivered && delivered > 0
 	}, 30*time.Second, 50*time.Millisecond)
 	var total, distinct int64
@@ -115,13 +134,28 @@ audit: {events: ["users.*"]}`)
 		have[id] = true
 	}
 	require.NoError(t, rows.Err())
-	for n := range acked {
-		require.True(t, have[fmt.Sprintf("u%d", n)], "acknowledged event u%d is not in the audit log", n)
+	inLedger := map[string]bool{}
+	rows, err = conn.Query(ctx, `SELECT row_id FROM appwrite_sync.ledger`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		inLedger[id] = true
 	}
+	require.NoError(t, rows.Err())
+	rowsAcked := 0
+	for n := range acked {
+		require.True(t, have[id(n)], "acknowledged event %s is not in the audit log", id(n))
+		if n%2 == 0 {
+			rowsAcked++
+			require.True(t, inLedger[id(n)], "acknowledged row change %s is not in the ledger", id(n))
+		}
+	}
+	require.NotZero(t, rowsAcked)
 	code, out := runCLI("audit", "verify", "--config", cfgPath)
 	require.Equal(t, exitOK, code, out)
 	require.Contains(t, out, fmt.Sprintf("intact: %d entries", total))
-	t.Logf("%d events acknowledged across 2 kills, %d in the audit log, chain intact", len(acked), total)
+	t.Logf("%d events (%d row changes) acknowledged across 2 kills, %d in the audit log, chain intact", len(acked), rowsAcked, total)
 }
 
 // postEventsQuiet is postEvents for goroutines: errors are a status of 0.

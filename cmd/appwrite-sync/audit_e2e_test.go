@@ -142,7 +142,7 @@ func TestAuditLogThroughServeAndVerify(t *testing.T) {
 	code, out = runCLI("audit", "verify", "--config", path)
 	require.Equal(t, exitOK, code, out)
 	var head string
-	require.NoError(t, conn.QueryRow(ctx, `SELECT hash FROM appwrite_sync.audit_head`).Scan(&head))
+	require.NoError(t, conn.QueryRow(ctx, `SELECT head_hash FROM appwrite_sync.audit_delivery`).Scan(&head))
 	require.Contains(t, out, "intact: 3 entries (seq 1 to 3), head hash "+head)
 
 	var original string

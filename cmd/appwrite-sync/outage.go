@@ -130,8 +130,11 @@ func newOutage(a *app) *outage {
 
 // record stores ch: in the ledger when the state store commits, else in the spool. Healthy,
 // this is one Record call: the spool costs nothing.
+//
+// An audited change (ch.Audit) never goes to the spool: the spool keeps row changes only, so
+// it is recorded with its entry in the state store or refused (503).
 func (o *outage) record(ctx context.Context, ch connector.Change) (webhook.Recorded, error) {
-	if o.spool != nil && o.degraded.Load() {
+	if o.spool != nil && o.degraded.Load() && ch.Audit == nil {
 		return webhook.RecordedSpooled, o.toSpool(ctx, ch, nil)
 	}
 	res, err := o.a.recorder.RecordResult(ctx, ch)
@@ -144,9 +147,12 @@ func (o *outage) record(ctx context.Context, ch connector.Change) (webhook.Recor
 		}
 		return webhook.RecordedNew, err
 	}
-	if o.spool == nil {
+	if o.spool == nil || ch.Audit != nil {
 		reason := "spool_off"
-		if o.openErr != nil {
+		switch {
+		case ch.Audit != nil:
+			reason = "audit_unavailable"
+		case o.openErr != nil:
 			reason = "spool_unwritable"
 		}
 		o.refuse(ch.Key, time.Now(), reason)

@@ -179,7 +179,9 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 	a.fanout = a.newFanout()
 	a.recorder = ledger.NewRecorder(a.logPool, ledger.RecorderOptions{
 		MaxWait: cfg.State.GroupCommitWait, MaxBatch: cfg.State.GroupCommitMax,
-		Metrics: a.metrics, Log: log, Notify: a.notify, History: a.historyPolicy, Relations: cfg.Mapping})
+		Metrics: a.metrics, Log: log, Notify: a.notify, History: a.historyPolicy, Relations: cfg.Mapping,
+		// a.audit is set below, before any webhook is taken.
+		AuditNotify: func() { a.audit.notify() }})
 	a.history = a.buildHistory(log)
 	if err := a.buildBackfill(); err != nil {
 		return nil, err

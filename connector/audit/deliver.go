@@ -163,11 +163,24 @@ CREATE INDEX IF NOT EXISTS %s ON %s (received_at);`, schema, d.table, idx, d.tab
 	}
 }
 
-const claimSQL = `SELECT delivered FROM appwrite_sync.audit_delivery WHERE id = 1 FOR UPDATE SKIP LOCKED`
+// claimSQL takes the delivery's row lock (the chain's single writer) and reads its cursor in
+// the state store's log and the chain's head.
+const claimSQL = `SELECT tx, seq, head_seq, head_hash FROM appwrite_sync.audit_delivery WHERE id = 1 FOR UPDATE SKIP LOCKED`
 
+// readSQL reads the log after the cursor in (tx, seq) order, as the ledger's log is read: only
+// entries whose transaction is older than every transaction still running, so the cursor never
+// moves past an entry that commits later with a smaller position, and every entry is chained
+// once, in one order. It renders each entry's canonical form (canonicalSQL) as Verify reads it.
 const readSQL = `
-SELECT seq, received_at, webhook_id, project_id, user_id, array_to_string(events, ','), payload::text, prev_hash, hash
-FROM appwrite_sync.audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`
+SELECT tx, seq, received_at, webhook_id, project_id, user_id, array_to_string(events, ','), payload::text,
+    ` + canonicalFreshSQL + `
+FROM appwrite_sync.audit_log
+WHERE (tx, seq) > ($1::xid8, $2::bigint) AND tx < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+ORDER BY tx, seq LIMIT $3`
+
+// canonicalFreshSQL is canonicalSQL over the state store's columns (event: the first element).
+const canonicalFreshSQL = `jsonb_build_array(to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), ` +
+	`webhook_id, project_id, user_id, events, events[1], payload)::text`
 
 // Deliver copies every entry the warehouse does not have yet, in batches, and returns how
 // many it copied. Another replica delivering at the same time makes it return 0 at once.
@@ -185,18 +198,25 @@ func (d *Deliverer) Deliver(ctx context.Context) (int, error) {
 	}
 }
 
+// deliverBatch chains and copies one batch. The warehouse commits first: a crash before the
+// cursor moves reads the same entries again in the same order from the same head, so it
+// computes the same seqs and hashes, and ON CONFLICT DO NOTHING keeps what the warehouse holds.
 func (d *Deliverer) deliverBatch(ctx context.Context) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, d.state, func(tx pgx.Tx) error {
-		var delivered int64
-		err := tx.QueryRow(ctx, claimSQL).Scan(&delivered)
+		var cur struct {
+			tx           uint64 // xid8
+			seq, headSeq int64
+			headHash     string
+		}
+		err := tx.QueryRow(ctx, claimSQL).Scan(&cur.tx, &cur.seq, &cur.headSeq, &cur.headHash)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // another replica delivers
 		}
 		if err != nil {
 			return fmt.Errorf("claiming the audit delivery: %w", err)
 		}
-		rows, err := tx.Query(ctx, readSQL, delivered, d.opts.Batch)
+		rows, err := tx.Query(ctx, readSQL, cur.tx, cur.seq, d.opts.Batch)
 		if err != nil {
 			return fmt.Errorf("reading the audit log: %w", err)
 		}
@@ -204,19 +224,24 @@ func (d *Deliverer) deliverBatch(ctx context.Context) (int, error) {
 		var ra []time.Time
 		var w, p, u []*string
 		var ev, pl, ph, h []string
+		var lastTx uint64
+		var lastSeq int64
+		seq, prev := cur.headSeq, cur.headHash
 		for rows.Next() {
 			var e struct {
-				seq           int64
 				at            time.Time
 				w, p, u       *string
-				ev, pl, ph, h string
+				ev, pl, canon string
 			}
-			if err := rows.Scan(&e.seq, &e.at, &e.w, &e.p, &e.u, &e.ev, &e.pl, &e.ph, &e.h); err != nil {
+			if err := rows.Scan(&lastTx, &lastSeq, &e.at, &e.w, &e.p, &e.u, &e.ev, &e.pl, &e.canon); err != nil {
 				rows.Close()
 				return err
 			}
-			seqs, ra, w, p, u = append(seqs, e.seq), append(ra, e.at), append(w, e.w), append(p, e.p), append(u, e.u)
-			ev, pl, ph, h = append(ev, e.ev), append(pl, e.pl), append(ph, e.ph), append(h, e.h)
+			seq++
+			hash := ChainHash(prev, seq, e.canon)
+			seqs, ra, w, p, u = append(seqs, seq), append(ra, e.at), append(w, e.w), append(p, e.p), append(u, e.u)
+			ev, pl, ph, h = append(ev, e.ev), append(pl, e.pl), append(ph, prev), append(h, hash)
+			prev = hash
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -224,8 +249,6 @@ func (d *Deliverer) deliverBatch(ctx context.Context) (int, error) {
 		if len(seqs) == 0 {
 			return nil
 		}
-		// The warehouse commits first: a crash before the cursor moves copies the batch again,
-		// which changes nothing (ON CONFLICT DO NOTHING keeps what the warehouse holds).
 		if _, err := d.wh.Exec(ctx, fmt.Sprintf(`
 INSERT INTO %s (seq, received_at, webhook_id, project_id, user_id, events, event, payload, prev_hash, hash)
 SELECT s, r, w, p, u, e, e[1], pl::jsonb, ph, h
@@ -235,7 +258,8 @@ FROM (SELECT s, r, w, p, u, string_to_array(ev, ',') AS e, pl, ph, h
 ON CONFLICT (seq) DO NOTHING`, d.table), seqs, ra, w, p, u, ev, pl, ph, h); err != nil {
 			return fmt.Errorf("writing the audit log to the warehouse: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE appwrite_sync.audit_delivery SET delivered = $1 WHERE id = 1`, seqs[len(seqs)-1]); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE appwrite_sync.audit_delivery SET tx = $1, seq = $2, head_seq = $3, head_hash = $4 WHERE id = 1`,
+			lastTx, lastSeq, seq, prev); err != nil {
 			return err
 		}
 		n = len(seqs)

@@ -17,19 +17,33 @@
 // refused by ValidatePattern because it could never match). Matching costs one map probe per
 // element of the header.
 //
-// # Recording and the chain's single writer
+// # Recording, and the chain's single writer
 //
-// Recorder commits groups of entries (group commit, as the ledger's recorder), each in one
-// statement that takes the row lock of appwrite_sync.audit_head, the chain's head, reads its
-// seq and hash, gives the group's new entries the next seqs, computes their hashes (sha256 in
-// Postgres; Verify recomputes them in Go, so the two implementations of the definition below
-// are held together by the tests), inserts them and moves the head. The lock makes the
-// recorder the chain's only writer at any instant, across every replica on the state store:
-// two replicas can never append two entries to the same head (a fork), and seqs commit in
-// order with no gap. Chaining at record time rather than at delivery fixes every acknowledged
-// entry's hash the moment it is acknowledged (the state store holds the same chain the
-// warehouse will), and keeps the delivery a plain copy, idempotent by seq. The price is a
-// section serialised per group, not per entry: one statement, its commit included.
+// Recording an entry is a plain insert into appwrite_sync.audit_log in the state store
+// (InsertSQL), stamped like the ledger's log with its transaction (tx, pg_current_xact_id())
+// and a seq from a sequence. The entry of a row change of a mapped table rides with the change
+// (connector.Change.Audit): the ledger's recorder runs the insert in the implicit transaction
+// of its record statement, in the same pipeline as the row history's insert (one round trip,
+// one commit), so an audited change costs no commit of its own, and the change and its entry
+// are durable together or not at all. Every other selected delivery (users, files, rows of
+// unmapped tables, deliveries that are quarantined) is recorded by Recorder, with group commit
+// of its own. No lock is shared between groups: they commit in parallel, across replicas.
+//
+// The chain is computed at delivery, by the single deliverer: under the row lock of
+// appwrite_sync.audit_delivery (one replica delivers at a time; the others skip), it reads the
+// entries after its cursor in (tx, seq) order, only those whose transaction is older than every
+// transaction still running (as the ledger's log is read: see package ledger and migration
+// 0003), so no entry can later commit before the cursor, and every entry is chained exactly
+// once, in one order. It gives each the next seq of the chain (the warehouse's seq: from 1,
+// dense, the order in which entries committed; the state store's seq only orders entries
+// within a transaction), computes prev_hash and hash from the head it keeps in audit_delivery,
+// writes the batch to the warehouse, and only then moves its cursor and head. A crash in
+// between reads the same entries in the same order from the same head, computes the same seqs
+// and hashes, and the warehouse's ON CONFLICT DO NOTHING keeps the copy it holds. The state
+// store keeps no hash per entry: verify reads the warehouse, and the head in audit_delivery is
+// the chain's continuation. So an entry's hash is fixed when it is delivered (within a second
+// of its 200, or when the warehouse is back), not when it is acknowledged: until then it is
+// protected as the rest of the state store is, not by the chain.
 //
 // A byte-identical redelivery (the same events header and body) has the same digest (SHA-256
 // of the header, "\n" and the body) and is recorded once: the digest is unique in the state
@@ -38,7 +52,7 @@
 //
 // # The hash (re-implementing the verifier)
 //
-// For the entry with sequence number seq:
+// For the entry with sequence number seq (its place in the chain, the warehouse's seq):
 //
 //	hash = lower-case hex of SHA-256( prev_hash || "\n" || seq || "\n" || canonical )
 //
@@ -58,18 +72,20 @@
 //
 // A body that jsonb cannot hold (not JSON, invalid UTF-8, a \u0000 escape, a lone surrogate)
 // is kept as {"$body_base64": "<standard base64 of the body>"} instead of being refused: it was
-// verified, and the audit log keeps what arrived.
+// verified, and the audit log keeps what arrived. NewEntry finds these in Go, so that an entry
+// riding with a row change never fails the ledger's group.
 //
 // # Outages and retention
 //
-// The audit entry is committed before the row change of the same webhook is recorded, and the
-// webhook is answered 200 only when both are, so an acknowledged change always has its audit
-// entry. While the state store cannot commit, an audited webhook is answered 503 even when the
-// spool (state.spool_dir) would take its row change: the spool keeps row changes only, and an
-// audit entry never waits in it (its seq and hash are given under the state store's lock).
+// A row change is answered 200 only once it committed with its entry; an audit-only delivery
+// once its entry committed. While the state store cannot commit, an audited webhook is answered
+// 503 even when the spool (state.spool_dir) would take its row change: the spool keeps row
+// changes only, and an audit entry never waits in it.
 //
 // Retention (audit.retention) removes entries older than it, in batches of RetentionBatch, from
-// the warehouse and, once delivered, from the state store. It only ever removes a prefix of the
-// log (the oldest entries up to the first that is still due to be kept), so the kept entries
-// still chain: verify starts from the first kept entry's prev_hash.
+// the warehouse and, once delivered, from the state store. From the warehouse it only ever
+// removes a prefix of the chain (the oldest entries up to the first that is still due to be
+// kept), so the kept entries still chain: verify starts from the first kept entry's prev_hash.
+// The state store keeps delivered entries only for their digests, and the head lives in
+// audit_delivery, so retention there removes any delivered entry that is due.
 package audit

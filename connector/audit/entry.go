@@ -33,21 +33,8 @@ const TableDefault = "audit_log"
 const canonicalSQL = `jsonb_build_array(to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), ` +
 	`webhook_id, project_id, user_id, events, event, payload)::text`
 
-// Entry is one audited delivery.
-type Entry struct {
-	Seq        int64
-	ReceivedAt time.Time // UTC, whole microseconds (what timestamptz keeps)
-	// WebhookID, ProjectID and UserID are the headers; "" is stored as NULL.
-	WebhookID, ProjectID, UserID string
-	// Events is the X-Appwrite-Webhook-Events header as received.
-	Events string
-	// Payload is the body when jsonb can hold it, else BodyWrapped(body).
-	Payload []byte
-	// Digest identifies a byte-identical redelivery (Digest).
-	Digest []byte
-	// PrevHash and Hash chain the entry (set when it is recorded).
-	PrevHash, Hash string
-}
+// Entry is one audited delivery (the ledger records it with the row change it carried).
+type Entry = connector.AuditEntry
 
 // NewEntry builds the entry of a verified delivery received at received.
 func NewEntry(header http.Header, body []byte, received time.Time) Entry {
@@ -61,7 +48,7 @@ func NewEntry(header http.Header, body []byte, received time.Time) Entry {
 		Digest:     Digest(events, body),
 		Payload:    body,
 	}
-	if !json.Valid(body) || !utf8.Valid(body) {
+	if !json.Valid(body) || !utf8.Valid(body) || !jsonbHolds(body) {
 		e.Payload = BodyWrapped(body)
 	}
 	return e
@@ -99,4 +86,59 @@ func ChainHash(prevHash string, seq int64, canonical string) string {
 func cleanText(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// jsonbHolds reports whether Postgres's jsonb accepts a valid JSON text: it refuses the
+// escapes \u0000 and a \u surrogate that is not half of a pair. Checking here keeps an entry
+// from failing the ledger's group it rides in (wrapRefused remains for anything missed).
+func jsonbHolds(body []byte) bool {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		i++
+		if i >= len(body) || body[i] != 'u' {
+			continue // a two-character escape (json.Valid checked it)
+		}
+		c, ok := hex4(body, i+1)
+		if !ok {
+			return false
+		}
+		i += 4
+		switch {
+		case c == 0, c >= 0xDC00 && c <= 0xDFFF:
+			return false
+		case c >= 0xD800 && c <= 0xDBFF:
+			if i+2 >= len(body) || body[i+1] != '\\' || body[i+2] != 'u' {
+				return false
+			}
+			lo, ok := hex4(body, i+3)
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return false
+			}
+			i += 6
+		}
+	}
+	return true
+}
+
+// hex4 parses the four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }

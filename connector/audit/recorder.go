@@ -1,10 +1,12 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -39,7 +41,10 @@ type RecorderOptions struct {
 }
 
 // Recorder records audit entries in the state store with group commit: entries arriving
-// while the committers are busy form the next group. It implements the webhook handler's Auditor.
+// while the committers are busy form the next group. It implements the webhook handler's
+// Auditor: it records the deliveries that are not a row change of a mapped table (users,
+// files, ...); the entry of a row change is recorded by the ledger's recorder, in the
+// transaction of the change (connector.Change.Audit).
 type Recorder struct {
 	pool *pgxpool.Pool
 	opts RecorderOptions
@@ -85,6 +90,13 @@ func (r *Recorder) Audit(ctx context.Context, header http.Header, body []byte, r
 	return err
 }
 
+// Entry is the delivery's entry, for the ledger to record with the row change it carries
+// (connector.Change.Audit).
+func (r *Recorder) Entry(header http.Header, body []byte, received time.Time) *Entry {
+	e := NewEntry(header, body, received)
+	return &e
+}
+
 // Record commits e and reports whether it was new (false: a byte-identical entry was already
 // in the log).
 func (r *Recorder) Record(ctx context.Context, e Entry) (bool, error) {
@@ -106,8 +118,7 @@ func (r *Recorder) Record(ctx context.Context, e Entry) (bool, error) {
 }
 
 // committers is the number of groups in flight at once: the next group is sent while one
-// commits, and waits at the head's lock (the statement's planning and the jsonb parse of its
-// payloads overlap the other's commit).
+// commits (groups hold no lock in common, so they commit in parallel).
 const committers = 2
 
 // loop gathers groups and hands each to a free committer; while both are busy, arrivals join
@@ -166,48 +177,40 @@ func (r *Recorder) drain() {
 	}
 }
 
-// appendSQL appends a group to the chain in one statement (its own transaction, one round
-// trip): it locks the head's row (the chain's single writer; a concurrent group waits, then
-// reads the head it left), skips the entries whose digest the log holds already, numbers the
-// others after the head, chains them (a recursive CTE: each hash covers the previous one, as
-// ChainHash computes it), inserts them and moves the head. It returns the digests it inserted.
-// The canonical form is rendered from the values as stored (canonicalSQL). The digest check is
-// a scalar subquery, probed per entry through the unique index: written as NOT EXISTS, it was
-// planned as an anti join over the whole log while the table's statistics said it was empty,
-// and a plan cached then (generic plans) kept scanning it as it grew.
-const appendSQL = `
-WITH RECURSIVE head AS (SELECT seq, hash FROM appwrite_sync.audit_head WHERE id = 1 FOR UPDATE),
-input AS (
-    SELECT x.i, x.d AS digest, x.r AS received_at, NULLIF(x.w, '') AS webhook_id, NULLIF(x.p, '') AS project_id,
-        NULLIF(x.u, '') AS user_id, string_to_array(x.ev, ',') AS events, x.pl::jsonb AS payload
-    FROM unnest($1::bytea[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-        WITH ORDINALITY AS x(d, r, w, p, u, ev, pl, i)
-    WHERE COALESCE((SELECT false FROM appwrite_sync.audit_log a WHERE a.digest = x.d), true)),
-fresh AS (
-    SELECT row_number() OVER (ORDER BY i) AS n, input.*, ` + canonicalFreshSQL + ` AS canonical FROM input),
-chain (n, seq, prev_hash, hash) AS (
-    SELECT 0::bigint, seq, NULL::text, hash FROM head
-    UNION ALL
-    SELECT f.n, c.seq + 1, c.hash,
-        encode(sha256(convert_to(c.hash || E'\n' || (c.seq + 1)::text || E'\n' || f.canonical, 'UTF8')), 'hex')
-    FROM chain c JOIN fresh f ON f.n = c.n + 1),
-ins AS (
-    INSERT INTO appwrite_sync.audit_log (seq, digest, received_at, webhook_id, project_id, user_id, events, payload, prev_hash, hash)
-    SELECT c.seq, f.digest, f.received_at, f.webhook_id, f.project_id, f.user_id, f.events, f.payload, c.prev_hash, c.hash
-    FROM chain c JOIN fresh f USING (n)
-    RETURNING digest),
-moved AS (
-    UPDATE appwrite_sync.audit_head h SET seq = last.seq, hash = last.hash
-    FROM (SELECT seq, hash FROM chain ORDER BY n DESC LIMIT 1) last
-    WHERE h.id = 1 AND last.seq > h.seq)
-SELECT digest FROM ins`
+// InsertSQL records a group of entries: a plain insert, its own transaction or part of the
+// ledger's (package ledger runs it in the implicit transaction of its record statement). The
+// entry's tx and seq are the columns' defaults (pg_current_xact_id() and the sequence): they
+// order the log, and the delivery chains the entries in that order (see the package
+// documentation). An entry whose digest the log holds already is skipped (ON CONFLICT waits for
+// a concurrent insert of the same digest to commit or abort, so a redelivery racing its first
+// delivery is recorded once either way). Callers pass the entries in digest order, so that two
+// groups wait for each other's digests in one order and never deadlock. It returns the digests
+// it inserted.
+const InsertSQL = `
+INSERT INTO appwrite_sync.audit_log (digest, received_at, webhook_id, project_id, user_id, events, payload)
+SELECT x.d, x.r, NULLIF(x.w, ''), NULLIF(x.p, ''), NULLIF(x.u, ''), string_to_array(x.ev, ','), x.pl::jsonb
+FROM unnest($1::bytea[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+    WITH ORDINALITY AS x(d, r, w, p, u, ev, pl, i)
+ORDER BY x.i
+ON CONFLICT (digest) DO NOTHING
+RETURNING digest`
 
-// canonicalFreshSQL is canonicalSQL over the input CTE's columns (event: the first element).
-const canonicalFreshSQL = `jsonb_build_array(to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), ` +
-	`webhook_id, project_id, user_id, events, events[1], payload)::text`
+// SortEntries puts a group's entries in InsertSQL's lock order and drops the second of two
+// with one digest (one statement cannot insert a digest twice usefully).
+func SortEntries(es []*Entry) []*Entry {
+	sort.Slice(es, func(i, j int) bool { return bytes.Compare(es[i].Digest, es[j].Digest) < 0 })
+	out := es[:0]
+	for i, e := range es {
+		if i > 0 && bytes.Equal(e.Digest, es[i-1].Digest) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
 
 // commit records a group: duplicates (within it, or of entries already in the log) are
-// answered without a new entry; the rest are chained and appended (appendSQL).
+// answered without a new entry; the rest are inserted (InsertSQL).
 func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	first := make(map[string]*request, len(reqs))
 	var uniq []*request
@@ -219,18 +222,15 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		first[string(q.e.Digest)] = q
 		uniq = append(uniq, q)
 	}
+	sort.Slice(uniq, func(i, j int) bool { return bytes.Compare(uniq[i].e.Digest, uniq[j].e.Digest) < 0 })
 	var inserted map[string]bool
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		inserted, err = r.append(ctx, uniq)
-		if pgerr.IsData(err) && !pgerr.IsUniqueViolation(err, "") {
-			if r.wrapRefused(ctx, uniq) {
-				continue // wrapped: try again
-			}
+		inserted, err = r.insert(ctx, uniq)
+		if pgerr.IsData(err) && r.wrapRefused(ctx, uniq) {
+			continue // wrapped: try again
 		}
-		// A replica appended the same digest at the same time (the loser sees the winner's row
-		// only after it committed): look again.
-		if pgerr.IsUniqueViolation(err, "") || retryable(err) {
+		if retryable(err) {
 			continue
 		}
 		break
@@ -244,17 +244,22 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	}
 	if m := r.opts.Metrics; m != nil {
 		for _, q := range reqs {
-			if q.dup {
-				m.AuditEntries.WithLabelValues("duplicate").Inc()
-			} else {
-				m.AuditEntries.WithLabelValues("recorded").Inc()
-			}
+			CountEntry(m, !q.dup)
 		}
 	}
 	if len(inserted) > 0 && r.opts.Notify != nil {
 		r.opts.Notify()
 	}
 	return nil
+}
+
+// CountEntry adds an entry's outcome to appwrite_sync_audit_entries_total.
+func CountEntry(m *metrics.Metrics, recorded bool) {
+	if recorded {
+		m.AuditEntries.WithLabelValues("recorded").Inc()
+	} else {
+		m.AuditEntries.WithLabelValues("duplicate").Inc()
+	}
 }
 
 func retryable(err error) bool {
@@ -278,15 +283,15 @@ func (r *Recorder) wrapRefused(ctx context.Context, reqs []*request) bool {
 	return wrapped
 }
 
-// append runs appendSQL for reqs and returns the digests it inserted.
-func (r *Recorder) append(ctx context.Context, reqs []*request) (map[string]bool, error) {
+// insert runs InsertSQL for reqs and returns the digests it inserted.
+func (r *Recorder) insert(ctx context.Context, reqs []*request) (map[string]bool, error) {
 	n := len(reqs)
 	d, ra := make([][]byte, n), make([]time.Time, n)
 	w, p, u, ev, pl := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, q := range reqs {
 		d[i], ra[i], w[i], p[i], u[i], ev[i], pl[i] = q.e.Digest, q.e.ReceivedAt, q.e.WebhookID, q.e.ProjectID, q.e.UserID, q.e.Events, string(q.e.Payload)
 	}
-	rows, err := r.pool.Query(ctx, appendSQL, d, ra, w, p, u, ev, pl)
+	rows, err := r.pool.Query(ctx, InsertSQL, d, ra, w, p, u, ev, pl)
 	if err != nil {
 		return nil, err
 	}

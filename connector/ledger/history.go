@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/audit"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtext"
 )
@@ -171,18 +172,36 @@ func (h *historyGroup) count(m *metrics.Metrics) {
 	}
 }
 
-// execWithHistory is execRecord for a group with history: the history insert and the record
-// statement go in one batch, which Postgres runs as one implicit transaction (the versions are
-// durable exactly when the ledger's rows are), in one round trip.
-func (r *Recorder) execWithHistory(ctx context.Context, conn *pgx.Conn, sd *pgconn.StatementDescription, params [][]byte,
-	hist *historyGroup, row func(vals [][]byte) error) error {
-	hsd, err := conn.Prepare(ctx, historyStmt, historySQL)
-	if err != nil {
-		return err
-	}
+// execPipeline is execRecord for a group with history or audited changes: the history
+// insert, the audit log insert and the record statement go in one batch, which Postgres runs
+// as one implicit transaction (the versions and entries are durable exactly when the ledger's
+// rows are), in one round trip. The order is the same for every group (history, audit log,
+// ledger), so concurrent groups wait for each other's rows in one order.
+func (r *Recorder) execPipeline(ctx context.Context, conn *pgx.Conn, sd *pgconn.StatementDescription, params [][]byte,
+	hist *historyGroup, aud *auditGroup, row func(vals [][]byte) error) error {
 	b := &pgconn.Batch{}
-	b.ExecStatement(hsd, hist.params, recordFormats, nil)
+	var onRow []func(vals [][]byte) // per statement of the batch
+	var names []string
+	if hist != nil {
+		hsd, err := conn.Prepare(ctx, historyStmt, historySQL)
+		if err != nil {
+			return err
+		}
+		b.ExecStatement(hsd, hist.params, recordFormats, nil)
+		onRow = append(onRow, func(vals [][]byte) { hist.kept[string(vals[0])]++ })
+		names = append(names, historyStmt)
+	}
+	if aud != nil {
+		asd, err := conn.Prepare(ctx, auditStmt, audit.InsertSQL)
+		if err != nil {
+			return err
+		}
+		b.ExecStatement(asd, aud.params, recordFormats, nil)
+		onRow = append(onRow, func(vals [][]byte) { aud.inserted[byteaText(vals[0])] = true })
+		names = append(names, auditStmt)
+	}
 	b.ExecStatement(sd, params, recordFormats, nil)
+	names = append(names, recordStmt)
 	mrr := conn.PgConn().ExecBatch(ctx, b)
 	var rowErr, firstErr error
 	for i := 0; mrr.NextResult(); i++ {
@@ -190,8 +209,8 @@ func (r *Recorder) execWithHistory(ctx context.Context, conn *pgx.Conn, sd *pgco
 		for rr.NextRow() {
 			switch {
 			case rowErr != nil:
-			case i == 0:
-				hist.kept[string(rr.Values()[0])]++
+			case i < len(onRow):
+				onRow[i](rr.Values())
 			default:
 				rowErr = row(rr.Values())
 			}
@@ -204,8 +223,8 @@ func (r *Recorder) execWithHistory(ctx context.Context, conn *pgx.Conn, sd *pgco
 		firstErr = err
 	}
 	if firstErr != nil {
-		// As execRecord: forget both statements, so the next use prepares them again.
-		for _, name := range [...]string{historyStmt, recordStmt} {
+		// As execRecord: forget the statements, so the next use prepares them again.
+		for _, name := range names {
 			if derr := conn.Deallocate(ctx, name); derr != nil {
 				conn.PgConn().Close(ctx)
 				break
@@ -213,10 +232,7 @@ func (r *Recorder) execWithHistory(ctx context.Context, conn *pgx.Conn, sd *pgco
 		}
 		return firstErr
 	}
-	if rowErr != nil {
-		return rowErr
-	}
-	return nil
+	return rowErr
 }
 
 // HistoryVersion is one version of a row from the history log, to write to the warehouse.

@@ -66,6 +66,9 @@ type RecorderOptions struct {
 	// Relations, when its tables declare relationships, makes each group also record the
 	// links of its rows and queue the fan-out of rows others link to (links.go).
 	Relations *mapping.Mapping
+	// AuditNotify is called after each commit that recorded audit log entries (Change.Audit):
+	// it wakes the audit log's delivery.
+	AuditNotify func()
 }
 
 // Recorder records changes with group commit.
@@ -389,11 +392,11 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 // calls row for each row it returns (text format). One statement is its own transaction: no
 // BEGIN/COMMIT round trips; the error includes the implicit commit's.
 //
-// hist, when not nil, is the group's history insert (history.go): it runs first, in the same
-// transaction (one round trip, one commit), and counts what it kept in hist. When then is not
-// nil (a group with relationships, see links.go) the statement(s) and then share an explicit
-// transaction.
-func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *historyGroup, row func(vals [][]byte) error, then func(context.Context, *pgx.Conn) error) error {
+// hist, when not nil, is the group's history insert (history.go), and aud its audit log insert
+// (audit.go): they run first, in the same transaction (one round trip, one commit), and note
+// what they wrote in hist and aud. When then is not nil (a group with relationships, see
+// links.go) the statements and then share an explicit transaction.
+func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *historyGroup, aud *auditGroup, row func(vals [][]byte) error, then func(context.Context, *pgx.Conn) error) error {
 	c, err := r.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -404,8 +407,8 @@ func (r *Recorder) execRecord(ctx context.Context, params [][]byte, hist *histor
 		return err
 	}
 	run := func() error {
-		if hist != nil {
-			return r.execWithHistory(ctx, c.Conn(), sd, params, hist, row)
+		if hist != nil || aud != nil {
+			return r.execPipeline(ctx, c.Conn(), sd, params, hist, aud, row)
 		}
 		return r.execPrepared(ctx, c, sd, params, row)
 	}
@@ -498,6 +501,7 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	}
 	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows, auth, r.probeReads(winners))
 	hist := r.historyOf(reqs)
+	aud := auditOf(reqs)
 	written := make([]bool, n) // the statement returned the row: advanced, or confirmed (Duplicate)
 	links := r.linkWork(winners, written)
 	var err error
@@ -505,7 +509,8 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		clear(written)
 		queued = false
 		hist.reset()
-		err = r.execRecord(ctx, params, hist, func(vals [][]byte) error {
+		aud.reset()
+		err = r.execRecord(ctx, params, hist, aud, func(vals [][]byte) error {
 			if len(vals) != 4 {
 				return fmt.Errorf("record statement returned %d columns, want 4", len(vals))
 			}
@@ -546,8 +551,12 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		}
 	}
 	hist.count(r.opts.Metrics)
+	aud.count(r.opts.Metrics)
 	if (queued || hist.keptAny()) && r.opts.Notify != nil {
 		r.opts.Notify()
+	}
+	if aud.insertedAny() && r.opts.AuditNotify != nil {
+		r.opts.AuditNotify()
 	}
 	return nil
 }

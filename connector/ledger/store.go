@@ -157,6 +157,15 @@
 // tags: which release first shipped each file version was not checked against tags. Hence the
 // rule here: take ids from whatever shape arrives, and never the values.
 //
+// # Audit log entries
+//
+// A change whose delivery the audit log selects carries its entry (connector.Change.Audit):
+// the recorder inserts the group's entries into appwrite_sync.audit_log (audit.InsertSQL) in the
+// same batch, between the history insert and the record statement, so the entry is durable
+// exactly when the change is, at no commit of its own. The entry is recorded whatever the
+// ledger does with the change (a stale or duplicate change's delivery is audited too), once per
+// digest. The chain over the entries is computed at delivery (package connector/audit).
+//
 // It is hand-written rather than built on a job queue (river, etc.) because its unit of work
 // is not a job but "the newest version of a row": many updates to one row must collapse into
 // one write, and a newer version arriving while an older one is in flight must wait without

@@ -46,6 +46,10 @@ func (f *fakeAuditor) Audit(_ context.Context, h http.Header, _ []byte, _ time.T
 	return nil
 }
 
+func (f *fakeAuditor) Entry(h http.Header, body []byte, at time.Time) *connector.AuditEntry {
+	return &connector.AuditEntry{ReceivedAt: at, Events: h.Get(HeaderEvents), Payload: body}
+}
+
 // orderRecorder notes when the change is recorded relative to the audit entry.
 type orderRecorder struct {
 	*fakeRecorder
@@ -109,37 +113,66 @@ func TestAuditSelectsUserAndFileEvents(t *testing.T) {
 	assert.Equal(t, []string{fileHeader}, a2.events)
 }
 
-// A selected row change is audited before it is recorded and answered as today; a selected
-// row of an unmapped table is audited only.
-func TestAuditRowChangeAuditFirst(t *testing.T) {
+// A selected row change carries its entry to the recorder (which commits both in one
+// transaction) and is answered as today, without a commit of the audit log's own; a selected
+// row of an unmapped table is audited alone.
+func TestAuditRowChangeRidesWithTheChange(t *testing.T) {
 	t.Parallel()
 	b, a, order := auditSetup(t, "databases.*.tables.*.rows.*.update")
 	w, resp := b.post(t, testPath, testHeader, b.rowSig, b.row, nil)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	assert.Equal(t, map[string]any{"recorded": true, "result": "new"}, resp)
-	assert.Equal(t, []string{"audit", "record"}, *order)
-	assert.Len(t, a.events, 1)
+	assert.Equal(t, []string{"record"}, *order)
+	assert.Empty(t, a.events)
+	require.Len(t, b.rec.changes, 1)
+	require.NotNil(t, b.rec.changes[0].Audit)
+	assert.Equal(t, testHeader, b.rec.changes[0].Audit.Events)
+	assert.Equal(t, b.row, b.rec.changes[0].Audit.Payload)
+	assert.True(t, b.observed()[0].Audited)
+
+	// Not selected: no entry rides with the change.
+	plain, _, _ := auditSetup(t, "users.*")
+	w, _ = plain.post(t, testPath, testHeader, plain.rowSig, plain.row, nil)
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Len(t, plain.rec.changes, 1)
+	assert.Nil(t, plain.rec.changes[0].Audit)
 
 	b.handler.mapped = func(connector.TableKey) bool { return false }
 	w, resp = b.post(t, testPath, testHeader, b.rowSig, b.row, nil)
 	require.Equal(t, http.StatusOK, w.Code)
 	assert.Equal(t, map[string]any{"recorded": true, "audit": true}, resp)
-	assert.Len(t, a.events, 2)
+	assert.Len(t, a.events, 1)
 }
 
 // When the audit entry cannot be committed the delivery is refused whole: 503, and its row
-// change is not recorded either (never a 200 without the entry).
+// change is not recorded either (never a 200 without the entry). A row change's entry commits
+// with it, so the recorder's failure is the entry's.
 func TestAuditFailureIs503(t *testing.T) {
 	t.Parallel()
 	b, a, order := auditSetup(t, "databases.*.tables.*.rows.*.update", "users.*")
 	a.err = errors.New("state store down")
+	b.rec.recordErr = errors.New("state store down")
 	w, resp := b.post(t, testPath, testHeader, b.rowSig, b.row, nil)
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
 	assert.Contains(t, resp["error"], "audit log")
-	assert.Empty(t, *order)
+	assert.Equal(t, []string{"record"}, *order)
 	assert.Equal(t, 0, b.rec.stored())
 	assert.Equal(t, OutcomeUnavailable, b.observed()[0].Outcome)
+	assert.False(t, b.observed()[0].Audited)
 	body := []byte(`{"$id":"u1"}`)
 	w, _ = b.post(t, testPath, userHeader, Sign(testURL, b.key, body), body, nil)
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+}
+
+// A change the state store refuses for its content is quarantined, and its delivery audited
+// alone first (its entry did not commit with it).
+func TestAuditPermanentRefusalIsAuditedAlone(t *testing.T) {
+	t.Parallel()
+	b, a, _ := auditSetup(t, "databases.*.tables.*.rows.*.update")
+	b.rec.recordErr = connector.Permanent("the state store refused the change", errors.New("invalid input"))
+	w, _ := b.post(t, testPath, testHeader, b.rowSig, b.row, nil)
+	require.Equal(t, http.StatusAccepted, w.Code, w.Body.String())
+	assert.Equal(t, []string{testHeader}, a.events)
+	assert.Len(t, b.rec.quarantined, 1)
+	assert.True(t, b.observed()[0].Audited)
 }

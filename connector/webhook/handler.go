@@ -260,40 +260,52 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 	res.verified = true
 	events := header.Get(HeaderEvents)
 	res.Event = FirstEvent(events)
-	audited, status, resp := h.audit(ctx, ep, header, body, events, start, res)
-	if status != 0 {
-		return status, resp
-	}
+	audited := h.audited(events)
 	ch, err := Decode(events, body)
 	if errors.Is(err, ErrNotRowEvent) {
 		if audited {
-			res.Outcome = OutcomeAudited
-			return http.StatusOK, answerAudited
+			return h.auditedOnly(ctx, ep, header, body, start, res)
 		}
 		res.Outcome, res.Reason = OutcomeIgnored, fmt.Sprintf("%s is not a row event", res.Event)
 		return http.StatusOK, gin.H{"ignored": true, "reason": res.Reason}
 	}
-	var de *DecodeError
-	if errors.As(err, &de) {
-		return h.quarantine(ctx, ep, header, body, start, de.Reason, res)
-	}
-	if err != nil { // Decode returns nothing else; fail closed if that ever changes
+	if err != nil {
+		if audited { // the entry first: a quarantined delivery is audited too
+			if status, resp := h.auditAlone(ctx, ep, header, body, start, res); status != 0 {
+				return status, resp
+			}
+		}
+		var de *DecodeError
+		if errors.As(err, &de) {
+			return h.quarantine(ctx, ep, header, body, start, de.Reason, res)
+		}
+		// Decode returns nothing else; fail closed if that ever changes
 		return h.quarantine(ctx, ep, header, body, start, err.Error(), res)
 	}
 	ch.Actor, ch.Source = header.Get(HeaderUserID), connector.SourceWebhook
 	res.Table, res.RowID = ch.Key.String(), ch.RowID
 	if !h.mapped(ch.Key) {
 		if audited {
-			res.Outcome = OutcomeAudited
-			return http.StatusOK, answerAudited
+			return h.auditedOnly(ctx, ep, header, body, start, res)
 		}
 		res.Outcome, res.Reason = OutcomeIgnored, fmt.Sprintf("table %s is not mapped", res.Table)
 		return http.StatusOK, gin.H{"ignored": true, "reason": res.Reason}
 	}
+	if audited { // recorded with the change, in its transaction
+		ch.Audit = h.auditor.Entry(header, body, start)
+	}
 	rec, err := h.rec.Record(ctx, ch)
 	if err != nil {
 		if connector.IsPermanent(err) { // the change itself, not the state store: keep it for a look
+			if audited { // its entry was not committed with it
+				if status, resp := h.auditAlone(ctx, ep, header, body, start, res); status != 0 {
+					return status, resp
+				}
+			}
 			return h.quarantine(ctx, ep, header, body, start, err.Error(), res)
+		}
+		if audited {
+			return h.auditUnavailable(ep, err, res)
 		}
 		res.Outcome, res.Reason, res.err = OutcomeUnavailable, "recording the change failed", err
 		return http.StatusServiceUnavailable, gin.H{
@@ -304,8 +316,18 @@ func (h *Handler) pipeline(ctx context.Context, ep *Endpoint, reqPath string, he
 				"(mode incremental) of " + res.Table + " to catch up. Set state.spool_dir to take webhooks while the state store is down",
 		}
 	}
-	res.Outcome, res.Recorded = OutcomeRecorded, rec
+	res.Outcome, res.Recorded, res.Audited = OutcomeRecorded, rec, audited
 	return http.StatusOK, answerRecorded[recordedIndex(rec)]
+}
+
+// auditedOnly records a selected delivery that is not a row change of a mapped table in the
+// audit log alone, and answers it.
+func (h *Handler) auditedOnly(ctx context.Context, ep *Endpoint, header http.Header, body []byte, start time.Time, res *Result) (int, gin.H) {
+	if status, resp := h.auditAlone(ctx, ep, header, body, start, res); status != 0 {
+		return status, resp
+	}
+	res.Outcome = OutcomeAudited
+	return http.StatusOK, answerAudited
 }
 
 // recordedIndex bounds r for indexing the pre-built answers.
