@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
@@ -145,4 +147,19 @@ func verifyAudit(ctx context.Context, cfg *config.Config, stdout io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "audit log %s intact: %d entries (seq %d to %d), head hash %s\n", name, rep.Entries, rep.First, rep.Last, rep.Head)
 	return nil
+}
+
+// auditPlan is validate's paragraph on the audit log: "" while audit.events is empty.
+func auditPlan(cfg *config.Config) string {
+	if len(cfg.Audit.Events) == 0 {
+		return ""
+	}
+	keep := "every entry kept"
+	if cfg.Audit.Retention > 0 {
+		keep = "entries older than " + cfg.Audit.Retention.String() + " removed"
+	}
+	return fmt.Sprintf("\naudit log: %s.%s (%s; check it with `appwrite-sync audit verify`)\n"+
+		"  kept: verified webhooks whose events header holds one of: %s\n"+
+		"  (subscribe the Appwrite webhook to these events too)\n",
+		pgx.Identifier{cfg.Warehouse.Schema}.Sanitize(), pgx.Identifier{cfg.Audit.Table}.Sanitize(), keep, strings.Join(cfg.Audit.Events, ", "))
 }

@@ -94,6 +94,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				}
 				fmt.Fprintf(stdout, "config %s is valid: %d webhook(s), %d table(s)\n\n", cfg.File, len(cfg.Webhooks), len(cfg.Mapping.Tables))
 				fmt.Fprint(stdout, cfg.Mapping.Plan())
+				fmt.Fprint(stdout, auditPlan(cfg))
 				return nil
 			},
 		},
