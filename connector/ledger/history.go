@@ -135,23 +135,14 @@ func (r *Recorder) historyOf(reqs []*request) *historyGroup {
 		}
 		size += len(tk[i]) + len(ids[i]) + len(hashes[i]) + len(srcs[i]) + len(actors[i]) + len(events[i]) + len(rows[i])
 	}
-	buf := make([]byte, 0, size)
-	params := make([][]byte, 0, 10)
-	add := func(b []byte) {
-		params = append(params, b[len(buf):len(b):len(b)])
-		buf = b
-	}
-	add(appendTextArray(buf, oidText, tk))
-	add(appendTextArray(buf, oidText, ids))
-	add(appendTimestamptzArray(buf, uas))
-	add(appendInt2Array(buf, ops))
-	add(appendBytesArray(buf, oidBytea, hashes))
-	add(appendBytesArray(buf, oidText, actors))
-	add(appendBytesArray(buf, oidText, events))
-	add(appendTextArray(buf, oidText, srcs))
-	add(appendBytesArray(buf, oidText, rows))
-	add(appendBoolArray(buf, auth))
-	return &historyGroup{params: params, kept: map[string]int{}}
+	p := newParams(size, 10)
+	p.addVersions(tk, ids, uas, ops, hashes)
+	p.add(appendBytesArray(p.buf, oidText, actors))
+	p.add(appendBytesArray(p.buf, oidText, events))
+	p.add(appendTextArray(p.buf, oidText, srcs))
+	p.add(appendBytesArray(p.buf, oidText, rows))
+	p.add(appendBoolArray(p.buf, auth))
+	return &historyGroup{params: p.out, kept: map[string]int{}}
 }
 
 func (h *historyGroup) reset() {
@@ -223,13 +214,7 @@ func (r *Recorder) execPipeline(ctx context.Context, conn *pgx.Conn, sd *pgconn.
 		firstErr = err
 	}
 	if firstErr != nil {
-		// As execRecord: forget the statements, so the next use prepares them again.
-		for _, name := range names {
-			if derr := conn.Deallocate(ctx, name); derr != nil {
-				conn.PgConn().Close(ctx)
-				break
-			}
-		}
+		forgetStatements(ctx, conn, names...)
 		return firstErr
 	}
 	return rowErr

@@ -274,27 +274,18 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 	for i := range n {
 		size += len(tk[i]) + len(ids[i]) + len(hashes[i]) + len(seqs[i]) + len(acts[i]) + len(rows[i])
 	}
-	buf := make([]byte, 0, size)
-	params := make([][]byte, 0, 9)
-	add := func(b []byte) {
-		params = append(params, b[len(buf):len(b):len(b)])
-		buf = b
-	}
-	add(appendTextArray(buf, oidText, tk))
-	add(appendTextArray(buf, oidText, ids))
-	add(appendTimestamptzArray(buf, uas))
-	add(appendInt2Array(buf, ops))
-	add(appendBytesArray(buf, oidBytea, hashes))
-	add(appendBytesArray(buf, oidText, seqs))
-	add(appendTextArray(buf, oidText, acts))
-	add(appendBytesArray(buf, oidText, rows))
-	add(appendBoolArray(buf, auth))
+	p := newParams(size, 10)
+	p.addVersions(tk, ids, uas, ops, hashes)
+	p.add(appendBytesArray(p.buf, oidText, seqs))
+	p.add(appendTextArray(p.buf, oidText, acts))
+	p.add(appendBytesArray(p.buf, oidText, rows))
+	p.add(appendBoolArray(p.buf, auth))
 	b := byte(0)
 	if probe {
 		b = 1
 	}
-	add(append(buf, b)) // $10, a scalar bool
-	return params
+	p.add(append(p.buf, b)) // $10, a scalar bool
+	return p.out
 }
 
 // execRecord runs recordSQL, prepared once per connection, with params already encoded, and
@@ -342,16 +333,24 @@ func (r *Recorder) execPrepared(ctx context.Context, c *pgxpool.Conn, sd *pgconn
 		}
 	}
 	if _, err := rr.Close(); err != nil {
-		// As pgx does with its own statement cache: after any error, forget the statement, so
-		// the next use prepares it again. It may have been dropped behind pgx's back (DEALLOCATE
-		// by a pooler such as PgBouncer) or invalidated by a migration ("cached plan must not
-		// change result type").
-		if derr := c.Conn().Deallocate(ctx, recordStmt); derr != nil {
-			c.Conn().PgConn().Close(ctx) // the pool then drops this connection
-		}
+		forgetStatements(ctx, c.Conn(), recordStmt)
 		return err
 	}
 	return rowErr
+}
+
+// forgetStatements deallocates the named prepared statements after an error, as pgx does with
+// its own statement cache, so the next use prepares them again: a statement may have been
+// dropped behind pgx's back (DEALLOCATE by a pooler such as PgBouncer) or invalidated by a
+// migration ("cached plan must not change result type"). A connection that cannot deallocate
+// is closed, and the pool then drops it.
+func forgetStatements(ctx context.Context, conn *pgx.Conn, names ...string) {
+	for _, name := range names {
+		if err := conn.Deallocate(ctx, name); err != nil {
+			conn.PgConn().Close(ctx)
+			return
+		}
+	}
 }
 
 // rowKey is a ledger row's key as the record statement takes and returns it.
