@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/defaults"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 )
 
@@ -60,18 +61,10 @@ type Deliverer struct {
 
 // NewDeliverer returns a Deliverer from the state store to the warehouse.
 func NewDeliverer(state, wh *pgxpool.Pool, opts DelivererOptions) *Deliverer {
-	if opts.Batch <= 0 {
-		opts.Batch = DeliverBatchDefault
-	}
-	if opts.Poll <= 0 {
-		opts.Poll = PollDefault
-	}
-	if opts.Linger <= 0 {
-		opts.Linger = LingerDefault
-	}
-	if opts.Log == nil {
-		opts.Log = logrus.NewEntry(logrus.StandardLogger())
-	}
+	defaults.Positive(&opts.Batch, DeliverBatchDefault)
+	defaults.Positive(&opts.Poll, PollDefault)
+	defaults.Positive(&opts.Linger, LingerDefault)
+	defaults.Log(&opts.Log)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

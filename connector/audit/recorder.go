@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -15,6 +14,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/defaults"
+	"github.com/appwrite-sync/appwrite-sync/internal/groupcommit"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 )
 
@@ -48,36 +49,27 @@ type RecorderOptions struct {
 type Recorder struct {
 	pool *pgxpool.Pool
 	opts RecorderOptions
-	in   chan *request
-	done chan struct{}
-	stop context.CancelFunc
+	in   *groupcommit.Group[*request]
 }
 
 type request struct {
-	e     Entry
-	dup   bool // already in the log (a byte-identical redelivery)
-	err   error
-	ready chan struct{}
+	e   Entry
+	dup bool // already in the log (a byte-identical redelivery)
 }
 
 // NewRecorder starts the committer. Call Close to stop it.
 func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = MaxBatchDefault
-	}
-	if opts.Log == nil {
-		opts.Log = logrus.NewEntry(logrus.StandardLogger())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &Recorder{pool: pool, opts: opts, in: make(chan *request, opts.MaxBatch), done: make(chan struct{}), stop: cancel}
-	go func() { r.loop(ctx); close(r.done) }()
+	defaults.Positive(&opts.MaxBatch, MaxBatchDefault)
+	defaults.Log(&opts.Log)
+	r := &Recorder{pool: pool, opts: opts}
+	r.in = groupcommit.New(groupcommit.Options[*request]{Commit: r.commit, Refused: ErrUnavailable,
+		MaxBatch: opts.MaxBatch, Committers: committers, Backlog: opts.MaxBatch, Timeout: commitTimeout})
 	return r
 }
 
 // Close stops the committer after the group in flight; entries still waiting are refused.
 func (r *Recorder) Close() {
-	r.stop()
-	<-r.done
+	r.in.Close()
 }
 
 // Selects reports whether a delivery with this events header is audited.
@@ -100,82 +92,17 @@ func (r *Recorder) Entry(header http.Header, body []byte, received time.Time) *E
 // Record commits e and reports whether it was new (false: a byte-identical entry was already
 // in the log).
 func (r *Recorder) Record(ctx context.Context, e Entry) (bool, error) {
-	q := &request{e: e, ready: make(chan struct{})}
-	select {
-	case r.in <- q:
-	case <-ctx.Done():
-		return false, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
-	case <-r.done:
-		return false, fmt.Errorf("%w: shutting down", ErrUnavailable)
+	q := &request{e: e}
+	if err := r.in.Do(ctx, q); err != nil {
+		// Refused, the group may still commit it: the caller answers non-2xx, which is safe.
+		return false, err
 	}
-	select {
-	case <-q.ready:
-		return !q.dup, q.err
-	case <-ctx.Done():
-		// The group may still commit it: the caller answers non-2xx, which is safe.
-		return false, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
-	}
+	return !q.dup, nil
 }
 
 // committers is the number of groups in flight at once: the next group is sent while one
 // commits (groups hold no lock in common, so they commit in parallel).
 const committers = 2
-
-// loop gathers groups and hands each to a free committer; while both are busy, arrivals join
-// the next group.
-func (r *Recorder) loop(ctx context.Context) {
-	slots := make(chan struct{}, committers)
-	var inflight sync.WaitGroup
-	defer inflight.Wait()
-	for {
-		var batch []*request
-		select {
-		case q := <-r.in:
-			batch = append(batch, q)
-		case <-ctx.Done():
-			r.drain()
-			return
-		}
-	wait:
-		for len(batch) < r.opts.MaxBatch {
-			select {
-			case slots <- struct{}{}:
-				break wait
-			case q := <-r.in:
-				batch = append(batch, q)
-			}
-		}
-		if len(batch) >= r.opts.MaxBatch {
-			slots <- struct{}{}
-		}
-		inflight.Add(1)
-		go func(batch []*request) {
-			defer inflight.Done()
-			cctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-			err := r.commit(cctx, batch)
-			cancel()
-			<-slots
-			for _, q := range batch {
-				if err != nil {
-					q.err = err
-				}
-				close(q.ready)
-			}
-		}(batch)
-	}
-}
-
-func (r *Recorder) drain() {
-	for {
-		select {
-		case q := <-r.in:
-			q.err = fmt.Errorf("%w: shutting down", ErrUnavailable)
-			close(q.ready)
-		default:
-			return
-		}
-	}
-}
 
 // InsertSQL records a group of entries: a plain insert, its own transaction or part of the
 // ledger's (package ledger runs it in the implicit transaction of its record statement). The

@@ -52,19 +52,15 @@ func auditOf(reqs []*request) *auditGroup {
 		d[i], ra[i], w[i], p[i], u[i], ev[i], pl[i] = e.Digest, e.ReceivedAt, e.WebhookID, e.ProjectID, e.UserID, e.Events, e.Payload
 		size += len(d[i]) + len(w[i]) + len(p[i]) + len(u[i]) + len(ev[i]) + len(pl[i])
 	}
-	buf := make([]byte, 0, size)
-	g.params = make([][]byte, 0, 7)
-	add := func(b []byte) {
-		g.params = append(g.params, b[len(buf):len(b):len(b)])
-		buf = b
-	}
-	add(appendBytesArray(buf, oidBytea, d))
-	add(appendTimestamptzArray(buf, ra))
-	add(appendTextArray(buf, oidText, w))
-	add(appendTextArray(buf, oidText, p))
-	add(appendTextArray(buf, oidText, u))
-	add(appendTextArray(buf, oidText, ev))
-	add(appendBytesArray(buf, oidText, pl))
+	ps := newParams(size, 7)
+	ps.add(appendBytesArray(ps.buf, oidBytea, d))
+	ps.add(appendTimestamptzArray(ps.buf, ra))
+	ps.add(appendTextArray(ps.buf, oidText, w))
+	ps.add(appendTextArray(ps.buf, oidText, p))
+	ps.add(appendTextArray(ps.buf, oidText, u))
+	ps.add(appendTextArray(ps.buf, oidText, ev))
+	ps.add(appendBytesArray(ps.buf, oidText, pl))
+	g.params = ps.out
 	return g
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
 	"github.com/appwrite-sync/appwrite-sync/internal/clock"
+	"github.com/appwrite-sync/appwrite-sync/internal/defaults"
 	"github.com/appwrite-sync/appwrite-sync/internal/leaseowner"
 )
 
@@ -91,21 +92,11 @@ type SinkStatus struct {
 
 // NewEngine prepares delivery to sinks.
 func NewEngine(q *Queue, sinks []SinkConfig, opts EngineOptions) *Engine {
-	if opts.Lease <= 0 {
-		opts.Lease = LeaseDefault
-	}
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = PollIntervalDefault
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = MaxBackoffDefault
-	}
-	if opts.Log == nil {
-		opts.Log = logrus.NewEntry(logrus.StandardLogger())
-	}
-	if opts.Clock == nil {
-		opts.Clock = clock.Wall{}
-	}
+	defaults.Positive(&opts.Lease, LeaseDefault)
+	defaults.Positive(&opts.PollInterval, PollIntervalDefault)
+	defaults.Positive(&opts.MaxBackoff, MaxBackoffDefault)
+	defaults.Log(&opts.Log)
+	defaults.Zero[clock.Clock](&opts.Clock, clock.Wall{})
 	e := &Engine{q: q, sinks: sinks, opts: opts, wake: map[string]chan struct{}{}, status: map[string]*SinkStatus{},
 		owner: leaseowner.New()}
 	for i := range e.sinks {

@@ -135,23 +135,14 @@ func (r *Recorder) historyOf(reqs []*request) *historyGroup {
 		}
 		size += len(tk[i]) + len(ids[i]) + len(hashes[i]) + len(srcs[i]) + len(actors[i]) + len(events[i]) + len(rows[i])
 	}
-	buf := make([]byte, 0, size)
-	params := make([][]byte, 0, 10)
-	add := func(b []byte) {
-		params = append(params, b[len(buf):len(b):len(b)])
-		buf = b
-	}
-	add(appendTextArray(buf, oidText, tk))
-	add(appendTextArray(buf, oidText, ids))
-	add(appendTimestamptzArray(buf, uas))
-	add(appendInt2Array(buf, ops))
-	add(appendBytesArray(buf, oidBytea, hashes))
-	add(appendBytesArray(buf, oidText, actors))
-	add(appendBytesArray(buf, oidText, events))
-	add(appendTextArray(buf, oidText, srcs))
-	add(appendBytesArray(buf, oidText, rows))
-	add(appendBoolArray(buf, auth))
-	return &historyGroup{params: params, kept: map[string]int{}}
+	p := newParams(size, 10)
+	p.addVersions(tk, ids, uas, ops, hashes)
+	p.add(appendBytesArray(p.buf, oidText, actors))
+	p.add(appendBytesArray(p.buf, oidText, events))
+	p.add(appendTextArray(p.buf, oidText, srcs))
+	p.add(appendBytesArray(p.buf, oidText, rows))
+	p.add(appendBoolArray(p.buf, auth))
+	return &historyGroup{params: p.out, kept: map[string]int{}}
 }
 
 func (h *historyGroup) reset() {
@@ -223,13 +214,7 @@ func (r *Recorder) execPipeline(ctx context.Context, conn *pgx.Conn, sd *pgconn.
 		firstErr = err
 	}
 	if firstErr != nil {
-		// As execRecord: forget the statements, so the next use prepares them again.
-		for _, name := range names {
-			if derr := conn.Deallocate(ctx, name); derr != nil {
-				conn.PgConn().Close(ctx)
-				break
-			}
-		}
+		forgetStatements(ctx, conn, names...)
 		return firstErr
 	}
 	return rowErr
@@ -288,19 +273,7 @@ func (q *Queue) ReadHistory(ctx context.Context, after Pos, limit int) ([]Histor
 // AcquireHistory takes (or renews) the delivery lease of a history sink, as Acquire does for a
 // sink of the ledger's log, and returns its settled cursor in the history log.
 func (q *Queue) AcquireHistory(ctx context.Context, sinkName, owner string, lease time.Duration) (held bool, cursor Pos, left time.Duration, err error) {
-	var secs float64
-	err = q.pool.QueryRow(ctx, `INSERT INTO appwrite_sync.history_cursor AS c (sink, owner, lease_until) VALUES ($1, $2, now() + $3::interval)
-        ON CONFLICT (sink) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
-        WHERE c.owner = excluded.owner OR c.owner IS NULL OR c.lease_until < now()
-        RETURNING c.tx, c.seq, EXTRACT(EPOCH FROM c.lease_until - now())::float8`, sinkName, owner, lease).
-		Scan(&cursor.Tx, &cursor.Seq, &secs)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, Pos{}, 0, nil
-	}
-	if err != nil {
-		return false, Pos{}, 0, fmt.Errorf("taking the %s history delivery lease: %w", sinkName, err)
-	}
-	return true, cursor, time.Duration(secs * float64(time.Second)), nil
+	return q.acquire(ctx, "history_cursor", "history delivery", sinkName, owner, lease)
 }
 
 // SettleHistory moves a history sink's cursor to pos and renews its lease; ErrLeaseLost when
@@ -322,9 +295,7 @@ func (q *Queue) SettleHistory(ctx context.Context, sinkName, owner string, lease
 
 // ResignHistory gives a history sink's lease up (shutdown).
 func (q *Queue) ResignHistory(ctx context.Context, sinkName, owner string) error {
-	_, err := q.pool.Exec(ctx, `UPDATE appwrite_sync.history_cursor SET owner = NULL, lease_until = '-infinity'
-        WHERE sink = $1 AND owner = $2`, sinkName, owner)
-	return err
+	return q.resign(ctx, "history_cursor", sinkName, owner)
 }
 
 // historySweepBatch is how many versions one statement of a retention sweep removes: each

@@ -2,17 +2,15 @@ package ledger
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/sirupsen/logrus"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/defaults"
+	"github.com/appwrite-sync/appwrite-sync/internal/leaseowner"
 )
 
 // HistoryWriter writes versions of the history log to a destination (the warehouse's
@@ -52,26 +50,13 @@ type HistoryDelivery struct {
 
 // NewHistoryDelivery prepares delivery of the history log to w.
 func NewHistoryDelivery(q *Queue, w HistoryWriter, opts HistoryDeliveryOptions) *HistoryDelivery {
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = BatchSizeDefault
-	}
-	if opts.Lease <= 0 {
-		opts.Lease = LeaseDefault
-	}
-	if opts.PollInterval <= 0 {
-		opts.PollInterval = PollIntervalDefault
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = MaxBackoffDefault
-	}
-	if opts.Log == nil {
-		opts.Log = logrus.NewEntry(logrus.StandardLogger())
-	}
-	host, _ := os.Hostname()
-	tok := make([]byte, 6)
-	_, _ = rand.Read(tok)
+	defaults.Positive(&opts.BatchSize, BatchSizeDefault)
+	defaults.Positive(&opts.Lease, LeaseDefault)
+	defaults.Positive(&opts.PollInterval, PollIntervalDefault)
+	defaults.Positive(&opts.MaxBackoff, MaxBackoffDefault)
+	defaults.Log(&opts.Log)
 	return &HistoryDelivery{q: q, w: w, opts: opts, wake: make(chan struct{}, 1),
-		owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(tok))}
+		owner: leaseowner.New()}
 }
 
 // Notify wakes the delivery (called after a commit kept versions).

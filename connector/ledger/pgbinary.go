@@ -30,6 +30,33 @@ const microsecY2K = 946_684_800 * 1_000_000
 // arrayHeaderLen is the size of a one-dimensional array's header.
 const arrayHeaderLen = 20
 
+// params holds a statement's binary parameters, written one after another into one buffer
+// sized up front: append a parameter to buf, and hand the result to add.
+type params struct {
+	buf []byte
+	out [][]byte
+}
+
+func newParams(size, n int) *params {
+	return &params{buf: make([]byte, 0, size), out: make([][]byte, 0, n)}
+}
+
+// add takes b, buf with one more parameter appended, and slices that parameter off.
+func (p *params) add(b []byte) {
+	p.out = append(p.out, b[len(p.buf):len(b):len(b)])
+	p.buf = b
+}
+
+// addVersions adds the five arrays that name versions, the first parameters of the record and
+// history statements: table keys, row ids, $updatedAt, ops and content hashes.
+func (p *params) addVersions(tk, ids []string, uas []time.Time, ops []int16, hashes [][]byte) {
+	p.add(appendTextArray(p.buf, oidText, tk))
+	p.add(appendTextArray(p.buf, oidText, ids))
+	p.add(appendTimestamptzArray(p.buf, uas))
+	p.add(appendInt2Array(p.buf, ops))
+	p.add(appendBytesArray(p.buf, oidBytea, hashes))
+}
+
 // appendArrayHeader: one dimension (also when empty, as pgx sends it), n elements from 1.
 func appendArrayHeader(buf []byte, elem uint32, n int, hasNull bool) []byte {
 	be := binary.BigEndian

@@ -111,3 +111,24 @@ func TestRecordSurvivesLostPreparedStatement(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT source::json->>'title' FROM appwrite_sync.ledger WHERE row_id = 'a'`).Scan(&title))
 	require.Equal(t, "v3", title)
 }
+
+// TestRecordWithHistorySurvivesLostPreparedStatement: as TestRecordSurvivesLostPreparedStatement,
+// for the statements a group with history runs in one batch (execPipeline): the history insert
+// dropped behind pgx's back is prepared again, and the group records.
+func TestRecordWithHistorySurvivesLostPreparedStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewMigratedDatabase(t, migrations.Up)
+	pool, err := OpenLogPool(ctx, url, 1) // one connection: the DEALLOCATE hits the recorder's
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	rec := NewRecorder(pool, RecorderOptions{History: func(connector.TableKey) (HistoryPolicy, bool) { return HistoryPolicy{}, true }})
+	t.Cleanup(rec.Close)
+	require.NoError(t, rec.Record(ctx, ch("a", t0, connector.OpUpsert, "v1")))
+	_, err = pool.Exec(ctx, "DEALLOCATE "+historyStmt)
+	require.NoError(t, err)
+	require.NoError(t, rec.Record(ctx, ch("a", t0.Add(time.Second), connector.OpUpsert, "v2")))
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.history WHERE row_id = 'a'`).Scan(&n))
+	require.Equal(t, 2, n)
+}

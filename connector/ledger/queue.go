@@ -50,8 +50,14 @@ type Entry struct {
 // is false while another replica's lease is valid. It returns the settled cursor and how
 // long the lease lasts from now (as the state store's clock sees it).
 func (q *Queue) Acquire(ctx context.Context, sinkName, owner string, lease time.Duration) (held bool, cursor Pos, left time.Duration, err error) {
+	return q.acquire(ctx, "sink_cursor", "delivery", sinkName, owner, lease)
+}
+
+// acquire takes or renews a lease of table (sink_cursor, or history_cursor for a history
+// sink) as Acquire does; what names the lease in the error.
+func (q *Queue) acquire(ctx context.Context, table, what, sinkName, owner string, lease time.Duration) (held bool, cursor Pos, left time.Duration, err error) {
 	var secs float64
-	err = q.pool.QueryRow(ctx, `INSERT INTO appwrite_sync.sink_cursor AS c (sink, owner, lease_until) VALUES ($1, $2, now() + $3::interval)
+	err = q.pool.QueryRow(ctx, `INSERT INTO appwrite_sync.`+table+` AS c (sink, owner, lease_until) VALUES ($1, $2, now() + $3::interval)
         ON CONFLICT (sink) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until
         WHERE c.owner = excluded.owner OR c.owner IS NULL OR c.lease_until < now()
         RETURNING c.tx, c.seq, EXTRACT(EPOCH FROM c.lease_until - now())::float8`, sinkName, owner, lease).
@@ -60,14 +66,19 @@ func (q *Queue) Acquire(ctx context.Context, sinkName, owner string, lease time.
 		return false, Pos{}, 0, nil
 	}
 	if err != nil {
-		return false, Pos{}, 0, fmt.Errorf("taking the %s delivery lease: %w", sinkName, err)
+		return false, Pos{}, 0, fmt.Errorf("taking the %s %s lease: %w", sinkName, what, err)
 	}
 	return true, cursor, time.Duration(secs * float64(time.Second)), nil
 }
 
 // Resign gives the lease up (shutdown), so another replica takes over at once.
 func (q *Queue) Resign(ctx context.Context, sinkName, owner string) error {
-	_, err := q.pool.Exec(ctx, `UPDATE appwrite_sync.sink_cursor SET owner = NULL, lease_until = '-infinity'
+	return q.resign(ctx, "sink_cursor", sinkName, owner)
+}
+
+// resign gives a lease of table up, as Resign does.
+func (q *Queue) resign(ctx context.Context, table, sinkName, owner string) error {
+	_, err := q.pool.Exec(ctx, `UPDATE appwrite_sync.`+table+` SET owner = NULL, lease_until = '-infinity'
         WHERE sink = $1 AND owner = $2`, sinkName, owner)
 	return err
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/defaults"
+	"github.com/appwrite-sync/appwrite-sync/internal/groupcommit"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
@@ -75,11 +77,9 @@ type RecorderOptions struct {
 type Recorder struct {
 	pool *pgxpool.Pool
 	opts RecorderOptions
-	in   chan *request
-	done chan struct{}
-	stop context.CancelFunc
+	in   *groupcommit.Group[*request]
 	// groupMean is a moving average of the webhook groups' sizes in 1/256ths, groupAt the
-	// time of the last group (UnixNano); written by gatherLoop only. See Saturated.
+	// time of the last group (UnixNano); written by the group's loop only. See Saturated.
 	groupMean, groupAt atomic.Int64
 	// readDups: per table key, whether its last group of reads held duplicates (probeReads).
 	dupsMu   sync.Mutex
@@ -112,31 +112,25 @@ type request struct {
 	hash   []byte
 	result Result
 	err    error
-	ready  chan struct{}
 }
 
 // NewRecorder starts the committers. Call Close to stop them.
 func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = MaxBatchDefault
-	}
-	if opts.Committers <= 0 {
-		opts.Committers = 2
-	}
-	if opts.Log == nil {
-		opts.Log = logrus.NewEntry(logrus.StandardLogger())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &Recorder{pool: pool, opts: opts, in: make(chan *request, opts.MaxBatch*opts.Committers), done: make(chan struct{}), stop: cancel,
-		readDups: map[string]bool{}}
-	go func() { r.gatherLoop(ctx); close(r.done) }()
+	defaults.Positive(&opts.MaxBatch, MaxBatchDefault)
+	defaults.Positive(&opts.Committers, 2)
+	defaults.Log(&opts.Log)
+	r := &Recorder{pool: pool, opts: opts, readDups: map[string]bool{}}
+	// A group waits MaxWait for company after its first change, and then keeps gathering for
+	// as long as every committer is busy: a larger group costs Postgres less per change.
+	r.in = groupcommit.New(groupcommit.Options[*request]{Commit: r.commit, Refused: ErrUnavailable,
+		MaxWait: opts.MaxWait, MaxBatch: opts.MaxBatch, Committers: opts.Committers, Timeout: 10 * time.Second,
+		Observe: r.observeGroup})
 	return r
 }
 
 // Close stops the committers after the changes already handed to them are committed.
 func (r *Recorder) Close() {
-	r.stop()
-	<-r.done
+	r.in.Close()
 }
 
 // Record durably stores one change and returns only after its transaction committed.
@@ -151,21 +145,13 @@ func (r *Recorder) RecordResult(ctx context.Context, ch connector.Change) (Resul
 	if err != nil {
 		return 0, connector.Permanent("row cannot be hashed", err)
 	}
-	select {
-	case r.in <- req:
-	case <-ctx.Done():
-		return 0, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
-	case <-r.done:
-		return 0, fmt.Errorf("%w: shutting down", ErrUnavailable)
+	if err := r.in.Do(ctx, req); err != nil {
+		// Refused, the group may still commit it; the caller answers non-2xx, which is safe:
+		// Appwrite would not retry, but reconcile or the version guard make a later re-send
+		// harmless.
+		return 0, err
 	}
-	select {
-	case <-req.ready:
-		return req.result, req.err
-	case <-ctx.Done():
-		// The group may still commit it; the caller answers non-2xx, which is safe: Appwrite
-		// would not retry, but reconcile or the version guard make a later re-send harmless.
-		return 0, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
-	}
+	return req.result, req.err
 }
 
 // newRequest prepares ch for a group; the error is the row's hash failing.
@@ -177,7 +163,7 @@ func newRequest(ch connector.Change) (*request, error) {
 			return nil, err
 		}
 	}
-	return &request{ch: ch, table: ch.Key.String(), hash: hash, ready: make(chan struct{})}, nil
+	return &request{ch: ch, table: ch.Key.String(), hash: hash}, nil
 }
 
 // RecordBatch records many changes in one transaction (backfill pages). It returns the
@@ -202,83 +188,6 @@ func (r *Recorder) RecordBatch(ctx context.Context, chs []connector.Change) ([]R
 		out[i] = q.result
 	}
 	return out, nil
-}
-
-// gatherLoop forms the groups, one at a time, and hands each to a free committer. A group
-// waits MaxWait for company after its first change, and then keeps gathering for as long as
-// every committer is busy: waiting for a committer costs the group nothing, and a larger group
-// costs Postgres less per change. Only one group gathers at a time; when every idle committer
-// gathered its own group, arrivals were spread over them and groups averaged under two
-// changes at a steady 2,000 requests a second.
-func (r *Recorder) gatherLoop(ctx context.Context) {
-	slots := make(chan struct{}, r.opts.Committers)
-	var inflight sync.WaitGroup
-	defer inflight.Wait()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		var batch []*request
-		select {
-		case q := <-r.in:
-			batch = append(make([]*request, 0, 16), q)
-		case <-ctx.Done():
-			r.drain()
-			return
-		}
-		if r.opts.MaxWait > 0 {
-			timer.Reset(r.opts.MaxWait)
-		gather:
-			for len(batch) < r.opts.MaxBatch {
-				select {
-				case q := <-r.in:
-					batch = append(batch, q)
-				case <-timer.C:
-					break gather
-				}
-			}
-			timer.Stop()
-		}
-	wait:
-		for len(batch) < r.opts.MaxBatch {
-			select {
-			case slots <- struct{}{}:
-				break wait
-			case q := <-r.in:
-				batch = append(batch, q)
-			}
-		}
-		if len(batch) >= r.opts.MaxBatch {
-			slots <- struct{}{}
-		}
-		r.observeGroup(len(batch))
-		inflight.Add(1)
-		go func(batch []*request) {
-			defer inflight.Done()
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := r.commit(cctx, batch)
-			cancel()
-			<-slots
-			for _, q := range batch {
-				if err != nil {
-					q.err = err
-				}
-				close(q.ready)
-			}
-		}(batch)
-	}
-}
-
-// drain answers requests still queued at shutdown.
-func (r *Recorder) drain() {
-	for {
-		select {
-		case q := <-r.in:
-			q.err = fmt.Errorf("%w: shutting down", ErrUnavailable)
-			close(q.ready)
-		default:
-			return
-		}
-	}
 }
 
 // recordSQL upserts a group's changes and returns the rows it wrote, with whether their
@@ -365,27 +274,18 @@ func recordParams(tk, ids []string, uas []time.Time, ops []int16, hashes, seqs [
 	for i := range n {
 		size += len(tk[i]) + len(ids[i]) + len(hashes[i]) + len(seqs[i]) + len(acts[i]) + len(rows[i])
 	}
-	buf := make([]byte, 0, size)
-	params := make([][]byte, 0, 9)
-	add := func(b []byte) {
-		params = append(params, b[len(buf):len(b):len(b)])
-		buf = b
-	}
-	add(appendTextArray(buf, oidText, tk))
-	add(appendTextArray(buf, oidText, ids))
-	add(appendTimestamptzArray(buf, uas))
-	add(appendInt2Array(buf, ops))
-	add(appendBytesArray(buf, oidBytea, hashes))
-	add(appendBytesArray(buf, oidText, seqs))
-	add(appendTextArray(buf, oidText, acts))
-	add(appendBytesArray(buf, oidText, rows))
-	add(appendBoolArray(buf, auth))
+	p := newParams(size, 10)
+	p.addVersions(tk, ids, uas, ops, hashes)
+	p.add(appendBytesArray(p.buf, oidText, seqs))
+	p.add(appendTextArray(p.buf, oidText, acts))
+	p.add(appendBytesArray(p.buf, oidText, rows))
+	p.add(appendBoolArray(p.buf, auth))
 	b := byte(0)
 	if probe {
 		b = 1
 	}
-	add(append(buf, b)) // $10, a scalar bool
-	return params
+	p.add(append(p.buf, b)) // $10, a scalar bool
+	return p.out
 }
 
 // execRecord runs recordSQL, prepared once per connection, with params already encoded, and
@@ -433,16 +333,24 @@ func (r *Recorder) execPrepared(ctx context.Context, c *pgxpool.Conn, sd *pgconn
 		}
 	}
 	if _, err := rr.Close(); err != nil {
-		// As pgx does with its own statement cache: after any error, forget the statement, so
-		// the next use prepares it again. It may have been dropped behind pgx's back (DEALLOCATE
-		// by a pooler such as PgBouncer) or invalidated by a migration ("cached plan must not
-		// change result type").
-		if derr := c.Conn().Deallocate(ctx, recordStmt); derr != nil {
-			c.Conn().PgConn().Close(ctx) // the pool then drops this connection
-		}
+		forgetStatements(ctx, c.Conn(), recordStmt)
 		return err
 	}
 	return rowErr
+}
+
+// forgetStatements deallocates the named prepared statements after an error, as pgx does with
+// its own statement cache, so the next use prepares them again: a statement may have been
+// dropped behind pgx's back (DEALLOCATE by a pooler such as PgBouncer) or invalidated by a
+// migration ("cached plan must not change result type"). A connection that cannot deallocate
+// is closed, and the pool then drops it.
+func forgetStatements(ctx context.Context, conn *pgx.Conn, names ...string) {
+	for _, name := range names {
+		if err := conn.Deallocate(ctx, name); err != nil {
+			conn.PgConn().Close(ctx)
+			return
+		}
+	}
 }
 
 // rowKey is a ledger row's key as the record statement takes and returns it.
