@@ -695,7 +695,9 @@ func (d *deliverer) settle(b *batch, outs []Outcome) {
 }
 
 // sleep waits d on the engine's clock; false when ctx ended first.
-func (e *Engine) sleep(ctx context.Context, d time.Duration) bool { return sleepOn(ctx, e.opts.Clock, d) }
+func (e *Engine) sleep(ctx context.Context, d time.Duration) bool {
+	return sleepOn(ctx, e.opts.Clock, d)
+}
 
 // sleep waits d on the wall clock, or until ctx ends (false): for the fan-out and the history
 // delivery, which take no Clock.
