@@ -212,7 +212,8 @@ func (r *Recorder) RecordBatch(ctx context.Context, chs []connector.Change) ([]R
 // row that does not change. The probe is one more primary-key look-up per read, and it halved
 // a first backfill's rate end to end (BENCHMARKS.md), so the recorder asks for it only while
 // the table's previous group of reads held duplicates (readDups): a repeated backfill locks
-// the rows of its first page only, a first backfill never probes. Webhooks never probe.
+// the rows of the pages it hands over before its first page's answer (the backfill's
+// RecordAhead, four), a first backfill never probes. Webhooks never probe.
 //
 // The WHERE of the update is the version guard: a newer ($updatedAt, op) wins; at the same
 // ($updatedAt, op) a different content wins when it was read from the REST API (the newer
