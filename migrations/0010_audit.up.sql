@@ -19,14 +19,8 @@ CREATE TABLE IF NOT EXISTS appwrite_sync.audit_log (
     project_id  text,
     user_id     text,
     events      text[]      NOT NULL,
-    -- The body as jsonb; NULL when the entry's row change kept the same body as a version of
-    -- the row history in the same transaction: history_seq names it ((tx, history_seq) of
-    -- appwrite_sync.history), so the body is written once. SweepHistory keeps a version an
-    -- undelivered entry names.
-    payload     jsonb,
-    history_seq bigint,
-    PRIMARY KEY (tx, seq),
-    CHECK (payload IS NOT NULL OR history_seq IS NOT NULL)
+    payload     jsonb       NOT NULL,
+    PRIMARY KEY (tx, seq)
 );
 
 -- One row: the delivery's cursor in the log ((tx, seq) of the last entry the warehouse holds)

@@ -171,19 +171,16 @@ const claimSQL = `SELECT tx, seq, head_seq, head_hash FROM appwrite_sync.audit_d
 // readSQL reads the log after the cursor in (tx, seq) order, as the ledger's log is read: only
 // entries whose transaction is older than every transaction still running, so the cursor never
 // moves past an entry that commits later with a smaller position, and every entry is chained
-// once, in one order. An entry stored without its payload (history_seq: its row change kept
-// the same body as a version of the row history, see package ledger) takes the body from that
-// version, parsed as the insert would have. The payload is rendered once: the canonical form (canonicalSQL) is the
+// once, in one order. The payload is rendered once: the canonical form (canonicalSQL) is the
 // rendering of the other six elements with the payload's text spliced in as the last element
 // (see canonical), which is what Postgres renders for the seven-element array, as Verify reads
 // it.
 const readSQL = `
-SELECT l.tx, l.seq, received_at, webhook_id, project_id, user_id, array_to_string(events, ','),
-    COALESCE(l.payload::text, (SELECT v.source_row::jsonb::text FROM appwrite_sync.history v WHERE v.tx = l.tx AND v.seq = l.history_seq)),
+SELECT tx, seq, received_at, webhook_id, project_id, user_id, array_to_string(events, ','), payload::text,
     ` + canonicalHeadSQL + `
-FROM appwrite_sync.audit_log l
-WHERE (l.tx, l.seq) > ($1::xid8, $2::bigint) AND l.tx < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
-ORDER BY l.tx, l.seq LIMIT $3`
+FROM appwrite_sync.audit_log
+WHERE (tx, seq) > ($1::xid8, $2::bigint) AND tx < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+ORDER BY tx, seq LIMIT $3`
 
 // canonicalHeadSQL is canonicalSQL over the state store's columns (event: the first element)
 // without its last element, the payload.

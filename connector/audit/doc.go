@@ -21,10 +21,7 @@
 //
 // Recording an entry is a plain insert into appwrite_sync.audit_log in the state store
 // (InsertSQL), stamped like the ledger's log with its transaction (tx, pg_current_xact_id())
-// and a seq from a sequence. An entry of a row change whose version the row history kept in
-// the same transaction, with the entry's payload as the version's source row, is stored without
-// the payload (history_seq names the version; package ledger): the body is written once in
-// the state store, and the delivery reads it from the version. The entry of a row change of a mapped table rides with the change
+// and a seq from a sequence. The entry of a row change of a mapped table rides with the change
 // (connector.Change.Audit): the ledger's recorder runs the insert in the implicit transaction
 // of its record statement, in the same pipeline as the row history's insert (one round trip,
 // one commit), so an audited change costs no commit of its own, and the change and its entry

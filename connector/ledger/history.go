@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/connector/audit"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtext"
 )
@@ -191,7 +192,7 @@ func (r *Recorder) execPipeline(ctx context.Context, conn *pgx.Conn, sd *pgconn.
 		names = append(names, historyStmt)
 	}
 	if aud != nil {
-		asd, err := conn.Prepare(ctx, auditStmt, auditSQL)
+		asd, err := conn.Prepare(ctx, auditStmt, audit.InsertSQL)
 		if err != nil {
 			return err
 		}
@@ -330,18 +331,9 @@ func (q *Queue) ResignHistory(ctx context.Context, sinkName, owner string) error
 // statement is its own short transaction, so neither webhooks nor delivery wait on it.
 const historySweepBatch = 1000
 
-// auditHoldsSQL finds an audit log entry not delivered yet whose body is history version v
-// (auditSQL): SweepHistory keeps such a version until the entry is delivered, which reads the
-// body from it. The probe uses the audit log's primary key (tx first: the entry and its
-// version share their transaction).
-const auditHoldsSQL = `SELECT 1 FROM appwrite_sync.audit_log a, appwrite_sync.audit_delivery c
-    WHERE a.tx = v.tx AND a.history_seq = v.seq AND c.id = 1 AND (a.tx, a.seq) > (c.tx, c.seq)`
-
 // SweepHistory removes the versions of table whose $updatedAt is before cutoff from the state
 // store's history, in batches of historySweepBatch (each its own transaction), and returns
 // how many it removed. Versions not delivered yet go too: they are due in the warehouse as well.
-// A version that holds the body of an audit log entry not delivered yet stays until it is
-// (the next sweep removes it).
 // Database "*" sweeps the table of that id in every database.
 func (a *Admin) SweepHistory(ctx context.Context, table connector.TableKey, cutoff time.Time) (int64, error) {
 	match, arg := "table_key = $1", table.String()
@@ -351,8 +343,7 @@ func (a *Admin) SweepHistory(ctx context.Context, table connector.TableKey, cuto
 	var total int64
 	for {
 		tag, err := a.pool.Exec(ctx, `DELETE FROM appwrite_sync.history WHERE ctid = ANY (ARRAY(
-            SELECT ctid FROM appwrite_sync.history v WHERE `+match+` AND updated_at < $2
-                AND NOT EXISTS (`+auditHoldsSQL+`) LIMIT $3))`,
+            SELECT ctid FROM appwrite_sync.history WHERE `+match+` AND updated_at < $2 LIMIT $3))`,
 			arg, cutoff, historySweepBatch)
 		if err != nil {
 			return total, fmt.Errorf("removing history of %s: %w", table, err)

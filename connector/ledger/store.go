@@ -160,15 +160,11 @@
 // # Audit log entries
 //
 // A change whose delivery the audit log selects carries its entry (connector.Change.Audit):
-// the recorder inserts the group's entries into appwrite_sync.audit_log (auditSQL, which is
-// audit.InsertSQL plus the body written once) in the same batch, between the history insert
-// and the record statement, so the entry is durable exactly when the change is, at no commit
-// of its own. The entry is recorded whatever the ledger does with the change (a stale or
-// duplicate change's delivery is audited too), once per digest. When the change kept a version
-// of the row history in the same transaction with the entry's payload as its source row (a
-// row webhook's body is its row), the entry holds no copy: history_seq names the version, and
-// the audit delivery reads the body from it; SweepHistory keeps such a version until its entry
-// is delivered. The chain over the entries is computed at delivery (package connector/audit).
+// the recorder inserts the group's entries into appwrite_sync.audit_log (audit.InsertSQL) in the
+// same batch, between the history insert and the record statement, so the entry is durable
+// exactly when the change is, at no commit of its own. The entry is recorded whatever the
+// ledger does with the change (a stale or duplicate change's delivery is audited too), once per
+// digest. The chain over the entries is computed at delivery (package connector/audit).
 //
 // It is hand-written rather than built on a job queue (river, etc.) because its unit of work
 // is not a job but "the newest version of a row": many updates to one row must collapse into
