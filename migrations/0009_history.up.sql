@@ -19,11 +19,12 @@ CREATE TABLE IF NOT EXISTS appwrite_sync.history (
     source      text        NOT NULL,               -- webhook, backfill, reconcile, replay
     recorded_at timestamptz NOT NULL DEFAULT now(),
     source_row  text        NOT NULL,               -- the source row as received (checked JSON)
-    PRIMARY KEY (table_key, row_id, updated_at, op, hash)
+    -- The key leads with (table_key, updated_at): retention removes a table's versions by
+    -- updated_at, in batches, through it (no index of its own), and new versions, whose
+    -- updated_at is about now, land at its right edge instead of at random pages.
+    PRIMARY KEY (table_key, updated_at, row_id, op, hash)
 );
 CREATE INDEX IF NOT EXISTS history_log ON appwrite_sync.history (tx, seq);
--- retention removes a table's versions by updated_at, in batches
-CREATE INDEX IF NOT EXISTS history_retention ON appwrite_sync.history (table_key, updated_at);
 
 -- Delivery of the history to the warehouse: one row per history sink, its settled position in
 -- the history log and its delivery lease, as sink_cursor is for the ledger's log. Kept apart

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -143,17 +144,28 @@ func TestBenchIngestAuditHistory(t *testing.T) {
 		require.NoError(t, conn.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint`).Scan(&n))
 		return n
 	}
+	// BENCH_PGSS=1: the statements of the both-on service's database (its state store and
+	// warehouse) over its slices and drains; BENCH_CPUPROFILE: a CPU profile of this process
+	// (the services; the load generator runs in its own) over the first both-on slice and drain.
+	pgss := resetStatements(t, conn)
 	for r := 0; r < rounds; r++ {
 		s0, w0 := cpuTicksOnly(), lsn()
 		res, _ := loadProcSpec(t, loadSpec{Base: plain.base, Prefix: fmt.Sprintf("p%d-", r), Conc: 64, Dur: slice, EventsSuffix: benchEventsSuffix})
 		p.add(res)
 		waitDrained(t, plainState, 5*time.Minute)
 		s1, w1 := cpuTicksOnly(), lsn()
+		if out := os.Getenv("BENCH_CPUPROFILE"); out != "" && r == 0 {
+			f, err := os.Create(out)
+			require.NoError(t, err)
+			require.NoError(t, pprof.StartCPUProfile(f))
+			t.Cleanup(func() { f.Close() })
+		}
 		res2, _ := loadProcSpec(t, loadSpec{Base: both.base, Prefix: fmt.Sprintf("b%d-", r), Conc: 64, Dur: slice, EventsSuffix: benchEventsSuffix})
 		a.add(res2)
 		waitDrained(t, bothState, 5*time.Minute)
 		waitHistoryDelivered(t, bothState)
 		entries()
+		pprof.StopCPUProfile()
 		s2, w2 := cpuTicksOnly(), lsn()
 		cpuP, cpuB, walP, walB = cpuP+s1-s0, cpuB+s2-s1, walP+w1-w0, walB+w2-w1
 		ratios = append(ratios, fmt.Sprintf("%.2f", res2.rps()/res.rps()))
@@ -171,7 +183,7 @@ func TestBenchIngestAuditHistory(t *testing.T) {
 | versions in posts_history / audit_log entries / acknowledged | %d / %d / %d |
 `, dur, rounds, p.rps(), pct(p.lat, .99), p.errs, a.rps(), pct(a.lat, .99), a.errs, a.rps()/p.rps(), strings.Join(ratios, " / "),
 		tick(cpuP, p.n), tick(cpuB, a.n), float64(walP)/float64(p.n), float64(walB)/float64(a.n), kept, logged, a.n)
-	appendReport(t, report)
+	appendReport(t, report+statementsReport(t, conn, pgss, int(a.n), "the both-on service's slices and drains", "request"))
 	require.Zero(t, p.errs)
 	require.Zero(t, a.errs)
 	require.Equal(t, a.n, kept, "every acknowledged change is one version in the history")

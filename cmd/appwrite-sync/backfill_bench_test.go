@@ -111,7 +111,7 @@ func TestBenchBackfill(t *testing.T) {
 	elapsed := time.Since(start)
 	self1, pg1, serve1 := cpuTicksOf(cmd.Process.Pid)
 	wal1 := readWAL(t, conn)
-	statements := statementsReport(t, conn, pgss, rows)
+	statements := statementsReport(t, conn, pgss, rows, "the first backfill", "backfilled row")
 	peakKiB := procKiB(cmd.Process.Pid, "VmHWM")
 	if out := os.Getenv("BENCH_HEAPPROFILE"); out != "" {
 		saveProfile(adminBase, "/debug/pprof/heap", out)
@@ -210,8 +210,9 @@ func resetStatements(t *testing.T, conn *pgx.Conn) bool {
 }
 
 // statementsReport is a table of the statements that took the most of Postgres's time since
-// resetStatements, per row of the benchmark: where the state store's time goes.
-func statementsReport(t *testing.T, conn *pgx.Conn, on bool, rows int) string {
+// resetStatements, per row (or request) of the benchmark: where the state store's time goes.
+// what names the measured span and unit, e.g. "the first backfill", "backfilled row".
+func statementsReport(t *testing.T, conn *pgx.Conn, on bool, rows int, what, unit string) string {
 	t.Helper()
 	if !on {
 		return ""
@@ -222,7 +223,7 @@ func statementsReport(t *testing.T, conn *pgx.Conn, on bool, rows int) string {
         ORDER BY total_exec_time + total_plan_time DESC LIMIT 12`)
 	require.NoError(t, err)
 	var b strings.Builder
-	b.WriteString("\n| statement (pg_stat_statements, the first backfill) | calls | µs per backfilled row (execution + planning) | WAL bytes per backfilled row |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| statement (pg_stat_statements, %s) | calls | µs per %s (execution + planning) | WAL bytes per %s |\n|---|---|---|---|\n", what, unit, unit)
 	for rs.Next() {
 		var calls, n int64
 		var exec, plan, wal float64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -163,17 +164,31 @@ const claimSQL = `SELECT tx, seq, head_seq, head_hash FROM appwrite_sync.audit_d
 // readSQL reads the log after the cursor in (tx, seq) order, as the ledger's log is read: only
 // entries whose transaction is older than every transaction still running, so the cursor never
 // moves past an entry that commits later with a smaller position, and every entry is chained
-// once, in one order. It renders each entry's canonical form (canonicalSQL) as Verify reads it.
+// once, in one order. The payload is rendered once: the canonical form (canonicalSQL) is the
+// rendering of the other six elements with the payload's text spliced in as the last element
+// (see canonical), which is what Postgres renders for the seven-element array, as Verify reads
+// it.
 const readSQL = `
 SELECT tx, seq, received_at, webhook_id, project_id, user_id, array_to_string(events, ','), payload::text,
-    ` + canonicalFreshSQL + `
+    ` + canonicalHeadSQL + `
 FROM appwrite_sync.audit_log
 WHERE (tx, seq) > ($1::xid8, $2::bigint) AND tx < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
 ORDER BY tx, seq LIMIT $3`
 
-// canonicalFreshSQL is canonicalSQL over the state store's columns (event: the first element).
-const canonicalFreshSQL = `jsonb_build_array(to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), ` +
-	`webhook_id, project_id, user_id, events, events[1], payload)::text`
+// canonicalHeadSQL is canonicalSQL over the state store's columns (event: the first element)
+// without its last element, the payload.
+const canonicalHeadSQL = `jsonb_build_array(to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), ` +
+	`webhook_id, project_id, user_id, events, events[1])::text`
+
+// canonical is the canonical form of an entry from the rendering of its first six elements
+// (canonicalHeadSQL: "[e1, ..., e6]") and its payload's jsonb text: jsonb renders an array's
+// elements, nested containers included, exactly as it renders them alone, separated by ", ".
+func canonical(head, payload string) string {
+	return head[:len(head)-1] + ", " + payload + "]"
+}
+
+// auditColumns are the warehouse table's columns, in the order delivery writes them.
+var auditColumns = []string{"seq", "received_at", "webhook_id", "project_id", "user_id", "events", "event", "payload", "prev_hash", "hash"}
 
 // Deliver copies every entry the warehouse does not have yet, in batches, and returns how
 // many it copied. Another replica delivering at the same time makes it return 0 at once.
@@ -193,7 +208,7 @@ func (d *Deliverer) Deliver(ctx context.Context) (int, error) {
 
 // deliverBatch chains and copies one batch. The warehouse commits first: a crash before the
 // cursor moves reads the same entries again in the same order from the same head, so it
-// computes the same seqs and hashes, and ON CONFLICT DO NOTHING keeps what the warehouse holds.
+// computes the same seqs and hashes, and the warehouse keeps the copy it holds (see write).
 func (d *Deliverer) deliverBatch(ctx context.Context) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, d.state, func(tx pgx.Tx) error {
@@ -213,49 +228,44 @@ func (d *Deliverer) deliverBatch(ctx context.Context) (int, error) {
 		if err != nil {
 			return fmt.Errorf("reading the audit log: %w", err)
 		}
-		var seqs []int64
-		var ra []time.Time
-		var w, p, u []*string
-		var ev, pl, ph, h []string
+		var batch [][]any // rows in auditColumns' order
 		var lastTx uint64
 		var lastSeq int64
 		seq, prev := cur.headSeq, cur.headHash
 		for rows.Next() {
-			var e struct {
-				at            time.Time
-				w, p, u       *string
-				ev, pl, canon string
-			}
-			if err := rows.Scan(&lastTx, &lastSeq, &e.at, &e.w, &e.p, &e.u, &e.ev, &e.pl, &e.canon); err != nil {
+			var (
+				at           time.Time
+				w, p, u      *string
+				ev, pl, head string
+			)
+			if err := rows.Scan(&lastTx, &lastSeq, &at, &w, &p, &u, &ev, &pl, &head); err != nil {
 				rows.Close()
 				return err
 			}
 			seq++
-			hash := ChainHash(prev, seq, e.canon)
-			seqs, ra, w, p, u = append(seqs, seq), append(ra, e.at), append(w, e.w), append(p, e.p), append(u, e.u)
-			ev, pl, ph, h = append(ev, e.ev), append(pl, e.pl), append(ph, prev), append(h, hash)
+			hash := ChainHash(prev, seq, canonical(head, pl))
+			events := splitEvents(ev)
+			var event *string
+			if len(events) > 0 {
+				event = &events[0]
+			}
+			batch = append(batch, []any{seq, at, w, p, u, events, event, pl, prev, hash})
 			prev = hash
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(seqs) == 0 {
+		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := d.wh.Exec(ctx, fmt.Sprintf(`
-INSERT INTO %s (seq, received_at, webhook_id, project_id, user_id, events, event, payload, prev_hash, hash)
-SELECT s, r, w, p, u, e, e[1], pl::jsonb, ph, h
-FROM (SELECT s, r, w, p, u, string_to_array(ev, ',') AS e, pl, ph, h
-    FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-        AS t(s, r, w, p, u, ev, pl, ph, h)) x
-ON CONFLICT (seq) DO NOTHING`, d.table), seqs, ra, w, p, u, ev, pl, ph, h); err != nil {
+		if err := d.write(ctx, batch); err != nil {
 			return fmt.Errorf("writing the audit log to the warehouse: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE appwrite_sync.audit_delivery SET tx = $1, seq = $2, head_seq = $3, head_hash = $4 WHERE id = 1`,
 			lastTx, lastSeq, seq, prev); err != nil {
 			return err
 		}
-		n = len(seqs)
+		n = len(batch)
 		return nil
 	})
 	if err != nil {
@@ -265,6 +275,41 @@ ON CONFLICT (seq) DO NOTHING`, d.table), seqs, ra, w, p, u, ev, pl, ph, h); err 
 		d.opts.Metrics.AuditDelivered.Add(float64(n))
 	}
 	return n, nil
+}
+
+// splitEvents is string_to_array(events, ','): the events header's elements (none for "").
+func splitEvents(ev string) []string {
+	if ev == "" {
+		return []string{}
+	}
+	return strings.Split(ev, ",")
+}
+
+// write copies a batch (seqs ascending, dense) to the warehouse. The chain has one writer (the
+// delivery's row lock), so the warehouse holds no seq of the batch except after a crash
+// between its commit and the cursor's move, and then only a prefix of it, with the same
+// values: write skips the seqs up to the warehouse's newest and copies the rest with COPY,
+// which costs a fraction of an INSERT of arrays. Should the copy still meet a seq (a delivery
+// that lost its lock while its warehouse statement ran, committing meanwhile), it looks for
+// the warehouse's newest seq again and copies what is still missing.
+func (d *Deliverer) write(ctx context.Context, batch [][]any) error {
+	for attempt := 0; ; attempt++ {
+		var newest int64
+		if err := d.wh.QueryRow(ctx, fmt.Sprintf(`SELECT COALESCE(max(seq), 0) FROM %s`, d.table)).Scan(&newest); err != nil {
+			return err
+		}
+		rest := batch
+		for len(rest) > 0 && rest[0][0].(int64) <= newest {
+			rest = rest[1:]
+		}
+		if len(rest) == 0 {
+			return nil
+		}
+		_, err := d.wh.CopyFrom(ctx, pgx.Identifier{d.opts.Schema, d.opts.Table}, auditColumns, pgx.CopyFromRows(rest))
+		if err == nil || attempt == 2 || !pgerr.IsUniqueViolation(err, "") {
+			return err
+		}
+	}
 }
 
 // refreshKept sets the kept gauge: seqs are dense and retention removes a prefix, so the

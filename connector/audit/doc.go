@@ -37,9 +37,10 @@
 // once, in one order. It gives each the next seq of the chain (the warehouse's seq: from 1,
 // dense, the order in which entries committed; the state store's seq only orders entries
 // within a transaction), computes prev_hash and hash from the head it keeps in audit_delivery,
-// writes the batch to the warehouse, and only then moves its cursor and head. A crash in
+// copies the batch to the warehouse, and only then moves its cursor and head. A crash in
 // between reads the same entries in the same order from the same head, computes the same seqs
-// and hashes, and the warehouse's ON CONFLICT DO NOTHING keeps the copy it holds. The state
+// and hashes, and the copy skips the seqs up to the warehouse's newest, keeping the copy it
+// holds (COPY of the rest; no ON CONFLICT is needed, as the chain has one writer). The state
 // store keeps no hash per entry: verify reads the warehouse, and the head in audit_delivery is
 // the chain's continuation. So an entry's hash is fixed when it is delivered (within a second
 // of its 200, or when the warehouse is back), not when it is acknowledged: until then it is

@@ -32,9 +32,18 @@ type HistoryDeliveryOptions struct {
 	Lease        time.Duration
 	PollInterval time.Duration
 	MaxBackoff   time.Duration
-	Metrics      *metrics.Metrics
-	Log          *logrus.Entry
+	// Linger is how long the delivery waits, after a Notify or a batch that was not full,
+	// before it reads: the versions of many group commits then go in one warehouse insert.
+	// Default HistoryLingerDefault.
+	Linger  time.Duration
+	Metrics *metrics.Metrics
+	Log     *logrus.Entry
 }
+
+// HistoryLingerDefault is HistoryDeliveryOptions.Linger when unset: as the audit log's
+// delivery, a read and an insert per group commit cost the warehouse more than the versions
+// themselves under load (docs/benchmarks.md, "Row history and audit log cost").
+const HistoryLingerDefault = 100 * time.Millisecond
 
 // HistoryDelivery moves the history log to a HistoryWriter, in log order, one batch at a
 // time, while this process holds the writer's lease (another replica takes over when it
@@ -54,6 +63,7 @@ func NewHistoryDelivery(q *Queue, w HistoryWriter, opts HistoryDeliveryOptions) 
 	defaults.Positive(&opts.Lease, LeaseDefault)
 	defaults.Positive(&opts.PollInterval, PollIntervalDefault)
 	defaults.Positive(&opts.MaxBackoff, MaxBackoffDefault)
+	defaults.Positive(&opts.Linger, HistoryLingerDefault)
 	defaults.Log(&opts.Log)
 	return &HistoryDelivery{q: q, w: w, opts: opts, wake: make(chan struct{}, 1),
 		owner: leaseowner.New()}
@@ -133,6 +143,7 @@ func (h *HistoryDelivery) Run(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 			case <-h.wake:
+				sleep(ctx, h.opts.Linger)
 			case <-time.After(h.opts.PollInterval):
 			}
 			continue
@@ -172,6 +183,9 @@ func (h *HistoryDelivery) Run(ctx context.Context) {
 			for _, v := range vs {
 				m.HistoryDelivered.WithLabelValues(v.Key.String()).Inc()
 			}
+		}
+		if len(vs) < h.opts.BatchSize {
+			sleep(ctx, h.opts.Linger) // caught up: let the next versions gather
 		}
 	}
 }
