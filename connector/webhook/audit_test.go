@@ -72,8 +72,7 @@ func auditSetup(t *testing.T, patterns ...string) (*testBundle, *fakeAuditor, *[
 	for _, p := range patterns {
 		a.patterns[p] = true
 	}
-	var b *testBundle
-	b = setup(t, func(o *Options) {
+	b := setup(t, func(o *Options) {
 		o.Audit = a
 		o.Recorder = orderRecorder{o.Recorder.(*fakeRecorder), order}
 	})
