@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -27,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -250,8 +252,15 @@ func StartCluster() (*Cluster, error) {
 
 // StartClusterWith is StartCluster with the given options.
 func StartClusterWith(opts Options) (*Cluster, error) {
-	dir, err := os.MkdirTemp("", "appwrite-sync-pg-")
+	reapOrphans(os.TempDir())
+	dir, err := os.MkdirTemp("", clusterPrefix)
 	if err != nil {
+		return nil, err
+	}
+	// The owner file lets a later run reap this cluster if this process dies without Stop
+	// (a test binary killed by -timeout or SIGKILL leaves its server running otherwise).
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	c, err := startClusterIn(dir, opts)
@@ -469,4 +478,42 @@ func WithDatabase(raw, name string) string {
 	}
 	u.Path = "/" + strings.TrimPrefix(name, "/")
 	return u.String()
+}
+
+// clusterPrefix starts the name of every throwaway cluster's directory (in os.TempDir()).
+const clusterPrefix = "appwrite-sync-pg-"
+
+// ownerFile, in a throwaway cluster's directory, holds the pid of the process that started it.
+const ownerFile = "owner.pid"
+
+// reapOrphans stops and removes the throwaway clusters under tmp whose starting process is
+// gone: a test binary killed before its deferred Stop leaves a postmaster running (pg_ctl
+// detaches it) and its directory behind, and a developer's machine collects them. A
+// directory without an owner file (an older run, or one being created this instant) or whose
+// owner is alive is left alone; a reused pid only makes a cluster wait for a later run.
+func reapOrphans(tmp string) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, clusterPrefix+"*"))
+	bin, binErr := BinDir()
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		if binErr == nil {
+			c := &Cluster{Dir: dir, bin: bin, asPG: os.Geteuid() == 0}
+			c.StopServer() // fails harmlessly when the server is not running
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+// processAlive reports whether a process with this pid exists (signal 0 checks without
+// sending; EPERM means it exists under another user).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -153,4 +155,35 @@ func TestOptionsFromEnv(t *testing.T) {
 		require.NoError(t, err, "%+v", tc)
 		require.Equal(t, tc.want, o, "%+v", tc)
 	}
+}
+
+// A cluster whose test process died without Stop is stopped and removed by the next start;
+// one whose owner lives, or that has no owner file, is left alone.
+func TestOrphanedClusterIsReaped(t *testing.T) {
+	t.Parallel()
+	c, err := StartClusterWith(Options{})
+	require.NoError(t, err)
+	defer c.Stop()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, c.URL)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(ctx))
+
+	// Its owner is alive (this process): kept.
+	reapOrphans(os.TempDir())
+	require.DirExists(t, c.Dir)
+	// A directory without an owner file: kept.
+	unowned, err := os.MkdirTemp("", clusterPrefix)
+	require.NoError(t, err)
+	defer os.RemoveAll(unowned)
+
+	// Its owner is a process that has exited: stopped and removed.
+	dead := exec.Command("true")
+	require.NoError(t, dead.Run())
+	require.NoError(t, os.WriteFile(filepath.Join(c.Dir, ownerFile), []byte(strconv.Itoa(dead.ProcessState.Pid())), 0o644))
+	reapOrphans(os.TempDir())
+	require.NoDirExists(t, c.Dir)
+	require.DirExists(t, unowned)
+	_, err = pgx.Connect(ctx, c.URL)
+	require.Error(t, err, "the orphan's server was stopped")
 }
