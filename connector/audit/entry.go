@@ -7,11 +7,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtext"
+	"github.com/appwrite-sync/appwrite-sync/internal/rawjson"
 )
 
 // Appwrite delivery headers an entry keeps.
@@ -41,14 +42,14 @@ func NewEntry(header http.Header, body []byte, received time.Time) Entry {
 	events := header.Get(HeaderEvents)
 	e := Entry{
 		ReceivedAt: received.UTC().Truncate(time.Microsecond),
-		WebhookID:  cleanText(header.Get(HeaderID)),
-		ProjectID:  cleanText(header.Get(HeaderProjectID)),
-		UserID:     cleanText(header.Get(HeaderUserID)),
-		Events:     cleanText(events),
+		WebhookID:  pgtext.Clean(header.Get(HeaderID), 0),
+		ProjectID:  pgtext.Clean(header.Get(HeaderProjectID), 0),
+		UserID:     pgtext.Clean(header.Get(HeaderUserID), 0),
+		Events:     pgtext.Clean(events, 0),
 		Digest:     Digest(events, body),
 		Payload:    body,
 	}
-	if !json.Valid(body) || !utf8.Valid(body) || !jsonbHolds(body) {
+	if !json.Valid(body) || !utf8.Valid(body) || !rawjson.JSONBHolds(body) {
 		e.Payload = BodyWrapped(body)
 	}
 	return e
@@ -79,66 +80,4 @@ func ChainHash(prevHash string, seq int64, canonical string) string {
 	h.Write([]byte{'\n'})
 	h.Write([]byte(canonical))
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// cleanText makes a header value storable as Postgres text (valid UTF-8, no NUL); Appwrite's
-// headers are ASCII, so this changes nothing they send.
-func cleanText(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.ReplaceAll(s, "\x00", "")
-}
-
-// jsonbHolds reports whether Postgres's jsonb accepts a valid JSON text: it refuses the
-// escapes \u0000 and a \u surrogate that is not half of a pair. Checking here keeps an entry
-// from failing the ledger's group it rides in (wrapRefused remains for anything missed).
-func jsonbHolds(body []byte) bool {
-	for i := 0; i < len(body); i++ {
-		if body[i] != '\\' {
-			continue
-		}
-		i++
-		if i >= len(body) || body[i] != 'u' {
-			continue // a two-character escape (json.Valid checked it)
-		}
-		c, ok := hex4(body, i+1)
-		if !ok {
-			return false
-		}
-		i += 4
-		switch {
-		case c == 0, c >= 0xDC00 && c <= 0xDFFF:
-			return false
-		case c >= 0xD800 && c <= 0xDBFF:
-			if i+2 >= len(body) || body[i+1] != '\\' || body[i+2] != 'u' {
-				return false
-			}
-			lo, ok := hex4(body, i+3)
-			if !ok || lo < 0xDC00 || lo > 0xDFFF {
-				return false
-			}
-			i += 6
-		}
-	}
-	return true
-}
-
-// hex4 parses the four hex digits at b[i:].
-func hex4(b []byte, i int) (rune, bool) {
-	if i+4 > len(b) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return r, true
 }
