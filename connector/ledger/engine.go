@@ -171,12 +171,17 @@ func (e *Engine) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-func (e *Engine) newBackoff() *backoff.ExponentialBackOff {
+func (e *Engine) newBackoff() *backoff.ExponentialBackOff { return retryBackoff(e.opts.MaxBackoff) }
+
+// retryBackoff is how the ledger's workers (sink delivery, the row history's delivery, the
+// relationship fan-out) space retries after a failure: from 200 ms, doubling, ±50% jitter (so
+// replicas retrying the same state store spread out), up to max.
+func retryBackoff(max time.Duration) *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 200 * time.Millisecond
 	b.Multiplier = 2
 	b.RandomizationFactor = 0.5
-	b.MaxInterval = e.opts.MaxBackoff
+	b.MaxInterval = max
 	return b
 }
 

@@ -25,6 +25,8 @@ const (
 	// batch before re-queuing the next (a sink that is down must not stop it for good).
 	fanoutCatchUp = 5 * time.Second
 	fanoutPoll    = time.Second
+	// fanoutMaxBackoff caps the wait between retries of a failing fan-out step.
+	fanoutMaxBackoff = 30 * time.Second
 )
 
 // FanoutOptions configures the fan-out worker.
@@ -74,7 +76,7 @@ func (f *Fanout) Notify() {
 // Run works the fan-out queue until ctx is done. Several replicas may run it: each batch
 // locks its queue entry (SKIP LOCKED).
 func (f *Fanout) Run(ctx context.Context) {
-	bo := 200 * time.Millisecond
+	bo := retryBackoff(fanoutMaxBackoff)
 	// requeued counts the rows re-queued since the sinks last caught up, over fan-outs: many
 	// small fan-outs (a backfill of the related table) must not flood the log either.
 	requeued := 0
@@ -87,11 +89,10 @@ func (f *Fanout) Run(ctx context.Context) {
 				return
 			}
 			f.opts.Log.WithError(err).Warn("relationship fan-out failed; retrying")
-			sleep(ctx, bo)
-			bo = min(2*bo, 30*time.Second)
+			sleep(ctx, bo.NextBackOff())
 			continue
 		case res.Idle:
-			bo = 200 * time.Millisecond
+			bo.Reset()
 			select {
 			case <-ctx.Done():
 				return
@@ -100,7 +101,7 @@ func (f *Fanout) Run(ctx context.Context) {
 			}
 			continue
 		}
-		bo = 200 * time.Millisecond
+		bo.Reset()
 		requeued += res.Requeued
 		if through.Less(res.Through) {
 			through = res.Through

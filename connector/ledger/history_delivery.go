@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/sirupsen/logrus"
 
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
@@ -87,8 +86,7 @@ func (h *HistoryDelivery) Run(ctx context.Context) {
 			log.WithError(err).Debug("giving up the history delivery lease failed; it will lapse")
 		}
 	}()
-	bo := backoff.NewExponentialBackOff() // as the engine's sinks back off
-	bo.InitialInterval, bo.Multiplier, bo.RandomizationFactor, bo.MaxInterval = 200*time.Millisecond, 2, 0.5, h.opts.MaxBackoff
+	bo := retryBackoff(h.opts.MaxBackoff)
 	for {
 		err := h.w.Start(ctx)
 		if err == nil {
