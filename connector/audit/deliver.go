@@ -84,8 +84,6 @@ func (d *Deliverer) Notify() {
 func (d *Deliverer) Run(ctx context.Context) {
 	poll := time.NewTicker(d.opts.Poll)
 	defer poll.Stop()
-	sweep := time.NewTicker(SweepEvery)
-	defer sweep.Stop()
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	defer linger.Stop()
@@ -123,8 +121,7 @@ func (d *Deliverer) Run(ctx context.Context) {
 				return
 			case <-linger.C:
 			}
-		case <-poll.C:
-		case <-sweep.C:
+		case <-poll.C: // also brings the loop to the retention check above
 		}
 	}
 }
