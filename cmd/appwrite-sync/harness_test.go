@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"testing"
@@ -132,6 +133,18 @@ func startInstanceLog(t *testing.T, cfg *config.Config, w io.Writer) *instance {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}, 10*time.Second, 20*time.Millisecond)
+	// The admin listener starts on its own: a test calling the admin API right away would
+	// otherwise race it (connection refused).
+	if cfg.Admin.Listen != "" {
+		require.Eventually(t, func() bool {
+			c, err := net.Dial("tcp", cfg.Admin.Listen)
+			if err != nil {
+				return false
+			}
+			c.Close()
+			return true
+		}, 10*time.Second, 20*time.Millisecond)
+	}
 	t.Cleanup(in.stop)
 	return in
 }
