@@ -3,10 +3,12 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
@@ -295,4 +297,55 @@ func TestRereadOfTheHeldReadLeavesTheRowUntouched(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []Result{Duplicate, Duplicate}, res)
 	require.NotEqual(t, locked1, xmax("same-1"), "not probed: locked by this group")
+}
+
+// A group of webhook upserts newer than every tombstone horizon, nearly every group, reads
+// ledger_horizon once, not once per change (the per-row probe cost about 1 µs of Postgres CPU
+// per change). Upserts at or before a horizon still probe their own table's:
+// TestReplayAfterTheTombstoneIsSwept holds what that refuses.
+func TestRecordReadsTheHorizonOncePerGroup(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var version int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version))
+	if version < 150000 {
+		t.Skip("needs pg_stat_force_next_flush (PostgreSQL 15+) to read the scan counters at once")
+	}
+	// The recorder on one connection, with serve's generic plans (OpenLogPool), so its
+	// counters are flushed by the statement below.
+	cfg := b.logPool.Config().Copy()
+	cfg.MaxConns, cfg.MinConns = 1, 0
+	one, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer one.Close()
+	rec := NewRecorder(one, RecorderOptions{})
+	defer rec.Close()
+	// Two tables with horizons in the past, one without: the group spans all three.
+	_, err = b.pool.Exec(ctx, `INSERT INTO appwrite_sync.ledger_horizon (table_key, updated_at) VALUES ('main/posts', $1), ('main/a', $2)`,
+		t0.Add(-48*time.Hour), t0.Add(-24*time.Hour))
+	require.NoError(t, err)
+	scans := func() int64 {
+		_, err := one.Exec(ctx, `SELECT pg_stat_force_next_flush()`)
+		require.NoError(t, err)
+		var n int64
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT seq_scan + COALESCE(idx_scan, 0) FROM pg_stat_user_tables
+            WHERE relid = 'appwrite_sync.ledger_horizon'::regclass`).Scan(&n))
+		return n
+	}
+	const groups, size = 8, 30 // past the five runs after which Postgres may keep a generic plan
+	before := scans()
+	for g := range groups {
+		chs := make([]connector.Change, size)
+		for i := range chs {
+			chs[i] = ch(fmt.Sprintf("g%d-%d", g, i), t0.Add(time.Duration(i)*time.Millisecond), connector.OpUpsert, "v")
+			chs[i].Key = []connector.TableKey{key, {Database: "main", Table: "a"}, {Database: "main", Table: "b"}}[i%3]
+		}
+		res, err := rec.RecordBatch(ctx, chs)
+		require.NoError(t, err)
+		for _, r := range res {
+			require.Equal(t, Recorded, r)
+		}
+	}
+	require.LessOrEqual(t, scans()-before, int64(groups), "ledger_horizon read per change, not per group")
 }

@@ -51,9 +51,9 @@
 // about 250 bytes per deleted row forever (measured for 100,000 tombstones with 20-character
 // ids and an empty source: 141 bytes of heap, 66 of primary key, 32 of log index, 7 of
 // tombstone index), 250 MB per million deletes, which is the growth the sweep exists to stop.
-// The horizon is one row per table and costs a webhook upsert one primary-key probe of that
-// small table in the record statement (no extra round trip); the ledger itself is probed only
-// for upserts at or before the horizon.
+// The horizon is one row per table; the record statement reads the newest of them once (no
+// extra round trip), probes a table's own horizon only for an upsert not newer than that, and
+// the ledger itself only for upserts at or before the table's horizon.
 //
 // A record statement that began before the horizon rose reads neither the new horizon nor,
 // if the sweep removed the tombstone meanwhile, the tombstone, and would insert the replay.
