@@ -65,7 +65,7 @@ func (l *auditLog) Audit(ctx context.Context, header http.Header, body []byte, r
 	err := l.rec.Audit(ctx, header, body, received)
 	if err != nil {
 		if ch, derr := webhook.Decode(header.Get(webhook.HeaderEvents), body); derr == nil && l.a.mapped(ch.Key) {
-			l.a.outage.refuse(ch.Key, received, "audit_unavailable")
+			l.a.outage.Refuse(ch.Key, received, "audit_unavailable")
 		}
 	}
 	return err

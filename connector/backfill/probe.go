@@ -27,7 +27,8 @@ type ProbeOptions struct {
 	Every time.Duration
 	// Reenabled runs when a webhook seen disabled is enabled again (by someone, or by the probe
 	// with Reenable): the changes Appwrite dropped since disabledSince must be read back (the
-	// serve command queues an incremental reconcile of every table from then). May be nil.
+	// serve command wires outage.Guard.WebhookReenabled, which queues an incremental reconcile of
+	// every table from then). May be nil.
 	Reenabled func(ctx context.Context, webhookID string, disabledSince time.Time)
 	// Reenable enables a webhook found disabled again (PUT /v1/webhooks/{id}, Appwrite 1.9+,
 	// key scope webhooks.write): reconcile.reenable_webhooks.
