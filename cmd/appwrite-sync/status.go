@@ -44,18 +44,12 @@ type tableView struct {
 	Tombstones int64 `json:"tombstones"`
 }
 
-func statusCommand(ctx context.Context, load func() (*config.Config, error), stdout io.Writer) *cobra.Command {
+func statusCommand(ctx context.Context, load loader, stdout io.Writer) *cobra.Command {
 	var asJSON bool
 	var adminURL string
-	cmd := &cobra.Command{
-		Use:   "status [--json]",
-		Short: "Show sinks (pending, lag, dead letters, last error), quarantine and running backfill jobs of a running serve",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
+	cmd := command("status [--json]",
+		"Show sinks (pending, lag, dead letters, last error), quarantine and running backfill jobs of a running serve",
+		load.then(func(cfg *config.Config) error {
 			c, err := newAdminClient(cfg, adminURL, "status")
 			if err != nil {
 				return err
@@ -71,8 +65,7 @@ func statusCommand(ctx context.Context, load func() (*config.Config, error), std
 			}
 			writeStatus(stdout, v)
 			return nil
-		},
-	}
+		}))
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	cmd.Flags().StringVar(&adminURL, "admin-url", "", "admin API base URL (default: from admin.listen)")
 	return cmd
