@@ -3,7 +3,8 @@ package backfill
 import (
 	"context"
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -222,13 +223,8 @@ func (p *Probe) cameBack(ctx context.Context, id string, disabledSince time.Time
 func (p *Probe) Status() map[string]any {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ids := make([]string, 0, len(p.health))
-	for id := range p.health {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	hooks := make(map[string]WebhookHealth, len(ids))
-	for _, id := range ids {
+	hooks := make(map[string]WebhookHealth, len(p.health))
+	for _, id := range slices.Sorted(maps.Keys(p.health)) {
 		hooks[id] = *p.health[id]
 	}
 	out := map[string]any{"webhooks": hooks, "supported": p.unsupported == ""}

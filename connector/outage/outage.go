@@ -18,9 +18,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -340,12 +341,7 @@ func (g *Guard) repair(ctx context.Context) {
 	if len(pending) == 0 || g.o.Backfill == nil || g.degraded.Load() {
 		return
 	}
-	tables := make([]string, 0, len(pending))
-	for k := range pending {
-		tables = append(tables, k)
-	}
-	sort.Strings(tables)
-	for _, table := range tables {
+	for _, table := range slices.Sorted(maps.Keys(pending)) {
 		key, err := connector.ParseTableKey(table)
 		var id string
 		if err == nil {
