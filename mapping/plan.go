@@ -2,7 +2,8 @@ package mapping
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -60,11 +61,7 @@ func (m *Mapping) Plan() string {
 			planList(&b, "ranking_rules", s.RankingRules)
 			planList(&b, "stop_words", s.StopWords)
 			if s.Synonyms != nil {
-				words := make([]string, 0, len(s.Synonyms))
-				for w := range s.Synonyms {
-					words = append(words, w)
-				}
-				sort.Strings(words)
+				words := slices.Sorted(maps.Keys(s.Synonyms))
 				for i, w := range words {
 					words[i] = w + " = " + strings.Join(s.Synonyms[w], " | ")
 				}

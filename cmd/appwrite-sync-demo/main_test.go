@@ -18,9 +18,9 @@ func TestDemoShowsWhatEachWebhookDid(t *testing.T) {
 		t.Skip("starts PostgreSQL and the real binary")
 	}
 	bin := filepath.Join(t.TempDir(), "appwrite-sync")
-	// As `make demo` builds it; the same build (static, -trimpath) as cmd/appwrite-sync's tests,
-	// so the two packages share the compiled dependencies in the build cache.
-	build := exec.Command("make", "-s", "-C", "../..", "build", "BIN="+bin)
+	// As `make demo` builds it, in the same variant (STATIC=0) as cmd/appwrite-sync's tests, so
+	// the two packages share the compiled dependencies in the build cache.
+	build := exec.Command("make", "-s", "-C", "../..", "build", "BIN="+bin, "STATIC=0")
 	if _, err := exec.LookPath("make"); err != nil {
 		build = exec.Command("go", "build", "-o", bin, "../appwrite-sync")
 	}

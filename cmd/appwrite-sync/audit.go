@@ -65,7 +65,7 @@ func (l *auditLog) Audit(ctx context.Context, header http.Header, body []byte, r
 	err := l.rec.Audit(ctx, header, body, received)
 	if err != nil {
 		if ch, derr := webhook.Decode(header.Get(webhook.HeaderEvents), body); derr == nil && l.a.mapped(ch.Key) {
-			l.a.outage.refuse(ch.Key, received, "audit_unavailable")
+			l.a.outage.Refuse(ch.Key, received, "audit_unavailable")
 		}
 	}
 	return err
@@ -98,24 +98,15 @@ func (l *auditLog) close() {
 }
 
 // auditCommand is `appwrite-sync audit verify`.
-func auditCommand(ctx context.Context, load func() (*config.Config, error), stdout io.Writer) *cobra.Command {
+func auditCommand(ctx context.Context, load loader, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Work with the audit log (audit.events)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "verify",
-		Short: "Recompute the audit log's hash chain in the warehouse; exit 0 with the entry count and head hash, 1 naming the first entry that does not match",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			return verifyAudit(ctx, cfg, stdout)
-		},
-	})
+	cmd.AddCommand(command("verify",
+		"Recompute the audit log's hash chain in the warehouse; exit 0 with the entry count and head hash, 1 naming the first entry that does not match",
+		load.then(func(cfg *config.Config) error { return verifyAudit(ctx, cfg, stdout) })))
 	return cmd
 }
 

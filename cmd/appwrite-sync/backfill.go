@@ -54,19 +54,13 @@ func adminBase(listen string, tls bool) string {
 	return scheme + net.JoinHostPort(host, port)
 }
 
-func backfillCommand(ctx context.Context, _ *string, load func() (*config.Config, error), stdout, stderr io.Writer) *cobra.Command {
+func backfillCommand(ctx context.Context, load loader, stdout io.Writer) *cobra.Command {
 	var table, mode, adminURL string
 	var follow, allowMassDelete bool
 	var poll time.Duration
-	cmd := &cobra.Command{
-		Use:   "backfill --table database/table [--mode full|incremental] [--allow-mass-delete] [--follow]",
-		Short: "Start a backfill job through the admin API; --follow shows live progress",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
+	cmd := command("backfill --table database/table [--mode full|incremental] [--allow-mass-delete] [--follow]",
+		"Start a backfill job through the admin API; --follow shows live progress",
+		load.then(func(cfg *config.Config) error {
 			if table == "" {
 				return &exitError{exitBadInput, errors.New("--table is required, e.g. --table main/posts")}
 			}
@@ -98,8 +92,7 @@ func backfillCommand(ctx context.Context, _ *string, load func() (*config.Config
 				return nil
 			}
 			return followJob(ctx, c, started.ID, poll, stdout)
-		},
-	}
+		}))
 	cmd.Flags().StringVar(&table, "table", "", "table to backfill, as database/table")
 	cmd.Flags().StringVar(&mode, "mode", "full", "full (scan all rows, delete rows gone from the source) or incremental (rows changed since the last watermark)")
 	cmd.Flags().BoolVar(&allowMassDelete, "allow-mass-delete", false, "let a full job delete more than half of the table's rows (it refuses otherwise: a key that cannot see the rows would look like every row is gone)")

@@ -46,7 +46,7 @@ func buildBinary(t testing.TB) string {
 			built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
 			return
 		}
-		built.out, built.err = exec.Command("make", "-s", "-C", "../..", "build", "BIN="+built.bin).CombinedOutput()
+		built.out, built.err = exec.Command("make", "-s", "-C", "../..", "build", "BIN="+built.bin, "STATIC=0").CombinedOutput()
 	})
 	require.NoError(t, built.err, string(built.out))
 	return built.bin

@@ -31,29 +31,40 @@ func (e *exitError) Error() string { return e.err.Error() }
 
 func (e *exitError) Unwrap() error { return e.err }
 
+// loader loads the config file --config names; a config that does not load exits 2.
+type loader func() (*config.Config, error)
+
+// then is a command's run that needs the config: it loads it first.
+func (load loader) then(run func(cfg *config.Config) error) func(*cobra.Command) error {
+	return func(*cobra.Command) error {
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		return run(cfg)
+	}
+}
+
+// command is a subcommand that takes no arguments.
+func command(use, short string, run func(cmd *cobra.Command) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd) }}
+}
+
 // Run executes the CLI with args and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cfgPath string
-	loadConfig := func() (*config.Config, error) {
+	load := loader(func() (*config.Config, error) {
 		cfg, err := config.Load(cfgPath)
 		if err != nil {
 			return nil, &exitError{exitBadInput, err}
 		}
 		return cfg, nil
-	}
+	})
 	serveFlags := struct{ noMigrate bool }{}
-	serve := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the service (default command)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			return runServe(ctx, cfg, !serveFlags.noMigrate, stderr)
-		},
-	}
+	serve := command("serve", "Run the service (default command)", load.then(func(cfg *config.Config) error {
+		return runServe(ctx, cfg, !serveFlags.noMigrate, stderr)
+	}))
 	serve.Flags().BoolVar(&serveFlags.noMigrate, "no-migrate", false, "do not apply state-store migrations on start")
 	root := &cobra.Command{
 		Use:           "appwrite-sync",
@@ -66,50 +77,27 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.PersistentFlags().StringVar(&cfgPath, "config", "config.yaml", "path of the YAML config file")
 	root.Flags().BoolVar(&serveFlags.noMigrate, "no-migrate", false, "do not apply state-store migrations on start")
 	root.AddCommand(serve,
-		&cobra.Command{
-			Use:   "migrate",
-			Short: "Apply state-store migrations, then exit",
-			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				cfg, err := loadConfig()
-				if err != nil {
-					return err
-				}
-				v, err := migrations.Up(ctx, cfg.State.DatabaseURL)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(stdout, "state store migrated to version %d\n", v)
-				return nil
-			},
-		},
-		&cobra.Command{
-			Use:   "validate",
-			Short: "Validate config and mapping, print the plan (indexes, settings, DDL)",
-			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				cfg, err := loadConfig()
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(stdout, "config %s is valid: %d webhook(s), %d table(s)\n\n", cfg.File, len(cfg.Webhooks), len(cfg.Mapping.Tables))
-				fmt.Fprint(stdout, cfg.Mapping.Plan())
-				fmt.Fprint(stdout, auditPlan(cfg))
-				return nil
-			},
-		},
-		&cobra.Command{
-			Use:   "version",
-			Short: "Print the version",
-			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				fmt.Fprintln(stdout, "appwrite-sync", version)
-				return nil
-			},
-		},
-		backfillCommand(ctx, &cfgPath, loadConfig, stdout, stderr),
-		statusCommand(ctx, loadConfig, stdout),
-		auditCommand(ctx, loadConfig, stdout),
+		command("migrate", "Apply state-store migrations, then exit", load.then(func(cfg *config.Config) error {
+			v, err := migrations.Up(ctx, cfg.State.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "state store migrated to version %d\n", v)
+			return nil
+		})),
+		command("validate", "Validate config and mapping, print the plan (indexes, settings, DDL)", load.then(func(cfg *config.Config) error {
+			fmt.Fprintf(stdout, "config %s is valid: %d webhook(s), %d table(s)\n\n", cfg.File, len(cfg.Webhooks), len(cfg.Mapping.Tables))
+			fmt.Fprint(stdout, cfg.Mapping.Plan())
+			fmt.Fprint(stdout, auditPlan(cfg))
+			return nil
+		})),
+		command("version", "Print the version", func(*cobra.Command) error {
+			fmt.Fprintln(stdout, "appwrite-sync", version)
+			return nil
+		}),
+		backfillCommand(ctx, load, stdout),
+		statusCommand(ctx, load, stdout),
+		auditCommand(ctx, load, stdout),
 		healthcheckCommand(stdout),
 	)
 	root.SetArgs(args)

@@ -27,11 +27,8 @@ const plainToTLS = "Client sent an HTTP request to an HTTPS server"
 func healthcheckCommand(stdout io.Writer) *cobra.Command {
 	var rawURL string
 	var timeout time.Duration
-	cmd := &cobra.Command{
-		Use:   "healthcheck",
-		Short: "Exit 0 when the given health URL answers 200 (for container healthchecks)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	cmd := command("healthcheck", "Exit 0 when the given health URL answers 200 (for container healthchecks)",
+		func(cmd *cobra.Command) error {
 			u, err := url.Parse(rawURL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return &exitError{exitBadInput, fmt.Errorf("--url %q: write an absolute http(s) URL, e.g. http://127.0.0.1:8080/readyz", rawURL)}
@@ -51,8 +48,7 @@ func healthcheckCommand(stdout io.Writer) *cobra.Command {
 			}
 			fmt.Fprintf(stdout, "%s\n", body)
 			return nil
-		},
-	}
+		})
 	cmd.Flags().StringVar(&rawURL, "url", "http://127.0.0.1:8080/readyz", "URL to probe (https on a loopback host skips certificate verification)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "probe timeout")
 	return cmd

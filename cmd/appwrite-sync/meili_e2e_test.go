@@ -137,7 +137,9 @@ func TestMeili503StormLosesNothing(t *testing.T) {
 	t.Parallel()
 	state, wh := pgtest.NewMigratedDatabase(t, migrations.Up), pgtest.NewDatabase(t)
 	d := newMeili(t, meilitest.Options{TaskDelay: time.Millisecond})
-	in := startInstance(t, meiliConfig(t, state, wh, d.url, meiliOpts{Meili: "batch_size: 25"}))
+	// Each injected 503 pauses the sink for a backoff: a short one keeps 30 of them quick.
+	in := startInstance(t, meiliConfig(t, state, wh, d.url, meiliOpts{Meili: "batch_size: 25",
+		Delivery: "{lease: 5s, poll_interval: 20ms, max_backoff: 50ms}"}))
 	rng := rand.New(rand.NewSource(7))
 	all, truth := history(rng, 60)
 	d.srv.InjectHTTPError(http.StatusServiceUnavailable, 30)

@@ -28,6 +28,7 @@ import (
 	"github.com/appwrite-sync/appwrite-sync/connector/config"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/connector/outage"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
 	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/internal/periodic"
@@ -91,7 +92,7 @@ type app struct {
 	// draining is set at the first SIGTERM/SIGINT: /readyz answers 503 from then on.
 	draining atomic.Bool
 	// outage spools changes while the state store cannot commit and repairs refused ones.
-	outage *outage
+	outage *outage.Guard
 	// history delivers the row history (postgres.history) to the warehouse; nil when no table
 	// keeps one (history.go).
 	history       *ledger.HistoryDelivery
@@ -186,7 +187,7 @@ func build(ctx context.Context, cfg *config.Config, log *logrus.Entry) (*app, er
 	if err := a.buildBackfill(); err != nil {
 		return nil, err
 	}
-	a.outage = newOutage(a)
+	a.outage = a.newOutage()
 	if a.audit, err = newAuditLog(a); err != nil {
 		return nil, err
 	}
@@ -228,7 +229,7 @@ func (a *app) observe(r webhook.Result) {
 type storeRecorder struct{ a *app }
 
 func (s storeRecorder) Record(ctx context.Context, ch connector.Change) (webhook.Recorded, error) {
-	return s.a.outage.record(ctx, ch)
+	return s.a.outage.Record(ctx, ch)
 }
 
 func (s storeRecorder) Quarantine(ctx context.Context, q webhook.Quarantined) error {
@@ -274,11 +275,7 @@ func (a *app) ready(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	err := ledger.Ready(ctx, a.state)
-	if err != nil && a.outage.readyDespite(err) {
-		return nil // the spool takes the webhooks: keep the load balancer routing here
-	}
-	return err
+	return a.outage.Ready(ctx)
 }
 
 func (a *app) run(ctx context.Context) error {
@@ -293,7 +290,7 @@ func (a *app) run(ctx context.Context) error {
 			bf = a.backfill
 		}
 		extra := func() map[string]any {
-			out := a.outage.status()
+			out := a.outage.Status()
 			a.fanoutStatus(out)
 			if a.probe != nil {
 				for k, v := range a.probe.Status() {
@@ -339,7 +336,7 @@ func (a *app) run(ctx context.Context) error {
 	// spool is then drained once more and closed, before the recorder.
 	outageCtx, stopOutage := context.WithCancel(context.Background())
 	outageDone := make(chan struct{})
-	go func() { defer close(outageDone); a.outage.run(outageCtx) }()
+	go func() { defer close(outageDone); a.outage.Run(outageCtx) }()
 	if a.backfill != nil {
 		bg.Add(3)
 		go func() { defer bg.Done(); a.backfill.Run(engineCtx) }()
@@ -360,7 +357,7 @@ func (a *app) run(ctx context.Context) error {
 		if err != nil {
 			stopOutage()
 			<-outageDone
-			a.outage.close(a.cfg.Server.ShutdownTimeout)
+			a.outage.Close(a.cfg.Server.ShutdownTimeout)
 			stopEngine()
 			bg.Wait()
 			return fmt.Errorf("listening on %s: %w", s.Addr, err)
@@ -388,7 +385,7 @@ func (a *app) run(ctx context.Context) error {
 	a.shutdown(servers, hardStop(ctx))
 	stopOutage()
 	<-outageDone
-	a.outage.close(a.cfg.Server.ShutdownTimeout)
+	a.outage.Close(a.cfg.Server.ShutdownTimeout)
 	a.recorder.Close()
 	a.audit.close()
 	stopEngine()
@@ -544,6 +541,17 @@ func (a *app) sweep(ctx context.Context) {
 	})
 }
 
+// newOutage builds the spool and the repair list (connector/outage).
+func (a *app) newOutage() *outage.Guard {
+	tables := make([]connector.TableKey, 0, len(a.cfg.Mapping.Tables))
+	for _, t := range a.cfg.Mapping.Tables {
+		tables = append(tables, t.Key())
+	}
+	return outage.New(outage.Options{Dir: a.cfg.State.SpoolDir, MaxBytes: a.cfg.State.SpoolMaxBytes,
+		MaxBodyBytes: a.cfg.Limits.MaxBodyBytes, State: a.state, Recorder: a.recorder, Admin: a.admin,
+		Backfill: a.backfill, Tables: tables, Metrics: a.metrics, Log: a.log})
+}
+
 func (a *app) close() {
 	for _, s := range a.sinks {
 		_ = s.Close()
@@ -581,11 +589,9 @@ func (a *app) buildBackfill() error {
 	if len(c.Reconcile.WebhookIDs) > 0 {
 		a.probe = backfill.NewProbe(backfill.ProbeOptions{Client: client, IDs: c.Reconcile.WebhookIDs,
 			Every: c.Reconcile.ProbeEvery, Metrics: a.metrics, Log: a.log, Reenable: c.Reconcile.ReenableWebhooks,
-			// Appwrite dropped the events of every table while the webhook was disabled: each
-			// table is reconciled from then, as a refused change's table is (outage.repair),
-			// and kept on the list until a job could be queued.
-			Reenabled: func(_ context.Context, _ string, since time.Time) {
-				a.outage.markAll(since, backfill.TriggerProbe, "the webhook was disabled: reconciling the table from then", "webhook_disabled")
+			// a.outage is built after the manager it queues repairs with.
+			Reenabled: func(ctx context.Context, id string, since time.Time) {
+				a.outage.WebhookReenabled(ctx, id, since)
 			}})
 	}
 	return nil

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,18 +45,12 @@ type tableView struct {
 	Tombstones int64 `json:"tombstones"`
 }
 
-func statusCommand(ctx context.Context, load func() (*config.Config, error), stdout io.Writer) *cobra.Command {
+func statusCommand(ctx context.Context, load loader, stdout io.Writer) *cobra.Command {
 	var asJSON bool
 	var adminURL string
-	cmd := &cobra.Command{
-		Use:   "status [--json]",
-		Short: "Show sinks (pending, lag, dead letters, last error), quarantine and running backfill jobs of a running serve",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
+	cmd := command("status [--json]",
+		"Show sinks (pending, lag, dead letters, last error), quarantine and running backfill jobs of a running serve",
+		load.then(func(cfg *config.Config) error {
 			c, err := newAdminClient(cfg, adminURL, "status")
 			if err != nil {
 				return err
@@ -71,8 +66,7 @@ func statusCommand(ctx context.Context, load func() (*config.Config, error), std
 			}
 			writeStatus(stdout, v)
 			return nil
-		},
-	}
+		}))
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	cmd.Flags().StringVar(&adminURL, "admin-url", "", "admin API base URL (default: from admin.listen)")
 	return cmd
@@ -128,7 +122,7 @@ func fetchStatus(ctx context.Context, c adminClient) (statusView, error) {
 func writeStatus(out io.Writer, v statusView) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SINK\tSTATE\tPENDING\tLAG\tDEAD LETTERS\tLAST ERROR")
-	for _, name := range sortedNames(v.Sinks) {
+	for _, name := range slices.Sorted(maps.Keys(v.Sinks)) {
 		s := v.Sinks[name]
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\n", name, orDash(s.State), s.Pending,
 			time.Duration(s.LagSeconds*float64(time.Second)).Round(100*time.Millisecond), s.DeadLetter, orDash(oneLine(s.LastError)))
@@ -145,7 +139,7 @@ func writeStatus(out io.Writer, v statusView) {
 	if len(v.Tables) > 0 {
 		fmt.Fprintln(out)
 		fmt.Fprintln(tw, "TABLE\tROWS\tTOMBSTONES")
-		for _, name := range sortedNames(v.Tables) {
+		for _, name := range slices.Sorted(maps.Keys(v.Tables)) {
 			fmt.Fprintf(tw, "%s\t%d\t%d\n", name, v.Tables[name].Rows, v.Tables[name].Tombstones)
 		}
 		tw.Flush()
@@ -173,15 +167,6 @@ func writeStatus(out io.Writer, v statusView) {
 		}
 		tw.Flush()
 	}
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func orDash(s string) string {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,7 +88,7 @@ func (s *summarizer) tick(every time.Duration) {
 	}
 	sinks := map[string]map[string]any{}
 	active := len(webhooks) > 0 || len(refused) > 0 || len(changes) > 0
-	for _, name := range sortedNames(cur.pending) {
+	for _, name := range slices.Sorted(maps.Keys(cur.pending)) {
 		applied := delta(cur.applied, prev.applied, name)
 		dead := int64(cur.dead[name])
 		if applied > 0 || cur.pending[name] > 0 || dead != int64(prev.dead[name]) {
@@ -110,7 +112,7 @@ func (s *summarizer) tick(every time.Duration) {
 	if len(changes) > 0 {
 		fmt.Fprintf(&b, "; changes %s", formatCounts(changes))
 	}
-	for _, name := range sortedNames(sinks) {
+	for _, name := range slices.Sorted(maps.Keys(sinks)) {
 		v := sinks[name]
 		fmt.Fprintf(&b, "; %s: %d applied, %d pending, lag %.1fs, %d dead letters", name,
 			v["applied"], v["pending"], v["lag_seconds"], v["dead_letter"])
@@ -129,7 +131,7 @@ func sum(m map[string]int64) int64 {
 // formatCounts renders {"stale": 2, "new": 5} as "new 5, stale 2".
 func formatCounts(m map[string]int64) string {
 	parts := make([]string, 0, len(m))
-	for _, k := range sortedNames(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")

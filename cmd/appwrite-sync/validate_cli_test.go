@@ -74,7 +74,7 @@ func TestMakeValidateInFreshShell(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make")
 	}
-	cmd := exec.Command("make", "-s", "-C", "../..", "validate", "BIN="+buildBinary(t)) // its build step finds it up to date
+	cmd := exec.Command("make", "-s", "-C", "../..", "validate", "BIN="+buildBinary(t), "STATIC=0") // its build step finds it up to date
 	cmd.Env = freshEnv(t)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
@@ -91,7 +91,7 @@ func TestMakeStatusInFreshShell(t *testing.T) {
 	}
 	state := pgtest.NewDatabase(t)
 	in := startInstance(t, testConfig(t, state, state, ""))
-	cmd := exec.Command("make", "-s", "-C", "../..", "status", "BIN="+buildBinary(t))
+	cmd := exec.Command("make", "-s", "-C", "../..", "status", "BIN="+buildBinary(t), "STATIC=0")
 	cmd.Env = append(freshEnv(t), "ADMIN_LISTEN="+in.cfg.Admin.Listen, "APPWRITE_SYNC_ADMIN_TOKEN="+testToken)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))

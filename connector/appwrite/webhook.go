@@ -33,17 +33,9 @@ func (c *Client) GetWebhook(ctx context.Context, id string) (Webhook, error) {
 		return Webhook{}, fmt.Errorf("appwrite: %s: empty webhook id", op)
 	}
 	r := &request{op: op, path: "/webhooks/" + url.PathEscape(id), family: familyWebhooks, webhookID: id}
-	body, err := c.do(ctx, r)
-	if routeMissing(err) {
-		return Webhook{}, fmt.Errorf("appwrite: %s: %w (GET /webhooks/{id} needs Appwrite 1.9+; webhook health cannot be watched): %w",
-			op, ErrNotSupported, err)
-	}
-	if err != nil {
-		return Webhook{}, err
-	}
 	var w Webhook
-	if err := json.Unmarshal(body, &w); err != nil {
-		return Webhook{}, fmt.Errorf("appwrite: %s: decoding the response: %w", op, err)
+	if err := c.webhookCall(ctx, r, "GET /webhooks/{id} needs Appwrite 1.9+; webhook health cannot be watched", "the response", &w); err != nil {
+		return Webhook{}, err
 	}
 	if w.ID == "" {
 		return Webhook{}, fmt.Errorf("appwrite: %s: %w", op, errors.New("response has no $id"))
@@ -79,16 +71,10 @@ func (c *Client) EnableWebhook(ctx context.Context, id string) (Webhook, error) 
 		return Webhook{}, fmt.Errorf("appwrite: %s: empty webhook id", op)
 	}
 	path := "/webhooks/" + url.PathEscape(id)
-	body, err := c.do(ctx, &request{op: op, path: path, family: familyWebhooks, webhookID: id})
-	if routeMissing(err) {
-		return Webhook{}, fmt.Errorf("appwrite: %s: %w (the webhooks API needs Appwrite 1.9+): %w", op, ErrNotSupported, err)
-	}
-	if err != nil {
-		return Webhook{}, err
-	}
 	var cur webhookSettings
-	if err := json.Unmarshal(body, &cur); err != nil {
-		return Webhook{}, fmt.Errorf("appwrite: %s: decoding the webhook: %w", op, err)
+	if err := c.webhookCall(ctx, &request{op: op, path: path, family: familyWebhooks, webhookID: id},
+		"the webhooks API needs Appwrite 1.9+", "the webhook", &cur); err != nil {
+		return Webhook{}, err
 	}
 	if cur.URL == "" || cur.Name == "" {
 		return Webhook{}, fmt.Errorf("appwrite: %s: the webhook as read has no name or url; not updating it", op)
@@ -101,17 +87,26 @@ func (c *Client) EnableWebhook(ctx context.Context, id string) (Webhook, error) 
 	if err != nil {
 		return Webhook{}, fmt.Errorf("appwrite: %s: %w", op, err)
 	}
-	body, err = c.do(ctx, &request{op: op, path: path, family: familyWebhooks, webhookID: id,
-		method: http.MethodPut, body: put, scope: "webhooks.write"})
-	if routeMissing(err) {
-		return Webhook{}, fmt.Errorf("appwrite: %s: %w (PUT /webhooks/{id} needs Appwrite 1.9+): %w", op, ErrNotSupported, err)
-	}
-	if err != nil {
+	var w Webhook
+	if err := c.webhookCall(ctx, &request{op: op, path: path, family: familyWebhooks, webhookID: id,
+		method: http.MethodPut, body: put, scope: "webhooks.write"}, "PUT /webhooks/{id} needs Appwrite 1.9+", "the response", &w); err != nil {
 		return Webhook{}, err
 	}
-	var w Webhook
-	if err := json.Unmarshal(body, &w); err != nil {
-		return Webhook{}, fmt.Errorf("appwrite: %s: decoding the response: %w", op, err)
-	}
 	return w, nil
+}
+
+// webhookCall sends r to a webhooks route and decodes the answer (named what) into out. A
+// server without the route answers with an error matching ErrNotSupported, saying why (needs).
+func (c *Client) webhookCall(ctx context.Context, r *request, needs, what string, out any) error {
+	body, err := c.do(ctx, r)
+	if routeMissing(err) {
+		return fmt.Errorf("appwrite: %s: %w (%s): %w", r.op, ErrNotSupported, needs, err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("appwrite: %s: decoding %s: %w", r.op, what, err)
+	}
+	return nil
 }

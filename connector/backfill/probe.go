@@ -3,7 +3,8 @@ package backfill
 import (
 	"context"
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,7 +28,8 @@ type ProbeOptions struct {
 	Every time.Duration
 	// Reenabled runs when a webhook seen disabled is enabled again (by someone, or by the probe
 	// with Reenable): the changes Appwrite dropped since disabledSince must be read back (the
-	// serve command queues an incremental reconcile of every table from then). May be nil.
+	// serve command wires outage.Guard.WebhookReenabled, which queues an incremental reconcile of
+	// every table from then). May be nil.
 	Reenabled func(ctx context.Context, webhookID string, disabledSince time.Time)
 	// Reenable enables a webhook found disabled again (PUT /v1/webhooks/{id}, Appwrite 1.9+,
 	// key scope webhooks.write): reconcile.reenable_webhooks.
@@ -221,13 +223,8 @@ func (p *Probe) cameBack(ctx context.Context, id string, disabledSince time.Time
 func (p *Probe) Status() map[string]any {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ids := make([]string, 0, len(p.health))
-	for id := range p.health {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	hooks := make(map[string]WebhookHealth, len(ids))
-	for _, id := range ids {
+	hooks := make(map[string]WebhookHealth, len(p.health))
+	for _, id := range slices.Sorted(maps.Keys(p.health)) {
 		hooks[id] = *p.health[id]
 	}
 	out := map[string]any{"webhooks": hooks, "supported": p.unsupported == ""}

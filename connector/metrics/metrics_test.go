@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -70,5 +71,15 @@ func TestEveryMetricIsDocumented(t *testing.T) {
 	require.NotEmpty(t, names)
 	for _, n := range names {
 		require.Contains(t, string(b), "`"+n[1], "docs/api.md does not list %s", n[1])
+	}
+}
+
+// Every collector field is declared with a tag, so New creates it: a field added without one
+// would stay nil and panic at its first use.
+func TestEveryFieldIsCreated(t *testing.T) {
+	t.Parallel()
+	v := reflect.ValueOf(New()).Elem()
+	for i := range v.NumField() {
+		require.False(t, v.Field(i).IsNil(), "Metrics.%s has no metric tag", v.Type().Field(i).Name)
 	}
 }

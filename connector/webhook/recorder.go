@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
@@ -68,9 +67,6 @@ type Quarantined struct {
 var quarantineHeaders = [...]string{
 	HeaderEvents, HeaderID, HeaderName, HeaderProjectID, HeaderUserID, "User-Agent",
 }
-
-// ErrNotStored is returned by NotStored: there is no state store to record into.
-var ErrNotStored = errors.New("no state store: change not stored")
 
 // NotStored is a Recorder that stores nothing and always fails. It lets the listener run before
 // the ledger exists while honouring the contract: nothing that was not durably stored is ever

@@ -13,13 +13,6 @@ import (
 	"sync"
 )
 
-// ErrMissingSignature means the request carried no X-Appwrite-Webhook-Signature header.
-var ErrMissingSignature = errors.New("missing X-Appwrite-Webhook-Signature header")
-
-// ErrInvalidSignature means the signature is malformed or matches none of the signing keys
-// for any accepted form of the URL.
-var ErrInvalidSignature = errors.New("invalid webhook signature")
-
 // Verifier checks Appwrite webhook signatures for one configured webhook URL.
 //
 // Appwrite signs base64(HMAC-SHA1(key, URL + body)). The URL is the string stored in the

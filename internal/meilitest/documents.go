@@ -3,8 +3,10 @@ package meilitest
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"mime"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -21,7 +23,7 @@ func mediaType(ct string) string {
 
 // checkParams rejects query parameters a route does not know, as Meilisearch does.
 func checkParams(q url.Values, allowed ...string) *APIError {
-	for _, k := range sortedKeys(q) {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		known := false
 		for _, a := range allowed {
 			if k == a {

@@ -2,7 +2,9 @@ package meilitest
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -121,7 +123,7 @@ func (s *Server) listIndexes(rq *request) reply {
 		return errorReply(e)
 	}
 	s.mu.RLock()
-	uids := sortedKeys(s.indexes)
+	uids := slices.Sorted(maps.Keys(s.indexes))
 	results := []indexView{}
 	for i := offset; i < len(uids) && i < offset+limit; i++ {
 		results = append(results, s.indexes[uids[i]].view())
@@ -170,7 +172,7 @@ func (s *Server) postIndex(rq *request) reply {
 	if e := requireJSON(rq, &body); e != nil {
 		return errorReply(e)
 	}
-	for _, k := range sortedKeys(body) {
+	for _, k := range slices.Sorted(maps.Keys(body)) {
 		if k != "uid" && k != "primaryKey" {
 			return errorReply(apiErrorf(CodeBadRequest, "Unknown field `%s`: expected one of `uid`, `primaryKey`", k))
 		}
@@ -220,7 +222,7 @@ func (s *Server) patchIndex(rq *request) reply {
 	}
 	op := &updateIndexOp{}
 	d := details{}
-	for _, k := range sortedKeys(body) {
+	for _, k := range slices.Sorted(maps.Keys(body)) {
 		switch k {
 		case "primaryKey":
 			pk, e := optionalPrimaryKey(body[k])

@@ -3,7 +3,9 @@ package meilitest
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -148,7 +150,7 @@ func isKnownSetting(k string) bool {
 
 // validateSettings checks a PATCH /settings body the way Meilisearch's deserializer does.
 func validateSettings(patch map[string]json.RawMessage) *APIError {
-	for _, k := range sortedKeys(patch) {
+	for _, k := range slices.Sorted(maps.Keys(patch)) {
 		if !isKnownSetting(k) {
 			return apiErrorf(CodeBadRequest, "Unknown field `%s`: expected one of `%s`", k, strings.Join(append(append([]string{}, settingKeys...), optionalSettingKeys...), "`, `"))
 		}

@@ -17,8 +17,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -101,13 +102,8 @@ func run(r io.Reader, w io.Writer, now func() time.Time) (failed bool, err error
 	if err := sc.Err(); err != nil {
 		return true, err
 	}
-	pkgs := make([]string, 0, len(pkgLines))
-	for p := range pkgLines {
-		pkgs = append(pkgs, p)
-	}
-	sort.Strings(pkgs)
 	fmt.Fprintf(w, "\n%s done; per package:\n", stamp())
-	for _, p := range pkgs {
+	for _, p := range slices.Sorted(maps.Keys(pkgLines)) {
 		fmt.Fprintln(w, pkgLines[p])
 	}
 	return failed, nil

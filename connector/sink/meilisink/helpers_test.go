@@ -13,10 +13,9 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
 	"github.com/appwrite-sync/appwrite-sync/internal/meilitest"
-	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
@@ -72,14 +71,7 @@ func quietLog() *logrus.Entry {
 // parseMapping parses a `tables:` list.
 func parseMapping(t testing.TB, text string) *mapping.Mapping {
 	t.Helper()
-	var root yaml.Node
-	require.NoError(t, yaml.Unmarshal([]byte(text), &root))
-	d := yamlnode.NewNode("test.yaml", &root, func(string) (string, bool) { return "", false })
-	tables := mapping.ParseTables(d, root.Content[0], "tables")
-	require.NoError(t, d.Errs.Err())
-	m, err := mapping.New(tables, "test")
-	require.NoError(t, err)
-	return m
+	return sinktest.ParseMapping(t, "test", text)
 }
 
 func (b *testBundle) open(t testing.TB, m *mapping.Mapping, mod func(*Options)) *Sink {

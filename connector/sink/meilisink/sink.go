@@ -190,13 +190,9 @@ func (s *Sink) bootstrap(ctx context.Context, ix *index) (problem, err error) {
 			}
 			break
 		}
-		rctx, cancel = context.WithTimeout(ctx, s.opts.Timeout)
-		ti, err := s.client.CreateIndex(rctx, &meili.IndexConfig{Uid: ix.uid, PrimaryKey: ix.primaryKey})
-		cancel()
-		if err != nil {
-			return nil, classify("creating index "+ix.uid, err)
-		}
-		task, err := s.waitOne(ctx, ti.TaskUID)
+		task, err := s.runTask(ctx, "creating index "+ix.uid, func(c context.Context) (*meili.TaskInfo, error) {
+			return s.client.CreateIndex(c, &meili.IndexConfig{Uid: ix.uid, PrimaryKey: ix.primaryKey})
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -221,13 +217,9 @@ func (s *Sink) checkPrimaryKey(ctx context.Context, ix *index, have string) (pro
 	case ix.primaryKey:
 		return nil, nil
 	case "":
-		rctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-		ti, err := s.client.Index(ix.uid).UpdateIndex(rctx, &meili.UpdateIndexRequestParams{PrimaryKey: ix.primaryKey})
-		cancel()
-		if err != nil {
-			return nil, classify("setting the primary key of index "+ix.uid, err)
-		}
-		task, err := s.waitOne(ctx, ti.TaskUID)
+		task, err := s.runTask(ctx, "setting the primary key of index "+ix.uid, func(c context.Context) (*meili.TaskInfo, error) {
+			return s.client.Index(ix.uid).UpdateIndex(c, &meili.UpdateIndexRequestParams{PrimaryKey: ix.primaryKey})
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -251,6 +243,18 @@ func (s *Sink) taskProblem(ix *index, what string, t *meili.Task) (problem, err 
 	}
 	return nil, fmt.Errorf("%w: meilisearch index %q: %s: task %d %s: %s (%s)", connector.ErrSinkUnavailable,
 		ix.uid, what, t.UID, t.Status, t.Error.Message, t.Error.Code)
+}
+
+// runTask starts a setup task (the request bounded by Options.Timeout; op says what it does, in
+// errors) and waits for it.
+func (s *Sink) runTask(ctx context.Context, op string, start func(context.Context) (*meili.TaskInfo, error)) (*meili.Task, error) {
+	rctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	ti, err := start(rctx)
+	cancel()
+	if err != nil {
+		return nil, classify(op, err)
+	}
+	return s.waitOne(ctx, ti.TaskUID)
 }
 
 func (s *Sink) waitOne(ctx context.Context, uid int64) (*meili.Task, error) {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
-	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
 
@@ -214,27 +213,17 @@ func (h *History) insert(ctx context.Context, t *mapping.Table, st *historyStmt,
 		args[len(historyFixed)+j] = col
 	}
 	_, err := h.pool.Exec(ctx, st.sql, args...)
-	if err == nil {
-		return nil
-	}
-	if !pgerr.IsData(err) {
-		return classify(err)
-	}
-	if len(rows) == 1 {
-		if rows[0].vals == nil {
-			return connector.Permanent(fmt.Sprintf("warehouse refused version %s of row %s in %s", rows[0].fixed[2], rows[0].fixed[0], t.PG.QualifiedHistoryTable()), err)
-		}
-		h.log.WithFields(logrus.Fields{"table": t.PG.QualifiedHistoryTable(), "row_id": rows[0].fixed[0]}).WithError(err).
-			Warn("row history: the warehouse refused the version's values; kept with data NULL")
-		r := rows[0]
-		r.vals, r.fixed[8] = nil, false
-		return h.insert(ctx, t, st, []histRow{r})
-	}
-	mid := len(rows) / 2
-	if err := h.insert(ctx, t, st, rows[:mid]); err != nil {
-		return err
-	}
-	return h.insert(ctx, t, st, rows[mid:])
+	return bisect(err, rows,
+		func(rows []histRow) error { return h.insert(ctx, t, st, rows) },
+		func(r histRow, err error) error {
+			if r.vals == nil {
+				return connector.Permanent(fmt.Sprintf("warehouse refused version %s of row %s in %s", r.fixed[2], r.fixed[0], t.PG.QualifiedHistoryTable()), err)
+			}
+			h.log.WithFields(logrus.Fields{"table": t.PG.QualifiedHistoryTable(), "row_id": r.fixed[0]}).WithError(err).
+				Warn("row history: the warehouse refused the version's values; kept with data NULL")
+			r.vals, r.fixed[8] = nil, false
+			return h.insert(ctx, t, st, []histRow{r})
+		})
 }
 
 // historySweepBatch is how many versions one retention statement removes (its own short

@@ -10,13 +10,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
-	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
@@ -43,14 +42,7 @@ func historyMapping(t testing.TB, history string) *mapping.Mapping {
   postgres:
     columns: {title: text, views: bigint}
     history: ` + history + "\n"
-	var root yaml.Node
-	require.NoError(t, yaml.Unmarshal([]byte(src), &root))
-	d := yamlnode.NewNode("hist.yaml", &root, func(string) (string, bool) { return "", false })
-	tables := mapping.ParseTables(d, root.Content[0], "tables")
-	require.NoError(t, d.Errs.Err())
-	m, err := mapping.New(tables, "hist")
-	require.NoError(t, err)
-	return m
+	return sinktest.ParseMapping(t, "hist", src)
 }
 
 func setupHistory(t *testing.T, history string) histBundle {
@@ -399,20 +391,14 @@ func TestHistoryDataOfUnconvertibleAndFilteredVersions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setupHistory(t, "true")
-	var root yaml.Node
-	require.NoError(t, yaml.Unmarshal([]byte(`
+	m := sinktest.ParseMapping(t, "hist", `
 - database: main
   table: posts
   where: {status: {not: draft}}
   postgres:
     columns: {title: text, views: bigint}
     history: true
-`), &root))
-	d := yamlnode.NewNode("hist.yaml", &root, func(string) (string, bool) { return "", false })
-	tables := mapping.ParseTables(d, root.Content[0], "tables")
-	require.NoError(t, d.Errs.Err())
-	m, err := mapping.New(tables, "hist")
-	require.NoError(t, err)
+`)
 	w := NewHistory(b.pool, m, nil)
 	version := func(id, row string) ledger.HistoryVersion {
 		return ledger.HistoryVersion{Key: histKey, RowID: id, Version: connector.Version{UpdatedAt: h0, Op: connector.OpUpsert, Hash: []byte(id)},

@@ -10,15 +10,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/connector/sink/sinktest"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
-	"github.com/appwrite-sync/appwrite-sync/internal/yamlnode"
-	"github.com/appwrite-sync/appwrite-sync/mapping"
 	"github.com/appwrite-sync/appwrite-sync/migrations"
 )
 
@@ -35,13 +32,7 @@ func TestWideNonASCIIPoisonRowIsDeadLetteredAndTheRestLands(t *testing.T) {
 	for i := range columns {
 		fmt.Fprintf(&cols, "      col_%02d: bigint\n", i)
 	}
-	var root yaml.Node
-	require.NoError(t, yaml.Unmarshal([]byte("- database: main\n  table: posts\n  postgres:\n    table: posts\n    columns:\n"+cols.String()), &root))
-	d := yamlnode.NewNode("poison.yaml", &root, func(string) (string, bool) { return "", false })
-	tables := mapping.ParseTables(d, root.Content[0], "tables")
-	require.NoError(t, d.Errs.Err())
-	m, err := mapping.New(tables, "poison")
-	require.NoError(t, err)
+	m := sinktest.ParseMapping(t, "poison", "- database: main\n  table: posts\n  postgres:\n    table: posts\n    columns:\n"+cols.String())
 
 	state := pgtest.NewMigratedDatabase(t, migrations.Up)
 	pool, err := ledger.OpenPool(ctx, state, 8)
@@ -52,15 +43,8 @@ func TestWideNonASCIIPoisonRowIsDeadLetteredAndTheRestLands(t *testing.T) {
 	defer wh.Close()
 	s := New(wh, m, nil)
 	defer s.Close()
-	log := logrus.New()
-	log.SetLevel(logrus.ErrorLevel)
-	eng := ledger.NewEngine(ledger.NewQueue(pool), []ledger.SinkConfig{{Sink: s, BatchSize: 50}},
-		ledger.EngineOptions{Lease: 10 * time.Second, PollInterval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: logrus.NewEntry(log)})
-	rec := ledger.NewRecorder(pool, ledger.RecorderOptions{Notify: eng.Notify})
-	defer rec.Close()
-	done := make(chan struct{})
-	go func() { eng.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	rec, stop := sinktest.Deliver(pool, ledger.SinkConfig{Sink: s, BatchSize: 50})
+	defer stop()
 
 	at := time.Date(2026, 3, 26, 10, 0, 0, 0, time.UTC)
 	record := func(id string, value any) {

@@ -247,6 +247,19 @@ func (s *Sink) upsertRows(ctx context.Context, t *mapping.Table, st *upsertStmt,
 		args[j] = col
 	}
 	_, err := s.pool.Exec(ctx, st.sql, args...)
+	return bisect(err, rows,
+		func(rows []upsertRow) error { return s.upsertRows(ctx, t, st, rows, be) },
+		func(r upsertRow, err error) error {
+			be.Fail(r.idx, connector.Permanent(fmt.Sprintf("warehouse rejected row %s of %s", r.item.RowID, t.PG.QualifiedTable()), err))
+			return nil
+		})
+}
+
+// bisect narrows down a data error (a value a column rejects) that writing rows in one
+// statement met: err is that statement's. Each half is written again (write), down to the
+// single row at fault, which alone decides what its error becomes. Any other error is
+// classified and ends the write.
+func bisect[R any](err error, rows []R, write func([]R) error, alone func(R, error) error) error {
 	if err == nil {
 		return nil
 	}
@@ -254,14 +267,13 @@ func (s *Sink) upsertRows(ctx context.Context, t *mapping.Table, st *upsertStmt,
 		return classify(err)
 	}
 	if len(rows) == 1 {
-		be.Fail(rows[0].idx, connector.Permanent(fmt.Sprintf("warehouse rejected row %s of %s", rows[0].item.RowID, t.PG.QualifiedTable()), err))
-		return nil
+		return alone(rows[0], err)
 	}
 	mid := len(rows) / 2
-	if err := s.upsertRows(ctx, t, st, rows[:mid], be); err != nil {
+	if err := write(rows[:mid]); err != nil {
 		return err
 	}
-	return s.upsertRows(ctx, t, st, rows[mid:], be)
+	return write(rows[mid:])
 }
 
 func (s *Sink) delete(ctx context.Context, t *mapping.Table, rows []delRow, be *connector.BatchError) error {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sirupsen/logrus"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -45,12 +46,19 @@ const MappingYAML = `
 // Mapping parses MappingYAML.
 func Mapping(t testing.TB) *mapping.Mapping {
 	t.Helper()
+	return ParseMapping(t, "sinktest", MappingYAML)
+}
+
+// ParseMapping parses a `tables:` list (no environment variables) into a mapping whose sinks
+// write to the schema name.
+func ParseMapping(t testing.TB, name, text string) *mapping.Mapping {
+	t.Helper()
 	var root yaml.Node
-	require.NoError(t, yaml.Unmarshal([]byte(MappingYAML), &root))
-	d := yamlnode.NewNode("sinktest.yaml", &root, func(string) (string, bool) { return "", false })
+	require.NoError(t, yaml.Unmarshal([]byte(text), &root))
+	d := yamlnode.NewNode(name+".yaml", &root, func(string) (string, bool) { return "", false })
 	tables := mapping.ParseTables(d, root.Content[0], "tables")
 	require.NoError(t, d.Errs.Err())
-	m, err := mapping.New(tables, "sinktest")
+	m, err := mapping.New(tables, name)
 	require.NoError(t, err)
 	return m
 }
@@ -182,17 +190,13 @@ func Run(t *testing.T, h Harness) {
 	})
 	t.Run("WhereMismatchIsADelete", func(t *testing.T) {
 		// A mapping with `where`: a row that stops matching leaves the sink, and comes back.
-		var root yaml.Node
-		require.NoError(t, yaml.Unmarshal([]byte(`
+		wm := ParseMapping(t, "sinktest", `
 - database: main
   table: posts
   where: {title: {not: hidden}}
   meilisearch: {index: posts, fields: [title, views], filterable: [views]}
   postgres: {table: posts, columns: {title: text, views: bigint}}
-`), &root))
-		d := yamlnode.NewNode("where.yaml", &root, func(string) (string, bool) { return "", false })
-		wm, err := mapping.New(mapping.ParseTables(d, root.Content[0], "tables"), "sinktest")
-		require.NoError(t, err)
+`)
 		s := h.start(t, wm)
 		require.NoError(t, s.Apply(ctx, []sink.Item{Row("w-1", t0, connector.OpUpsert, "shown", 1, nil)}))
 		h.eventually(t, "w-1", Stored{"shown", 1}, true)
@@ -235,6 +239,21 @@ func Run(t *testing.T, h Harness) {
 	})
 }
 
+// Deliver runs the real delivery engine for sc over the state store pool, polling often, and
+// returns a recorder that wakes it: changes recorded through it reach sc.Sink. stop ends the
+// engine and closes the recorder; call it before closing the sink or the pool.
+func Deliver(pool *pgxpool.Pool, sc ledger.SinkConfig) (rec *ledger.Recorder, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	log := logrus.New()
+	log.SetLevel(logrus.ErrorLevel)
+	eng := ledger.NewEngine(ledger.NewQueue(pool), []ledger.SinkConfig{sc},
+		ledger.EngineOptions{Lease: 10 * time.Second, PollInterval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: logrus.NewEntry(log)})
+	rec = ledger.NewRecorder(pool, ledger.RecorderOptions{Notify: eng.Notify})
+	done := make(chan struct{})
+	go func() { eng.Run(ctx); close(done) }()
+	return rec, func() { cancel(); <-done; rec.Close() }
+}
+
 // runEngine records changes in a real ledger and lets the real engine deliver them: a late
 // older update after a delete never resurrects the row; a poisoned row is dead-lettered while
 // the rest lands; many updates to one row collapse.
@@ -248,16 +267,9 @@ func runEngine(t *testing.T, h Harness, m *mapping.Mapping) {
 	defer pool.Close()
 	s := h.Open(t, m)
 	defer s.Close()
-	log := logrus.New()
-	log.SetLevel(logrus.ErrorLevel)
 	// One batch in flight: a row recorded last is applied last (see delivered below).
-	eng := ledger.NewEngine(ledger.NewQueue(pool), []ledger.SinkConfig{{Sink: s, BatchSize: 50, Workers: 1}},
-		ledger.EngineOptions{Lease: 10 * time.Second, PollInterval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Log: logrus.NewEntry(log)})
-	rec := ledger.NewRecorder(pool, ledger.RecorderOptions{Notify: eng.Notify})
-	defer rec.Close()
-	done := make(chan struct{})
-	go func() { eng.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	rec, stop := Deliver(pool, ledger.SinkConfig{Sink: s, BatchSize: 50, Workers: 1})
+	defer stop()
 
 	record := func(it sink.Item) ledger.Result {
 		r, err := rec.RecordResult(ctx, change(it))
