@@ -76,22 +76,18 @@ func TestTestClusterIsNotDurable(t *testing.T) {
 	require.Same(t, started, Started())
 	pid, err := started.PostmasterPID()
 	require.NoError(t, err)
-	var backendsParent int
-	require.NoError(t, pgxQueryInt(t, started.URL, "SELECT pg_backend_pid()", &backendsParent))
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", backendsParent))
+	// The backend is read while its connection is open: a closed connection's backend exits,
+	// and its /proc entry with it.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, started.URL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var backend int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend))
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", backend))
 	require.NoError(t, err)
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	require.Equal(t, strconv.Itoa(pid), fields[1], "a backend's parent is the postmaster")
-}
-
-func pgxQueryInt(t *testing.T, url, sql string, v *int) error {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	return conn.QueryRow(ctx, sql).Scan(v)
 }
 
 // A durable cluster runs with production durability, and FlushDelay makes every commit's
