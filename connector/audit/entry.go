@@ -3,10 +3,8 @@ package audit
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -69,15 +67,4 @@ func Digest(events string, body []byte) []byte {
 func BodyWrapped(body []byte) []byte {
 	b, _ := json.Marshal(map[string]string{"$body_base64": base64.StdEncoding.EncodeToString(body)})
 	return b
-}
-
-// ChainHash is an entry's hash: hex(SHA-256(prevHash "\n" seq "\n" canonical)).
-func ChainHash(prevHash string, seq int64, canonical string) string {
-	h := sha256.New()
-	h.Write([]byte(prevHash))
-	h.Write([]byte{'\n'})
-	h.Write(strconv.AppendInt(nil, seq, 10))
-	h.Write([]byte{'\n'})
-	h.Write([]byte(canonical))
-	return hex.EncodeToString(h.Sum(nil))
 }
