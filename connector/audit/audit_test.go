@@ -402,5 +402,12 @@ func TestNewEntryWrapsWhatJsonbRefuses(t *testing.T) {
 	} {
 		e := audit.NewEntry(h, []byte(body), time.Now())
 		require.Equal(t, wrapped, strings.Contains(string(e.Payload), "$body_base64"), body)
+		// The entry of a row change (its body decoded: valid JSON and UTF-8) looks only for
+		// what jsonb refuses, and finds the same.
+		m, err := audit.NewMatcher(patterns)
+		require.NoError(t, err)
+		rec := audit.NewRecorder(nil, audit.RecorderOptions{Matcher: m})
+		rec.Close()
+		require.Equal(t, e.Payload, rec.Entry(h, []byte(body), time.Now()).Payload, body)
 	}
 }

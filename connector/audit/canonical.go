@@ -73,11 +73,9 @@ func (d *Deliverer) render(ctx context.Context, e storedEntry) (rendered, error)
 	if len(r.events) > 0 {
 		r.event = &r.events[0]
 	}
-	if pl, ok := rawjson.AppendJSONB(nil, e.payload); ok {
-		if c, ok := appendCanonical(make([]byte, 0, len(pl)+len(e.events)+256), e.receivedAt, e.webhookID, e.projectID, e.userID, r.events, r.event, pl); ok {
-			r.payload, r.canonical = string(pl), c
-			return r, nil
-		}
+	if c, pl, ok := appendCanonical(make([]byte, 0, len(e.payload)+len(e.events)+256), e.receivedAt, e.webhookID, e.projectID, e.userID, r.events, r.event, e.payload); ok {
+		r.payload, r.canonical = string(pl), c
+		return r, nil
 	}
 	payload := e.payload
 	for attempt := 0; ; attempt++ {
@@ -101,13 +99,15 @@ func (d *Deliverer) render(ctx context.Context, e storedEntry) (rendered, error)
 // canonicalTime is canonicalSQL's to_char format of received_at in Go's layout.
 const canonicalTime = "2006-01-02T15:04:05.000000Z"
 
-// appendCanonical appends canonicalSQL's rendering of an entry whose payload is already
-// jsonb's text output: jsonb_build_array's "[e1, e2, ...]" with text elements escaped as jsonb
-// escapes them. False for a received_at whose year to_char would not write as four digits.
-func appendCanonical(dst []byte, at time.Time, webhookID, projectID, userID *string, events []string, event *string, payload []byte) ([]byte, bool) {
+// appendCanonical appends canonicalSQL's rendering of an entry: jsonb_build_array's
+// "[e1, e2, ...]" with text elements escaped as jsonb escapes them, and the payload rendered as
+// jsonb renders it (rawjson.AppendJSONB), which it also returns (within out). Not ok when
+// rawjson.AppendJSONB declines the payload, or for a received_at whose year to_char would not
+// write as four digits.
+func appendCanonical(dst []byte, at time.Time, webhookID, projectID, userID *string, events []string, event *string, payload []byte) (out, rendered []byte, ok bool) {
 	at = at.UTC()
 	if y := at.Year(); y < 1000 || y > 9999 {
-		return dst, false
+		return dst, nil, false
 	}
 	dst = append(dst, '[', '"')
 	dst = at.AppendFormat(dst, canonicalTime)
@@ -125,8 +125,11 @@ func appendCanonical(dst []byte, at time.Time, webhookID, projectID, userID *str
 	dst = append(dst, "], "...)
 	dst = appendCanonicalText(dst, event)
 	dst = append(dst, ", "...)
-	dst = append(dst, payload...)
-	return append(dst, ']'), true
+	start := len(dst)
+	if dst, ok = rawjson.AppendJSONB(dst, payload); !ok {
+		return dst, nil, false
+	}
+	return append(dst, ']'), dst[start:], true
 }
 
 // appendCanonicalText is a text element of jsonb_build_array: null, or the string.

@@ -83,9 +83,11 @@ func (r *Recorder) Audit(ctx context.Context, header http.Header, body []byte, r
 }
 
 // Entry is the delivery's entry, for the ledger to record with the row change it carries
-// (connector.Change.Audit).
+// (connector.Change.Audit). The body decoded as a row change, so it is one JSON object in valid
+// UTF-8 (connector.ContentHash accepts nothing else): only what jsonb refuses beyond that is
+// looked for again.
 func (r *Recorder) Entry(header http.Header, body []byte, received time.Time) *Entry {
-	e := NewEntry(header, body, received)
+	e := newEntry(header, body, received, true)
 	return &e
 }
 

@@ -2,6 +2,7 @@ package rawjson
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
 	"sync"
 	"unicode/utf16"
@@ -220,6 +221,13 @@ func (r *jsonbRenderer) object(s []byte) ([]byte, bool) {
 // (decoded), or with escape as jsonb writes it (quoted and escaped again), and returns the
 // rest of s. Not ok for what jsonb refuses or JSON does not allow.
 func jsonbString(dst, s []byte, escape bool) (out, rest []byte, ok bool) {
+	// Most strings hold no escape and no control character: jsonb writes them back as they are.
+	if end, err := StringEnd(s, 0); err == nil && bytes.IndexByte(s[1:end-1], '\\') < 0 && printableUTF8(s[1:end-1]) {
+		if escape {
+			return append(dst, s[:end]...), s[end:], true
+		}
+		return append(dst, s[1:end-1]...), s[end:], true
+	}
 	if escape {
 		dst = append(dst, '"')
 	}
@@ -288,6 +296,34 @@ func jsonbString(dst, s []byte, escape bool) (out, rest []byte, ok bool) {
 		}
 	}
 	return nil, nil, false
+}
+
+// printableUTF8 reports whether s is valid UTF-8 without control characters (below 0x20).
+func printableUTF8(s []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	// Eight bytes at a time while they are all ASCII at or above 0x20.
+	for ; i+8 <= len(s); i += 8 {
+		if x := binary.LittleEndian.Uint64(s[i:]); x&highs != 0 || (x-0x20*ones)&^x&highs != 0 {
+			break
+		}
+	}
+	for i < len(s) {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < ' ' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return false
+		}
+		i += size
+	}
+	return true
 }
 
 // appendJSONBEscaped appends the decoded string s as jsonb writes it (Postgres's escape_json).
