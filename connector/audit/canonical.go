@@ -56,7 +56,7 @@ func readEntries(ctx context.Context, tx pgx.Tx, afterTx uint64, afterSeq int64,
 type rendered struct {
 	events    []string
 	event     *string // the first element; nil when there is none
-	payload   string  // jsonb's text output of the payload
+	payload   []byte  // jsonb's text output of the payload (JSON text to pgx: sent as it is)
 	canonical []byte  // canonicalSQL's rendering of the entry
 }
 
@@ -74,13 +74,13 @@ func (d *Deliverer) render(ctx context.Context, e storedEntry) (rendered, error)
 		r.event = &r.events[0]
 	}
 	if c, pl, ok := appendCanonical(make([]byte, 0, len(e.payload)+len(e.events)+256), e.receivedAt, e.webhookID, e.projectID, e.userID, r.events, r.event, e.payload); ok {
-		r.payload, r.canonical = string(pl), c
+		r.payload, r.canonical = pl, c
 		return r, nil
 	}
 	payload := e.payload
 	for attempt := 0; ; attempt++ {
-		var canon string
-		err := d.wh.QueryRow(ctx, renderSQL, e.receivedAt, e.webhookID, e.projectID, e.userID, r.events, r.event, string(payload)).Scan(&canon, &r.payload)
+		var canon, pl string
+		err := d.wh.QueryRow(ctx, renderSQL, e.receivedAt, e.webhookID, e.projectID, e.userID, r.events, r.event, string(payload)).Scan(&canon, &pl)
 		if pgerr.IsData(err) && attempt == 0 {
 			// jsonb refuses what the service's checks let through (a number numeric cannot
 			// hold, nesting past Postgres's stack): keep the body, wrapped.
@@ -91,7 +91,7 @@ func (d *Deliverer) render(ctx context.Context, e storedEntry) (rendered, error)
 		if err != nil {
 			return r, fmt.Errorf("rendering its canonical form: %w", err)
 		}
-		r.canonical = []byte(canon)
+		r.canonical, r.payload = []byte(canon), []byte(pl)
 		return r, nil
 	}
 }
