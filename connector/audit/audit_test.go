@@ -337,22 +337,23 @@ func TestRetentionRemovesOnlyWhatIsDue(t *testing.T) {
 
 // Bodies jsonb cannot hold are kept, wrapped, and still verify: those NewEntry finds, and one
 // only jsonb refuses (a number numeric cannot hold), which the delivery wraps. Bodies the
-// service leaves to the warehouse to render (exponents, deep nesting) are kept as they are.
+// service leaves to the warehouse to render (an exponent beyond ±100, deep nesting) are kept as they are.
 func TestOddBodiesAreKept(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	deep := `{"deep":` + strings.Repeat(`[`, 300) + strings.Repeat(`]`, 300) + `}`
 	for _, body := range []string{`not json`, `{"a":"\u0000"}`, `{"a":"\ud800"}`, "{\"a\":\"\xff\"}", `{"b":1,"a":[1.0,2e3,"x\/y"]}`,
-		`{"n":1e1000000}`, deep} {
+		`{"n":1e1000000}`, deep, `{"big":1e150}`} {
 		d := userEvent("u1", "update")
 		require.NoError(t, b.rec.Audit(context.Background(), d.h, []byte(body), time.Now()))
 	}
 	rep, err := b.verify(t)
 	require.NoError(t, err)
-	require.Equal(t, int64(7), rep.Entries)
+	require.Equal(t, int64(8), rep.Entries)
 	require.Equal(t, int64(5), b.count(t, `SELECT count(*) FROM wh.audit_log WHERE payload ? '$body_base64'`))
 	require.Equal(t, int64(1), b.count(t, `SELECT count(*) FROM wh.audit_log WHERE payload = '{"b":1,"a":[1.0,2000,"x/y"]}'`))
 	require.Equal(t, int64(1), b.count(t, `SELECT count(*) FROM wh.audit_log WHERE payload = $1::jsonb`, deep))
+	require.Equal(t, int64(1), b.count(t, `SELECT count(*) FROM wh.audit_log WHERE payload = '{"big":1e150}'`))
 }
 
 // The SQL verifier docs/operations.md gives agrees with Verify: no row on an intact log, the

@@ -20,7 +20,7 @@ import (
 // rawjson.AppendJSONB. Parsing the body as jsonb when the entry was inserted and rendering it
 // again when it was read cost the state store more than the rest of the audit log's
 // statements (BENCHMARKS.md, "Row history and audit log cost"). What Go does not render
-// exactly (a number with an exponent, deep nesting) is rendered by the warehouse itself
+// exactly (a number with an exponent beyond ±100, deep nesting) is rendered by the warehouse itself
 // (renderSQL), and what the warehouse's jsonb then refuses is wrapped (BodyWrapped), as NewEntry
 // wraps what it finds: a payload never holds the log back.
 

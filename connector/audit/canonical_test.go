@@ -26,7 +26,8 @@ var canonicalSeeds = []string{
 	`{"s":"\u00e9\/\u001f\u007f\t\b\f\r\n\"\\\u0022\u005c\u2028\u2029 \ud83d\ude00 <>&' \u0001"}`,
 	"{\"raw\":\"é 😀 \x7f \u2028\",\"k\\u00e9y\":1,\"k\\n\":2,\"k\\\"\":3}",
 	" \t{ \"a\" :\r\n[ 1 , { \"c\" : null } ] , \"b\" : \"x\" }\n ",
-	`{"n":1e2,"m":[1.5E-3,-0e0,2e+3]}`, // numeric writes these out: the warehouse renders them
+	`{"n":1e2,"m":[1.5E-3,-0e0,2e+3,1.0E-7,-0.001e3,0.000e2,123.456e1]}`, // PHP writes small floats so; numeric writes them out
+	`{"big":1e150}`, // an exponent the service leaves to the warehouse
 	`{"deep":` + strings.Repeat(`[`, 200) + strings.Repeat(`]`, 200) + `}`,
 }
 
@@ -72,7 +73,7 @@ func FuzzCanonicalFormMatchesPostgres(f *testing.F) {
 	})
 }
 
-// The service renders every seed but those numeric writes out differently and the deep one.
+// The service renders every seed but the one with a large exponent and the deep one.
 func TestCanonicalSeedsRenderedInGo(t *testing.T) {
 	t.Parallel()
 	declined := 0

@@ -74,7 +74,7 @@
 // in Python, gets the same text with `SELECT ...::text`. docs/operations.md gives the query.
 // The delivery renders this form itself (canonical.go: rawjson.AppendJSONB writes jsonb's text
 // output, held to Postgres by a test), and asks the warehouse to render the few payloads it
-// does not render exactly (numbers with an exponent, deep nesting).
+// does not render exactly (numbers with an exponent beyond ±100, deep nesting).
 //
 // A body that jsonb cannot hold (not JSON, invalid UTF-8, a \u0000 escape, a lone surrogate)
 // is kept as {"$body_base64": "<standard base64 of the body>"} instead of being refused: it was

@@ -27,14 +27,12 @@ const (
 // keys ordered by length, then bytes, the last of duplicate keys kept, ", " and ": " between
 // elements and members, strings decoded and escaped again as jsonb writes them (only ", \ and
 // control characters escaped, \b \f \n \r \t short, the rest as lower-case \u00XX; / and
-// non-ASCII as themselves), numbers as numeric writes them (verbatim, but a negative zero
-// loses its sign).
+// non-ASCII as themselves), numbers as numeric writes them (appendNumeric).
 //
 // ok is false, and dst is returned unchanged, for what it does not render exactly as Postgres
-// does, so that the caller asks Postgres instead: a number with an exponent (numeric writes
-// it out: 1e2 is 100) or longer than maxJSONBNumber, nesting deeper than maxJSONBDepth, and
-// anything jsonb refuses or that is not JSON (invalid UTF-8, a \u0000 escape, a lone
-// surrogate).
+// does, so that the caller asks Postgres instead: a number longer than maxJSONBNumber or with
+// an exponent beyond maxJSONBExponent, nesting deeper than maxJSONBDepth, and anything jsonb
+// refuses or that is not JSON (invalid UTF-8, a \u0000 escape, a lone surrogate).
 func AppendJSONB(dst, text []byte) (out []byte, ok bool) {
 	r := jsonbPool.Get().(*jsonbRenderer)
 	defer jsonbPool.Put(r)
@@ -102,16 +100,85 @@ func (r *jsonbRenderer) value(s []byte) ([]byte, bool) {
 		return r.literal(s, "null")
 	default:
 		end, ok := ScanNumber(s)
-		if !ok || end > maxJSONBNumber || bytes.ContainsAny(s[:end], "eE") {
+		if !ok || end > maxJSONBNumber {
 			return nil, false
 		}
-		num := s[:end]
-		if num[0] == '-' && !bytes.ContainsAny(num, "123456789") {
-			num = num[1:] // numeric has no negative zero
+		if r.buf, ok = appendNumeric(r.buf, s[:end]); !ok {
+			return nil, false
 		}
-		r.buf = append(r.buf, num...)
 		return s[end:], true
 	}
+}
+
+// maxJSONBExponent bounds the exponents appendNumeric writes out (numeric takes up to 1000).
+const maxJSONBExponent = 100
+
+// appendNumeric appends the JSON number num as numeric's output writes it: in positional
+// notation with as many digits after the point as the input had, less its exponent (1.0E-7 is
+// 0.00000010, 1.5e1 is 15), and no sign on zero. Not ok for an exponent beyond
+// maxJSONBExponent.
+func appendNumeric(dst, num []byte) ([]byte, bool) {
+	neg := num[0] == '-'
+	if neg {
+		num = num[1:]
+	}
+	mant, exp := num, 0
+	if i := bytes.IndexAny(num, "eE"); i >= 0 {
+		mant = num[:i]
+		e := num[i+1:]
+		sign := 1
+		switch e[0] {
+		case '-':
+			sign, e = -1, e[1:]
+		case '+':
+			e = e[1:]
+		}
+		for _, c := range e {
+			if exp = exp*10 + int(c-'0'); exp > maxJSONBExponent {
+				return dst, false
+			}
+		}
+		exp *= sign
+	}
+	if !bytes.ContainsAny(mant, "123456789") {
+		neg = false // numeric has no negative zero
+	}
+	if neg {
+		dst = append(dst, '-')
+	}
+	if exp == 0 {
+		return append(dst, mant...), true
+	}
+	intPart, frac, _ := bytes.Cut(mant, []byte{'.'})
+	// The digits, and where the point goes among them; as many digits after it as frac has,
+	// less the exponent (none when that is negative).
+	point := len(intPart) + exp
+	scale := max(len(frac)-exp, 0)
+	var digits [2*maxJSONBExponent + maxJSONBNumber]byte
+	d := append(append(digits[:0], intPart...), frac...)
+	switch {
+	case point <= 0:
+		dst = append(dst, '0')
+		if scale > 0 {
+			dst = append(dst, '.')
+			dst = append(dst, bytes.Repeat([]byte{'0'}, -point)...)
+			dst = append(dst, d...)
+		}
+		return dst, true
+	case point >= len(d):
+		d = append(d, bytes.Repeat([]byte{'0'}, point-len(d))...)
+		point = len(d)
+	}
+	whole := bytes.TrimLeft(d[:point], "0")
+	if len(whole) == 0 {
+		whole = []byte{'0'}
+	}
+	dst = append(dst, whole...)
+	if scale > 0 {
+		dst = append(dst, '.')
+		dst = append(dst, d[point:point+scale]...)
+	}
+	return dst, true
 }
 
 func (r *jsonbRenderer) literal(s []byte, lit string) ([]byte, bool) {
