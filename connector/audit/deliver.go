@@ -161,28 +161,13 @@ const claimSQL = `SELECT tx, seq, head_seq, head_hash FROM appwrite_sync.audit_d
 // readSQL reads the log after the cursor in (tx, seq) order, as the ledger's log is read: only
 // entries whose transaction is older than every transaction still running, so the cursor never
 // moves past an entry that commits later with a smaller position, and every entry is chained
-// once, in one order. The payload is rendered once: the canonical form (canonicalSQL) is the
-// rendering of the other six elements with the payload's text spliced in as the last element
-// (see canonical), which is what Postgres renders for the seven-element array, as Verify reads
-// it.
+// once, in one order. It reads the columns as stored: the canonical form is rendered in the
+// service (canonical.go).
 const readSQL = `
-SELECT tx, seq, received_at, webhook_id, project_id, user_id, array_to_string(events, ','), payload::text,
-    ` + canonicalHeadSQL + `
+SELECT tx, seq, received_at, webhook_id, project_id, user_id, events, payload
 FROM appwrite_sync.audit_log
 WHERE (tx, seq) > ($1::xid8, $2::bigint) AND tx < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
 ORDER BY tx, seq LIMIT $3`
-
-// canonicalHeadSQL is canonicalSQL over the state store's columns (event: the first element)
-// without its last element, the payload.
-const canonicalHeadSQL = `jsonb_build_array(to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), ` +
-	`webhook_id, project_id, user_id, events, events[1])::text`
-
-// canonical is the canonical form of an entry from the rendering of its first six elements
-// (canonicalHeadSQL: "[e1, ..., e6]") and its payload's jsonb text: jsonb renders an array's
-// elements, nested containers included, exactly as it renders them alone, separated by ", ".
-func canonical(head, payload string) string {
-	return head[:len(head)-1] + ", " + payload + "]"
-}
 
 // auditColumns are the warehouse table's columns, in the order delivery writes them.
 var auditColumns = []string{"seq", "received_at", "webhook_id", "project_id", "user_id", "events", "event", "payload", "prev_hash", "hash"}
@@ -221,36 +206,21 @@ func (d *Deliverer) deliverBatch(ctx context.Context) (int, error) {
 		if err != nil {
 			return fmt.Errorf("claiming the audit delivery: %w", err)
 		}
-		rows, err := tx.Query(ctx, readSQL, cur.tx, cur.seq, d.opts.Batch)
+		stored, err := readEntries(ctx, tx, cur.tx, cur.seq, d.opts.Batch)
 		if err != nil {
 			return fmt.Errorf("reading the audit log: %w", err)
 		}
-		var batch [][]any // rows in auditColumns' order
-		var lastTx uint64
-		var lastSeq int64
+		batch := make([][]any, 0, len(stored)) // rows in auditColumns' order
 		seq, prev := cur.headSeq, cur.headHash
-		for rows.Next() {
-			var (
-				at           time.Time
-				w, p, u      *string
-				ev, pl, head string
-			)
-			if err := rows.Scan(&lastTx, &lastSeq, &at, &w, &p, &u, &ev, &pl, &head); err != nil {
-				rows.Close()
-				return err
+		for _, e := range stored {
+			r, err := d.render(ctx, e)
+			if err != nil {
+				return fmt.Errorf("rendering audit entry (%d, %d): %w", e.tx, e.seq, err)
 			}
 			seq++
-			hash := ChainHash(prev, seq, canonical(head, pl))
-			events := splitEvents(ev)
-			var event *string
-			if len(events) > 0 {
-				event = &events[0]
-			}
-			batch = append(batch, []any{seq, at, w, p, u, events, event, pl, prev, hash})
+			hash := chainHash(prev, seq, r.canonical)
+			batch = append(batch, []any{seq, e.receivedAt, e.webhookID, e.projectID, e.userID, r.events, r.event, r.payload, prev, hash})
 			prev = hash
-		}
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		if len(batch) == 0 {
 			return nil
@@ -258,8 +228,9 @@ func (d *Deliverer) deliverBatch(ctx context.Context) (int, error) {
 		if err := d.write(ctx, batch); err != nil {
 			return fmt.Errorf("writing the audit log to the warehouse: %w", err)
 		}
+		last := stored[len(stored)-1]
 		if _, err := tx.Exec(ctx, `UPDATE appwrite_sync.audit_delivery SET tx = $1, seq = $2, head_seq = $3, head_hash = $4 WHERE id = 1`,
-			lastTx, lastSeq, seq, prev); err != nil {
+			last.tx, last.seq, seq, prev); err != nil {
 			return err
 		}
 		n = len(batch)

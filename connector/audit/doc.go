@@ -21,7 +21,9 @@
 //
 // Recording an entry is a plain insert into appwrite_sync.audit_log in the state store
 // (InsertSQL), stamped like the ledger's log with its transaction (tx, pg_current_xact_id())
-// and a seq from a sequence. The entry of a row change of a mapped table rides with the change
+// and a seq from a sequence. The events header and the body are kept as text, as they arrived:
+// nothing parses them on the request's path (NewEntry checks the body in Go), and the warehouse
+// parses the body once, into its jsonb column. The entry of a row change of a mapped table rides with the change
 // (connector.Change.Audit): the ledger's recorder runs the insert in the implicit transaction
 // of its record statement, in the same pipeline as the row history's insert (one round trip,
 // one commit), so an audited change costs no commit of its own, and the change and its entry
@@ -70,11 +72,16 @@
 // separators, numbers as stored) rather than from the request's bytes because the warehouse
 // keeps the payload as jsonb: any verifier that reads the table through Postgres, in SQL or
 // in Python, gets the same text with `SELECT ...::text`. docs/operations.md gives the query.
+// The delivery renders this form itself (canonical.go: rawjson.AppendJSONB writes jsonb's text
+// output, held to Postgres by a test), and asks the warehouse to render the few payloads it
+// does not render exactly (numbers with an exponent beyond ±100, deep nesting).
 //
 // A body that jsonb cannot hold (not JSON, invalid UTF-8, a \u0000 escape, a lone surrogate)
 // is kept as {"$body_base64": "<standard base64 of the body>"} instead of being refused: it was
-// verified, and the audit log keeps what arrived. NewEntry finds these in Go, so that an entry
-// riding with a row change never fails the ledger's group.
+// verified, and the audit log keeps what arrived. NewEntry finds these in Go; what only jsonb
+// refuses (a number numeric cannot hold, nesting past Postgres's stack) the delivery wraps when
+// the warehouse refuses to render it. The state store never parses the body, so an entry riding
+// with a row change never fails the ledger's group.
 //
 // # Outages and retention
 //

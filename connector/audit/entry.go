@@ -3,10 +3,8 @@ package audit
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -39,6 +37,12 @@ type Entry = connector.AuditEntry
 
 // NewEntry builds the entry of a verified delivery received at received.
 func NewEntry(header http.Header, body []byte, received time.Time) Entry {
+	return newEntry(header, body, received, json.Valid(body) && utf8.Valid(body))
+}
+
+// newEntry is NewEntry for a body already known to be valid JSON in valid UTF-8 or not (valid):
+// a row change's body passed the webhook decoder's content hash, which accepts exactly those.
+func newEntry(header http.Header, body []byte, received time.Time, valid bool) Entry {
 	events := header.Get(HeaderEvents)
 	e := Entry{
 		ReceivedAt: received.UTC().Truncate(time.Microsecond),
@@ -49,7 +53,7 @@ func NewEntry(header http.Header, body []byte, received time.Time) Entry {
 		Digest:     Digest(events, body),
 		Payload:    body,
 	}
-	if !json.Valid(body) || !utf8.Valid(body) || !rawjson.JSONBHolds(body) {
+	if !valid || !rawjson.JSONBHolds(body) {
 		e.Payload = BodyWrapped(body)
 	}
 	return e
@@ -69,15 +73,4 @@ func Digest(events string, body []byte) []byte {
 func BodyWrapped(body []byte) []byte {
 	b, _ := json.Marshal(map[string]string{"$body_base64": base64.StdEncoding.EncodeToString(body)})
 	return b
-}
-
-// ChainHash is an entry's hash: hex(SHA-256(prevHash "\n" seq "\n" canonical)).
-func ChainHash(prevHash string, seq int64, canonical string) string {
-	h := sha256.New()
-	h.Write([]byte(prevHash))
-	h.Write([]byte{'\n'})
-	h.Write(strconv.AppendInt(nil, seq, 10))
-	h.Write([]byte{'\n'})
-	h.Write([]byte(canonical))
-	return hex.EncodeToString(h.Sum(nil))
 }

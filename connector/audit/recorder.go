@@ -83,9 +83,11 @@ func (r *Recorder) Audit(ctx context.Context, header http.Header, body []byte, r
 }
 
 // Entry is the delivery's entry, for the ledger to record with the row change it carries
-// (connector.Change.Audit).
+// (connector.Change.Audit). The body decoded as a row change, so it is one JSON object in valid
+// UTF-8 (connector.ContentHash accepts nothing else): only what jsonb refuses beyond that is
+// looked for again.
 func (r *Recorder) Entry(header http.Header, body []byte, received time.Time) *Entry {
-	e := NewEntry(header, body, received)
+	e := newEntry(header, body, received, true)
 	return &e
 }
 
@@ -111,11 +113,13 @@ const committers = 2
 // documentation). An entry whose digest the log holds already is skipped (ON CONFLICT waits for
 // a concurrent insert of the same digest to commit or abort, so a redelivery racing its first
 // delivery is recorded once either way). Callers pass the entries in digest order, so that two
-// groups wait for each other's digests in one order and never deadlock. It returns the digests
-// it inserted.
+// groups wait for each other's digests in one order and never deadlock. The events header and
+// the body are kept as the text they arrived as: NewEntry checked the body in Go (jsonb parsing
+// it here cost more Postgres time than the rest of the insert), and the delivery renders it.
+// It returns the digests it inserted.
 const InsertSQL = `
 INSERT INTO appwrite_sync.audit_log (digest, received_at, webhook_id, project_id, user_id, events, payload)
-SELECT x.d, x.r, NULLIF(x.w, ''), NULLIF(x.p, ''), NULLIF(x.u, ''), string_to_array(x.ev, ','), x.pl::jsonb
+SELECT x.d, x.r, NULLIF(x.w, ''), NULLIF(x.p, ''), NULLIF(x.u, ''), x.ev, x.pl
 FROM unnest($1::bytea[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
     WITH ORDINALITY AS x(d, r, w, p, u, ev, pl, i)
 ORDER BY x.i
@@ -154,9 +158,6 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		inserted, err = r.insert(ctx, uniq)
-		if pgerr.IsData(err) && r.wrapRefused(ctx, uniq) {
-			continue // wrapped: try again
-		}
 		if retryable(err) {
 			continue
 		}
@@ -192,22 +193,6 @@ func CountEntry(m *metrics.Metrics, recorded bool) {
 func retryable(err error) bool {
 	c := pgerr.Code(err)
 	return c == pgerrcode.SerializationFailure || c == pgerrcode.DeadlockDetected
-}
-
-// wrapRefused finds the payloads jsonb refuses (what json.Valid lets through: a \u0000
-// escape, a lone surrogate) and wraps them (BodyWrapped); false when none was refused (the
-// error is not the payloads').
-func (r *Recorder) wrapRefused(ctx context.Context, reqs []*request) bool {
-	wrapped := false
-	for _, q := range reqs {
-		var ok bool
-		err := r.pool.QueryRow(ctx, `SELECT $1::text::jsonb IS NOT NULL`, string(q.e.Payload)).Scan(&ok)
-		if pgerr.IsData(err) {
-			q.e.Payload = BodyWrapped(q.e.Payload)
-			wrapped = true
-		}
-	}
-	return wrapped
 }
 
 // insert runs InsertSQL for reqs and returns the digests it inserted.

@@ -61,7 +61,26 @@ func TestAuditEntriesCommitWithTheChange(t *testing.T) {
 	c.Audit = auditEntry("databases.main.tables.posts.rows.b.update", c.Row)
 	_, err := hrec.RecordResult(ctx, c)
 	require.NoError(t, err)
-	require.NoError(t, b.pool.QueryRow(ctx, `SELECT (SELECT tx FROM appwrite_sync.audit_log WHERE payload->>'$id' = 'b') = l.tx
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT (SELECT tx FROM appwrite_sync.audit_log WHERE payload::jsonb->>'$id' = 'b') = l.tx
 		AND (SELECT tx FROM appwrite_sync.history WHERE row_id = 'b') = l.tx FROM appwrite_sync.ledger l WHERE l.row_id = 'b'`).Scan(&sameTx))
 	require.True(t, sameTx)
+}
+
+// An entry whose body passes the service's checks but not jsonb's (a number numeric cannot
+// hold) does not fail its change: the state store keeps the body as text, and the delivery
+// wraps it (package audit's TestOddBodiesAreKept).
+func TestAuditEntryJsonbRefusesKeepsItsChange(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	rec := NewRecorder(b.logPool, RecorderOptions{Metrics: b.m})
+	t.Cleanup(rec.Close)
+	c := ch("a", t0, connector.OpUpsert, "v1")
+	c.Audit = auditEntry("databases.main.tables.posts.rows.a.update", []byte(`{"$id":"a","n":1e1000000}`))
+	r, err := rec.RecordResult(ctx, c)
+	require.NoError(t, err)
+	require.Equal(t, Recorded, r)
+	var n int64
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.audit_log`).Scan(&n))
+	require.Equal(t, int64(1), n)
 }

@@ -21,7 +21,8 @@ type Auditor interface {
 	// mapped table.
 	Audit(ctx context.Context, header http.Header, body []byte, received time.Time) error
 	// Entry is the delivery's entry, for a row change of a mapped table: it rides with the
-	// change (Change.Audit), and the Recorder commits both in one transaction.
+	// change (Change.Audit), and the Recorder commits both in one transaction. body decoded
+	// as the change: it is one JSON object in valid UTF-8 (connector.ContentHash).
 	Entry(header http.Header, body []byte, received time.Time) *connector.AuditEntry
 }
 
