@@ -18,11 +18,8 @@ CREATE TABLE IF NOT EXISTS appwrite_sync.audit_log (
     webhook_id  text,
     project_id  text,
     user_id     text,
-    -- The events header and the body as received, text: nothing parses them on the request's
-    -- path. The delivery splits the header at commas and renders the body as jsonb does (see
-    -- package connector/audit), and the warehouse parses it once, into its jsonb column.
-    events      text        NOT NULL,
-    payload     text        NOT NULL,  -- JSON jsonb holds (checked in the service), or the body wrapped
+    events      text[]      NOT NULL,
+    payload     jsonb       NOT NULL,
     PRIMARY KEY (tx, seq)
 );
 
