@@ -71,6 +71,7 @@ func TestRecordBatchCopiesNewRows(t *testing.T) {
 		require.Equal(t, Duplicate, r)
 	}
 	require.EqualValues(t, 1, b.rec.copied.Load())
+	require.EqualValues(t, 1, b.rec.copyHeld.Load(), "the sampled rows were held: no COPY tried")
 }
 
 // A page holding a row the ledger already has (a webhook recorded it first) cannot be copied:
@@ -94,6 +95,7 @@ func TestRecordBatchCopyConflictFallsBack(t *testing.T) {
 	res, err := b.rec.RecordBatch(ctx, page)
 	require.NoError(t, err)
 	require.Zero(t, b.rec.copied.Load())
+	require.Zero(t, b.rec.copyHeld.Load(), "the sample missed both held rows: the COPY failed")
 	for i, r := range res {
 		want := Recorded
 		if i == 7 {

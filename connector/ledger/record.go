@@ -87,8 +87,9 @@ type Recorder struct {
 	// copyPause: per table key, groups still to record by statement after a COPY conflict
 	// (copyrecord.go).
 	copyPause map[string]int
-	// copied counts the groups recorded by COPY (tests read it).
-	copied atomic.Int64
+	// copied counts the groups recorded by COPY, copyHeld those not copied because a sampled
+	// row was held (tests read them).
+	copied, copyHeld atomic.Int64
 }
 
 // saturatedGroup: while webhook groups average this many changes or more, changes arrive much
