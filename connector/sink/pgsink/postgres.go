@@ -27,6 +27,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,6 +52,10 @@ type Sink struct {
 	stmts sync.Map // *mapping.Table → *upsertStmt
 	// batchSize is Options.BatchSize (0: BatchSizeDefault).
 	batchSize int
+	// copies: which tables' batches are tried with COPY first (copy.go); copied counts the
+	// batches written by COPY (tests read it).
+	copies copyState
+	copied atomic.Int64
 }
 
 // New returns a warehouse sink over pool for the mapping's tables that have a postgres section.
@@ -224,7 +229,17 @@ func (s *Sink) upsert(ctx context.Context, t *mapping.Table, rows []upsertRow, b
 	if len(rows) == 0 {
 		return nil
 	}
-	return s.upsertRows(ctx, t, s.upsertStatement(t), rows, be)
+	st := s.upsertStatement(t)
+	if len(rows) >= copyMinRows && st.copyable() && s.copies.try(t) {
+		copied, err := s.copyRows(ctx, t, st, rows)
+		if err != nil {
+			return classify(err)
+		}
+		if copied {
+			return nil
+		}
+	}
+	return s.upsertRows(ctx, t, st, rows, be)
 }
 
 // upsertRows writes rows in one statement; a data error (a value the column rejects) is
