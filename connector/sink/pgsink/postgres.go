@@ -5,6 +5,10 @@
 //	INSERT … ON CONFLICT (id) DO UPDATE … WHERE t.updated_at[, t.deleted_at IS NOT NULL] < excluded…
 //	    OR (the same updated_at[, delete state] AND (the same version_hash OR t.version_seq <= excluded.version_seq))
 //
+// A batch of rows the table does not hold yet (a first backfill, a backlog of new rows) is
+// written by COPY instead, which costs Postgres less; a held row makes it go to the upsert
+// (copy.go).
+//
 // The same version passes, so that re-applying it (after a mapping change re-projects a table)
 // rewrites the row with the new projection, while an older version can never overwrite a newer
 // one. Hard deletes are guarded by updated_at (a delete orders after an upsert at the same
