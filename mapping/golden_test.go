@@ -266,3 +266,50 @@ func TestDecodeRowForPostgresProjectsTheSame(t *testing.T) {
 	}
 	require.Greater(t, checked, 10, "golden rows projected")
 }
+
+// The Meilisearch projection of a row decoded with only the members it reads
+// (DecodeRowForMeili) is the document of the fully decoded row, in every golden case: the
+// same document, the same filter decision.
+func TestDecodeRowForMeiliProjectsTheSame(t *testing.T) {
+	dirs, err := os.ReadDir("testdata")
+	require.NoError(t, err)
+	checked, narrowed := 0, 0
+	for _, dir := range dirs {
+		d := filepath.Join("testdata", dir.Name())
+		if _, err := os.Stat(filepath.Join(d, "row.json")); err != nil || !dir.IsDir() {
+			continue
+		}
+		tables, err := LoadFile(filepath.Join(d, "mapping.yaml"), testEnv)
+		if err != nil {
+			continue // the cases of invalid mappings
+		}
+		m, err := New(tables, "")
+		if err != nil {
+			continue
+		}
+		rows, _ := loadGoldenRows(t, d)
+		for _, tbl := range m.Tables {
+			if tbl.Meili == nil {
+				continue
+			}
+			for _, raw := range rows {
+				full, err := DecodeRow(raw)
+				require.NoError(t, err, d)
+				part, err := tbl.DecodeRowForMeili(raw)
+				require.NoError(t, err, d)
+				require.LessOrEqual(t, len(part), len(full), d)
+				if len(part) < len(full) {
+					narrowed++
+				}
+				require.Equal(t, tbl.Matches(full), tbl.Matches(part), d)
+				fd, ferr := tbl.MeiliDocument(full, tbl.Key(), func(s string) string { return s })
+				pd, perr := tbl.MeiliDocument(part, tbl.Key(), func(s string) string { return s })
+				require.Equal(t, ferr, perr, d)
+				require.Equal(t, fd, pd, "%s: %s", d, raw)
+				checked++
+			}
+		}
+	}
+	require.Greater(t, checked, 10, "golden rows projected")
+	require.Positive(t, narrowed, "some golden rows decoded narrower")
+}

@@ -41,8 +41,9 @@ type Table struct {
 	where where
 	rels  []Relationship // relationships:, in declared order
 	perm  string         // permissions output field / column; "" when off
-	// pgKeys are the top-level keys DecodeRowForPostgres decodes (set by New; nil: all).
-	pgKeys map[string]bool
+	// pgKeys are the top-level keys DecodeRowForPostgres decodes (set by New; nil: all);
+	// meiliKeys those DecodeRowForMeili decodes.
+	pgKeys, meiliKeys map[string]bool
 
 	indexAt   pos // meilisearch.index (or the meilisearch section when defaulted)
 	pgTableAt pos // postgres.table (or the postgres section when defaulted)
@@ -167,6 +168,7 @@ func New(tables []*Table, schema string) (*Mapping, error) {
 		rels := m.relSpec(t)
 		if t.Meili != nil {
 			t.Meili.Fingerprint = t.meiliFingerprint(rels)
+			t.meiliKeys = t.meilisearchKeys()
 		}
 		if t.PG != nil {
 			t.PG.Fingerprint = t.pgFingerprint(rels)
@@ -181,26 +183,51 @@ func New(tables []*Table, schema string) (*Mapping, error) {
 // $createdAt, and $permissions when a column holds the read roles.
 func (t *Table) postgresKeys() map[string]bool {
 	keys := map[string]bool{"$createdAt": true}
-	add := func(p *path) {
-		if len(p.segs) == 0 {
-			return
-		}
-		keys[p.segs[0]] = true
-		for _, k := range p.joined[0] {
-			keys[k] = true
-		}
-	}
 	for i := range t.PG.Columns {
 		if c := &t.PG.Columns[i]; c.perm {
 			keys["$permissions"] = true
 		} else {
-			add(&c.path)
+			c.path.addKeys(keys)
 		}
 	}
 	for i := range t.where {
-		add(&t.where[i].path)
+		t.where[i].path.addKeys(keys)
 	}
 	return keys
+}
+
+// meilisearchKeys are the top-level row keys the Meilisearch projection reads when it names
+// its fields: $id, the keys of every field and filter path (as postgresKeys), and
+// $permissions when a field holds the read roles. nil (every key) for the default selection,
+// which takes every column.
+func (t *Table) meilisearchKeys() map[string]bool {
+	mp := t.Meili
+	if mp.fields == nil {
+		return nil
+	}
+	keys := map[string]bool{"$id": true}
+	for i := range mp.fields {
+		mp.fields[i].path.addKeys(keys)
+	}
+	if mp.perm != "" {
+		keys["$permissions"] = true
+	}
+	for i := range t.where {
+		t.where[i].path.addKeys(keys)
+	}
+	return keys
+}
+
+// addKeys adds the top-level row keys p may read: its first segment and each dotted key it
+// may also match ("a.b" of "a.b.c").
+func (p *path) addKeys(keys map[string]bool) {
+	if len(p.segs) == 0 {
+		return
+	}
+	keys[p.segs[0]] = true
+	for _, k := range p.joined[0] {
+		keys[k] = true
+	}
 }
 
 // Lookup returns the table mapped for key: an entry for exactly that database first, then a

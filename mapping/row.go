@@ -37,6 +37,18 @@ func (t *Table) DecodeRowForPostgres(raw []byte) (Row, error) {
 	return Row(m), nil
 }
 
+// DecodeRowForMeili is DecodeRow building only the top-level members the table's Meilisearch
+// projection reads (meilisearchKeys: its named fields, its where filter, $id, $permissions), as
+// DecodeRowForPostgres does for the warehouse: the Meilisearch sink decodes every row it
+// indexes. With the default field selection (every column) it decodes every member.
+func (t *Table) DecodeRowForMeili(raw []byte) (Row, error) {
+	m, err := decodeObjectKeys(raw, t.meiliKeys)
+	if err != nil {
+		return nil, connector.Permanent(ReasonNotAnObject, err)
+	}
+	return Row(m), nil
+}
+
 // ID returns the row's "$id" ("" when absent or not a string).
 func (r Row) ID() string {
 	s, _ := r["$id"].(string)

@@ -84,6 +84,12 @@ type Recorder struct {
 	// readDups: per table key, whether its last group of reads held duplicates (probeReads).
 	dupsMu   sync.Mutex
 	readDups map[string]bool
+	// copyPause: per table key, groups still to record by statement after a COPY conflict
+	// (copyrecord.go).
+	copyPause map[string]int
+	// copied counts the groups recorded by COPY, copyHeld those not copied because a sampled
+	// row was held (tests read them).
+	copied, copyHeld atomic.Int64
 }
 
 // saturatedGroup: while webhook groups average this many changes or more, changes arrive much
@@ -119,7 +125,7 @@ func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
 	defaults.Positive(&opts.MaxBatch, MaxBatchDefault)
 	defaults.Positive(&opts.Committers, 2)
 	defaults.Log(&opts.Log)
-	r := &Recorder{pool: pool, opts: opts, readDups: map[string]bool{}}
+	r := &Recorder{pool: pool, opts: opts, readDups: map[string]bool{}, copyPause: map[string]int{}}
 	// A group waits MaxWait for company after its first change, and then keeps gathering for
 	// as long as every committer is busy: a larger group costs Postgres less per change.
 	r.in = groupcommit.New(groupcommit.Options[*request]{Commit: r.commit, Refused: ErrUnavailable,
@@ -401,6 +407,25 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		}
 		return a.ch.RowID < b.ch.RowID
 	})
+	hist := r.historyOf(reqs)
+	aud := auditOf(reqs)
+	written := make([]bool, len(winners)) // the statement returned the row: advanced, or confirmed (Duplicate)
+	links := r.linkWork(winners, written)
+	if r.copyable(winners, hist, aud, links) {
+		conflict, err := r.copyRecord(ctx, winners)
+		if err == nil && !conflict {
+			for _, q := range winners {
+				q.result = Recorded
+			}
+			r.finish(reqs, winners, true, hist, aud)
+			return nil
+		}
+		if err != nil {
+			// COPY only saves work: the record statement decides whether the state store is
+			// unavailable.
+			r.opts.Log.WithError(err).Debug("recording a group by COPY failed; recording it by statement")
+		}
+	}
 	n := len(winners)
 	tk, ids, acts, seqs := make([]string, n), make([]string, n), make([]string, n), make([][]byte, n)
 	uas, ops, hashes, rows := make([]time.Time, n), make([]int16, n), make([][]byte, n), make([][]byte, n)
@@ -417,10 +442,6 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		idx[rowKey{tk[i], ids[i]}] = i
 	}
 	params := recordParams(tk, ids, uas, ops, hashes, seqs, acts, rows, auth, r.probeReads(winners))
-	hist := r.historyOf(reqs)
-	aud := auditOf(reqs)
-	written := make([]bool, n) // the statement returned the row: advanced, or confirmed (Duplicate)
-	links := r.linkWork(winners, written)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		clear(written)
@@ -460,6 +481,13 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	r.classifyLost(ctx, winners, written, idx)
+	r.finish(reqs, winners, queued, hist, aud)
+	return nil
+}
+
+// finish does what follows a group's commit: remember whether its reads held duplicates,
+// count, and wake delivery (queued: the group advanced a row) and the audit log's delivery.
+func (r *Recorder) finish(reqs, winners []*request, queued bool, hist *historyGroup, aud *auditGroup) {
 	r.noteReadDups(winners)
 	if m := r.opts.Metrics; m != nil {
 		m.GroupCommitSize.Observe(float64(len(reqs)))
@@ -475,7 +503,6 @@ func (r *Recorder) commit(ctx context.Context, reqs []*request) error {
 	if aud.insertedAny() && r.opts.AuditNotify != nil {
 		r.opts.AuditNotify()
 	}
-	return nil
 }
 
 // commitAlone records the changes of a group the state store refused because of its data,

@@ -117,7 +117,7 @@ func (s *Sink) project(t *mapping.Table, it sink.Item) (*entry, bool, error) {
 	del := it.Version.Op == connector.OpDelete
 	if !del {
 		var err error
-		if row, err = mapping.DecodeRow(it.Row); err != nil {
+		if row, err = t.DecodeRowForMeili(it.Row); err != nil {
 			return nil, false, err // permanent, with its reason
 		}
 		del = !t.Matches(row)

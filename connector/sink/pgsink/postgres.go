@@ -5,6 +5,10 @@
 //	INSERT … ON CONFLICT (id) DO UPDATE … WHERE t.updated_at[, t.deleted_at IS NOT NULL] < excluded…
 //	    OR (the same updated_at[, delete state] AND (the same version_hash OR t.version_seq <= excluded.version_seq))
 //
+// A batch of rows the table does not hold yet (a first backfill, a backlog of new rows) is
+// written by COPY instead, which costs Postgres less; a held row makes it go to the upsert
+// (copy.go).
+//
 // The same version passes, so that re-applying it (after a mapping change re-projects a table)
 // rewrites the row with the new projection, while an older version can never overwrite a newer
 // one. Hard deletes are guarded by updated_at (a delete orders after an upsert at the same
@@ -27,6 +31,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,6 +56,10 @@ type Sink struct {
 	stmts sync.Map // *mapping.Table → *upsertStmt
 	// batchSize is Options.BatchSize (0: BatchSizeDefault).
 	batchSize int
+	// copies: which tables' batches are tried with COPY first (copy.go); copied counts the
+	// batches written by COPY (tests read it).
+	copies copyState
+	copied atomic.Int64
 }
 
 // New returns a warehouse sink over pool for the mapping's tables that have a postgres section.
@@ -224,7 +233,17 @@ func (s *Sink) upsert(ctx context.Context, t *mapping.Table, rows []upsertRow, b
 	if len(rows) == 0 {
 		return nil
 	}
-	return s.upsertRows(ctx, t, s.upsertStatement(t), rows, be)
+	st := s.upsertStatement(t)
+	if len(rows) >= copyMinRows && st.copyable() && s.copies.try(t) {
+		copied, err := s.copyRows(ctx, t, st, rows)
+		if err != nil {
+			return classify(err)
+		}
+		if copied {
+			return nil
+		}
+	}
+	return s.upsertRows(ctx, t, st, rows, be)
 }
 
 // upsertRows writes rows in one statement; a data error (a value the column rejects) is
