@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
+	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
+	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
+	"github.com/appwrite-sync/appwrite-sync/internal/groupcommit"
+	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
+)
+
+// TestBenchIngestFloor measures the least work any server that keeps the durable-ingest
+// promise must do per webhook on this machine, against the bare handler in the same run: the
+// floor that says how far "durable ingest ≥ 0.5× the bare Go handler" is reachable at all.
+// Per request the floor server does what the bare one does (read the body, verify the
+// signature, answer 200) plus:
+//   - read the row's $id and $updatedAt (the key and the order every convergent design needs);
+//   - hand the row to a group commit (internal/groupcommit, serve's settings: two groups at
+//     once, MaxWait ledger.MaxWaitDefault, groups of up to ledger.MaxBatchDefault);
+//   - a group is one statement in its own transaction on the durable cluster: an upsert of
+//     (id, updated_at, body) into a table keyed on id, kept only when newer;
+//   - answer after the commit.
+//
+// Nothing else: no content hash, no tombstones, no delivery log or cursor, no delivery to a
+// warehouse, no metrics, no logging, no gin. A second floor server adds the least a warehouse
+// costs: each group also upserts its rows, unprojected, into a second table in the same
+// transaction (appwrite-sync delivers after the commit, reading the log back and projecting
+// the columns: more work than this). The generator, concurrency and row are the ingest
+// benchmark's; the bare server and the two floors alternate in BENCH_ROUNDS slices.
+func TestBenchIngestFloor(t *testing.T) {
+	if os.Getenv("APPWRITE_SYNC_BENCH") == "" {
+		t.Skip("set APPWRITE_SYNC_BENCH=1 (make bench)")
+	}
+	dur := benchDuration()
+	load0 := loadAverage()
+	state := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, state)
+	require.NoError(t, err)
+	defer pool.Close()
+	_, err = pool.Exec(ctx, `CREATE TABLE floor_rows (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL);
+CREATE TABLE floor_warehouse (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL)`)
+	require.NoError(t, err)
+	floor := floorServer(t, pool, false)
+	floorWH := floorServer(t, pool, true)
+	bare := baselineServer(t)
+
+	rounds := 4
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	slice := dur / time.Duration(rounds)
+	var base, fl, flWH loadResult
+	var cpu struct{ genBase, bare, genFloor, floor, pg time.Duration }
+	tick := func(ticks int64) time.Duration { return time.Duration(ticks) * 10 * time.Millisecond } // USER_HZ 100
+	var ratios, ratiosWH []string
+	var walFloor walStats
+	for r := 0; r < rounds; r++ {
+		b0, _ := cpuTicks()
+		res, gen := loadProc(t, bare, 64, slice, 0, fmt.Sprintf("b%d-", r), false)
+		b1, _ := cpuTicks()
+		base.add(res)
+		cpu.genBase, cpu.bare = cpu.genBase+gen, cpu.bare+tick(b1-b0)
+		baseRPS := res.rps()
+
+		w0 := readWAL(t, pool)
+		f0, pg0 := cpuTicks()
+		res, gen = loadProc(t, floor, 64, slice, 0, fmt.Sprintf("f%d-", r), false)
+		f1, pg1 := cpuTicks()
+		walFloor = walFloor.add(readWAL(t, pool).sub(w0))
+		fl.add(res)
+		require.Zero(t, res.errs, "the floor server answered errors")
+		cpu.genFloor, cpu.floor, cpu.pg = cpu.genFloor+gen, cpu.floor+tick(f1-f0), cpu.pg+tick(pg1-pg0)
+		ratios = append(ratios, fmt.Sprintf("%.2f", res.rps()/baseRPS))
+
+		res, _ = loadProc(t, floorWH, 64, slice, 0, fmt.Sprintf("w%d-", r), false)
+		flWH.add(res)
+		require.Zero(t, res.errs, "the floor server with the warehouse write answered errors")
+		ratiosWH = append(ratiosWH, fmt.Sprintf("%.2f", res.rps()/baseRPS))
+	}
+	var stored, inWarehouse int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), (SELECT count(*) FROM floor_warehouse) FROM floor_rows`).Scan(&stored, &inWarehouse))
+	require.Equal(t, fl.n+flWH.n, stored, "every acknowledged row is stored")
+	require.Equal(t, flWH.n, inWarehouse, "every acknowledged row of the second floor is in its warehouse table")
+	per := func(d time.Duration, n int64) float64 { return float64(d.Microseconds()) / float64(n) }
+	report := fmt.Sprintf(`| ingest floor (%s per phase in %d slices, 64 concurrent, 1 KiB rows, generator in its own process, %d CPUs) | value |
+|---|---|
+| baseline: bare net/http, verify only | %.0f req/s |
+| floor: verify, read $id and $updatedAt, group-committed durable upsert keyed on id (two groups at once), 200 after the commit | %.0f req/s, 0 errors |
+| ratio floor / baseline | %.2f×; per slice: %s |
+| floor with a warehouse write: the same, plus the row (id, updated_at, body; no projection) upserted into a second table in the same transaction | %.0f req/s, 0 errors; ratio %.2f×; per slice: %s |
+| CPU per request, baseline: generator / bare server | %.0f µs / %.0f µs |
+| CPU per request, floor: generator / floor server / Postgres | %.0f µs / %.0f µs / %.0f µs |
+| WAL per request, floor | %s |
+| machine load average at the start / the end | %s / %s |
+
+Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_DURATION=%s go test -count=1 -run 'TestBenchIngestFloor$' ./cmd/appwrite-sync/`"+`
+`, dur, rounds, runtime.NumCPU(), base.rps(), fl.rps(), fl.rps()/base.rps(), strings.Join(ratios, " / "),
+		flWH.rps(), flWH.rps()/base.rps(), strings.Join(ratiosWH, " / "),
+		per(cpu.genBase, base.n), per(cpu.bare, base.n), per(cpu.genFloor, fl.n), per(cpu.floor, fl.n), per(cpu.pg, fl.n),
+		walFloor.perChange(fl.n), load0, loadAverage(), dur)
+	appendReport(t, report)
+}
+
+// floorServer is TestBenchIngestFloor's server; with warehouse, each group also upserts its
+// rows into a second table in the same transaction.
+func floorServer(t *testing.T, pool *pgxpool.Pool, warehouse bool) string {
+	type floorReq struct {
+		id   string
+		at   time.Time
+		body string
+	}
+	group := groupcommit.New(groupcommit.Options[*floorReq]{
+		Commit: func(ctx context.Context, batch []*floorReq) error {
+			ids, ats, bodies := make([]string, len(batch)), make([]time.Time, len(batch)), make([]string, len(batch))
+			for i, q := range batch {
+				ids[i], ats[i], bodies[i] = q.id, q.at, q.body
+			}
+			if !warehouse {
+				_, err := pool.Exec(ctx, floorUpsert("floor_rows"), ids, ats, bodies)
+				return err
+			}
+			b := &pgx.Batch{} // one implicit transaction: the batch goes as one pipeline
+			b.Queue(floorUpsert("floor_rows"), ids, ats, bodies)
+			b.Queue(floorUpsert("floor_warehouse"), ids, ats, bodies)
+			return pool.SendBatch(ctx, b).Close()
+		},
+		Refused: ledger.ErrUnavailable, MaxWait: ledger.MaxWaitDefault, MaxBatch: ledger.MaxBatchDefault,
+		Committers: 2, Timeout: 10 * time.Second,
+	})
+	t.Cleanup(group.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 5<<20))
+		want := webhook.Sign(webhookURL, testSecret, body)
+		if !hmac.Equal([]byte(want), []byte(r.Header.Get("X-Appwrite-Webhook-Signature"))) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		id, at, _, err := appwrite.RowMeta(body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if err := group.Do(r.Context(), &floorReq{id: id, at: at, body: string(body)}); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`{"recorded":true,"result":"new"}`))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// floorUpsert is the floor's statement: the rows of a group, each kept only when newer.
+func floorUpsert(table string) string {
+	return fmt.Sprintf(`INSERT INTO %[1]s (id, updated_at, body)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])
+ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body
+WHERE %[1]s.updated_at < excluded.updated_at`, table)
+}
