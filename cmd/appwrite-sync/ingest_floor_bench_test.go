@@ -57,8 +57,8 @@ func TestBenchIngestFloor(t *testing.T) {
 	_, err = pool.Exec(ctx, `CREATE TABLE floor_rows (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL);
 CREATE TABLE floor_warehouse (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL)`)
 	require.NoError(t, err)
-	floor := floorServer(t, pool, false)
-	floorWH := floorServer(t, pool, true)
+	floor := floorServer(t, pool, floorUpsert("floor_rows"))
+	floorWH := floorServer(t, pool, floorUpsert("floor_rows"), floorUpsert("floor_warehouse"))
 	bare := baselineServer(t)
 
 	rounds := 4
@@ -118,9 +118,10 @@ Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_DURATION=%s go test -count=1 -run 'Test
 	appendReport(t, report)
 }
 
-// floorServer is TestBenchIngestFloor's server; with warehouse, each group also upserts its
-// rows into a second table in the same transaction.
-func floorServer(t *testing.T, pool *pgxpool.Pool, warehouse bool) string {
+// floorServer is the floor benchmarks' server: each group runs statements, in one implicit
+// transaction (one pipeline), each with the group's ids ($1), updated-at times ($2) and
+// bodies ($3).
+func floorServer(t *testing.T, pool *pgxpool.Pool, statements ...string) string {
 	type floorReq struct {
 		id   string
 		at   time.Time
@@ -132,13 +133,10 @@ func floorServer(t *testing.T, pool *pgxpool.Pool, warehouse bool) string {
 			for i, q := range batch {
 				ids[i], ats[i], bodies[i] = q.id, q.at, q.body
 			}
-			if !warehouse {
-				_, err := pool.Exec(ctx, floorUpsert("floor_rows"), ids, ats, bodies)
-				return err
+			b := &pgx.Batch{}
+			for _, sql := range statements {
+				b.Queue(sql, ids, ats, bodies)
 			}
-			b := &pgx.Batch{} // one implicit transaction: the batch goes as one pipeline
-			b.Queue(floorUpsert("floor_rows"), ids, ats, bodies)
-			b.Queue(floorUpsert("floor_warehouse"), ids, ats, bodies)
 			return pool.SendBatch(ctx, b).Close()
 		},
 		Refused: ledger.ErrUnavailable, MaxWait: ledger.MaxWaitDefault, MaxBatch: ledger.MaxBatchDefault,
@@ -176,4 +174,73 @@ func floorUpsert(table string) string {
 SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])
 ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, body = excluded.body
 WHERE %[1]s.updated_at < excluded.updated_at`, table)
+}
+
+// TestBenchIngestFloorAuditHistory is the floor of issue #19's cost goal: what keeping every
+// version and every event must add, at the least, to the floor with a warehouse write of
+// TestBenchIngestFloor, alternating with it in the same run. Each group also:
+//   - appends every row (id, updated_at, body) to a state-store log, before the 200: one copy
+//     of the body serves both the versions and the audit entries (appwrite-sync writes two);
+//   - inserts a history row (id, updated_at; appwrite-sync adds the projected data as jsonb,
+//     the version hash, actor, event and source) into a warehouse table;
+//   - inserts the body as jsonb into a warehouse audit table (appwrite-sync adds the chain's
+//     hashes, the events and the ids).
+//
+// Nothing dedupes and nothing is hashed; all in the same transaction as the record, so no log
+// is read back. Every omission makes the floor cheaper than any design that keeps the
+// issue's promises.
+func TestBenchIngestFloorAuditHistory(t *testing.T) {
+	if os.Getenv("APPWRITE_SYNC_BENCH") == "" {
+		t.Skip("set APPWRITE_SYNC_BENCH=1 (make bench)")
+	}
+	dur := benchDuration()
+	load0 := loadAverage()
+	state := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, state)
+	require.NoError(t, err)
+	defer pool.Close()
+	_, err = pool.Exec(ctx, `CREATE TABLE floor_rows (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL);
+CREATE TABLE floor_warehouse (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL);
+CREATE TABLE floor_log (seq bigserial PRIMARY KEY, id text NOT NULL, updated_at timestamptz NOT NULL, body text NOT NULL);
+CREATE TABLE floor_history (id text NOT NULL, updated_at timestamptz NOT NULL);
+CREATE TABLE floor_audit (seq bigserial PRIMARY KEY, payload jsonb NOT NULL)`)
+	require.NoError(t, err)
+	neither := floorServer(t, pool, floorUpsert("floor_rows"), floorUpsert("floor_warehouse"))
+	both := floorServer(t, pool, floorUpsert("floor_rows"), floorUpsert("floor_warehouse"),
+		`INSERT INTO floor_log (id, updated_at, body) SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])`,
+		`INSERT INTO floor_history (id, updated_at) SELECT i, a FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(i, a, b)`,
+		`INSERT INTO floor_audit (payload) SELECT b::jsonb FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(i, a, b)`)
+
+	rounds := 4
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	slice := dur / time.Duration(rounds)
+	var without, with loadResult
+	var ratios []string
+	for r := 0; r < rounds; r++ {
+		res, _ := loadProc(t, neither, 64, slice, 0, fmt.Sprintf("n%d-", r), false)
+		require.Zero(t, res.errs)
+		without.add(res)
+		rps := res.rps()
+		res, _ = loadProc(t, both, 64, slice, 0, fmt.Sprintf("h%d-", r), false)
+		require.Zero(t, res.errs)
+		with.add(res)
+		ratios = append(ratios, fmt.Sprintf("%.2f", res.rps()/rps))
+	}
+	var logged, audited int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM floor_log), (SELECT count(*) FROM floor_audit)`).Scan(&logged, &audited))
+	require.Equal(t, with.n, logged, "every acknowledged row is in the log")
+	require.Equal(t, with.n, audited, "every acknowledged row is in the audit table")
+	report := fmt.Sprintf(`| ingest floor with row history and audit log (%s per side in %d slices, 64 concurrent, 1 KiB rows, %d CPUs) | value |
+|---|---|
+| floor with a warehouse write (as TestBenchIngestFloor) | %.0f req/s |
+| the same, plus one state-store append of the body, a warehouse history row (id, updated_at) and a warehouse audit row (the body as jsonb), same transaction | %.0f req/s |
+| ratio with / without | %.2f×; per slice: %s (appwrite-sync's own ratio: TestBenchIngestAuditHistory) |
+| machine load average at the start / the end | %s / %s |
+
+Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_DURATION=%s go test -count=1 -run 'TestBenchIngestFloorAuditHistory$' ./cmd/appwrite-sync/`"+`
+`, dur, rounds, runtime.NumCPU(), without.rps(), with.rps(), with.rps()/without.rps(), strings.Join(ratios, " / "), load0, loadAverage(), dur)
+	appendReport(t, report)
 }
