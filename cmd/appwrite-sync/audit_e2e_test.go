@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -191,4 +192,73 @@ func TestAuditVerifyAfterRetention(t *testing.T) {
 	require.Equal(t, exitOK, code, out)
 	require.Contains(t, out, "entries before seq 2 are not in the table (audit.retention removed them)")
 	require.Contains(t, out, "intact: 2 entries (seq 2 to 3)")
+}
+
+// /admin/status and /metrics show what the row history's and the audit log's deliveries have
+// not written to the warehouse yet (both empty once delivered), and `status` prints it.
+func TestStatusShowsHistoryAndAuditBacklogs(t *testing.T) {
+	t.Parallel()
+	state := pgtest.NewDatabase(t)
+	ports, err := pgtest.FreePorts(2)
+	require.NoError(t, err)
+	cfg := parseText(t, fmt.Sprintf(`
+listen: "127.0.0.1:%d"
+admin: {listen: "127.0.0.1:%d", token: %q}
+webhooks:
+  - url: %q
+    signing_keys: [%q]
+state: {database_url: %q, group_commit_wait: 1ms}
+warehouse: {schema: wh}
+delivery: {poll_interval: 20ms}
+server: {shutdown_timeout: 5s, drain_delay: 0s}
+log: {level: warn, format: text}
+audit:
+  events: ["users.*", "databases.*.tables.*.rows.*"]
+tables:
+  - database: main
+    table: posts
+    postgres:
+      table: posts
+      history: true
+      columns: {title: text, views: bigint}
+`, ports[0], ports[1], testToken, webhookURL, testSecret, state))
+	in := startInstance(t, cfg)
+	for i := range 5 {
+		row := rowBody(fmt.Sprintf("r%d", i), time.Date(2026, 3, 26, 10, 0, i, 0, time.UTC), "hello", 1, "a")
+		status, body := postEvents(t, in.base, fmt.Sprintf("databases.main.tables.posts.rows.r%d.create,databases.*.tables.*.rows.*", i), "u1", row)
+		require.Equal(t, http.StatusOK, status, body)
+	}
+	status, body := postEvents(t, in.base, auditUser, "u-admin", []byte(`{"$id":"u1"}`))
+	require.Equal(t, http.StatusOK, status, body)
+
+	type backlogs struct {
+		History *backlogView `json:"history"`
+		Audit   *backlogView `json:"audit"`
+	}
+	var got backlogs
+	require.Eventually(t, func() bool {
+		code, body := adminCall(t, in.admin, http.MethodGet, "/admin/status", "")
+		got = backlogs{}
+		return code == http.StatusOK && json.Unmarshal([]byte(body), &got) == nil &&
+			got.History != nil && got.Audit != nil && got.History.Pending == 0 && got.Audit.Pending == 0
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Zero(t, got.History.LagSeconds)
+	require.Zero(t, got.Audit.LagSeconds)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, state)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var versions, entries int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM wh.posts_history), (SELECT count(*) FROM wh.audit_log)`).Scan(&versions, &entries))
+	require.Equal(t, []int{5, 6}, []int{versions, entries}, "pending 0 means delivered")
+
+	code, metricsText := adminCall(t, in.admin, http.MethodGet, "/metrics", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, metricsText, `appwrite_sync_log_pending_entries{log="audit"} 0`)
+	require.Contains(t, metricsText, `appwrite_sync_log_pending_entries{log="history"} 0`)
+
+	var out bytes.Buffer
+	writeStatus(&out, statusView{Sinks: map[string]sinkView{}, History: &backlogView{Pending: 12, LagSeconds: 1.5}, Audit: &backlogView{}})
+	require.Contains(t, out.String(), "row history versions not yet in the warehouse: 12 (oldest 1.5s)")
+	require.Contains(t, out.String(), "audit log entries not yet in the warehouse: 0 (oldest 0s)")
 }

@@ -13,8 +13,9 @@ import (
 )
 
 // historySweeper removes a table's row history past a cutoff from the warehouse
-// (*pgsink.History).
+// (*pgsink.History); Name is its delivery's id in the state store.
 type historySweeper interface {
+	Name() string
 	Sweep(ctx context.Context, t *mapping.Table, cutoff time.Time) (int64, error)
 }
 
@@ -76,4 +77,40 @@ func (a *app) sweepHistory(ctx context.Context) {
 			log.WithError(err).Warn("removing row history past its retention from the warehouse failed")
 		}
 	}
+}
+
+// backlogView is the "history" and "audit" parts of /admin/status (and of `status`): what
+// their deliveries have not written to the warehouse yet.
+type backlogView struct {
+	// Pending is -1 when the state store did not answer.
+	Pending    int64   `json:"pending"`
+	LagSeconds float64 `json:"lag_seconds"`
+}
+
+// logBacklogs reads the backlogs of the row history (when a table keeps one) and of the
+// audit log (when audit.events is set), keyed "history" and "audit", and refreshes their
+// gauges.
+func (a *app) logBacklogs(ctx context.Context) map[string]backlogView {
+	out := map[string]backlogView{}
+	add := func(log string, n int64, lag time.Duration, err error) {
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.WithError(err).WithField("log", log).Debug("reading the delivery backlog failed")
+			}
+			out[log] = backlogView{Pending: -1}
+			return
+		}
+		a.metrics.LogPending.WithLabelValues(log).Set(float64(n))
+		a.metrics.LogLag.WithLabelValues(log).Set(lag.Seconds())
+		out[log] = backlogView{Pending: n, LagSeconds: lag.Seconds()}
+	}
+	if a.historyWriter != nil {
+		n, lag, err := a.admin.HistoryBacklog(ctx, a.historyWriter.Name())
+		add("history", n, lag, err)
+	}
+	if a.audit != nil {
+		n, lag, err := a.audit.del.Backlog(ctx)
+		add("audit", n, lag, err)
+	}
+	return out
 }

@@ -292,6 +292,11 @@ func (a *app) run(ctx context.Context) error {
 		extra := func() map[string]any {
 			out := a.outage.Status()
 			a.fanoutStatus(out)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			for log, v := range a.logBacklogs(ctx) {
+				out[log] = v
+			}
+			cancel()
 			if a.probe != nil {
 				for k, v := range a.probe.Status() {
 					out[k] = v
@@ -515,6 +520,9 @@ func (a *app) gauges(ctx context.Context) {
 			}
 			a.metrics.Quarantine.Set(float64(quarantined))
 			a.fanoutGauge(ctx)
+			qctx, cancel := context.WithTimeout(ctx, gaugeEvery)
+			a.logBacklogs(qctx)
+			cancel()
 		} else if ctx.Err() == nil {
 			a.log.WithError(err).Debug("refreshing queue gauges failed")
 		}

@@ -27,6 +27,10 @@ type statusView struct {
 	Jobs []jobView `json:"jobs"`
 	// Fanout is the relationship fan-out; absent when no table declares a relationship.
 	Fanout *fanoutView `json:"fanout,omitempty"`
+	// History and Audit are the row history's and the audit log's delivery backlogs; absent
+	// when no table keeps a history, or without audit.events.
+	History *backlogView `json:"history,omitempty"`
+	Audit   *backlogView `json:"audit,omitempty"`
 }
 
 type sinkView struct {
@@ -82,6 +86,8 @@ func fetchStatus(ctx context.Context, c adminClient) (statusView, error) {
 		Quarantined int64                `json:"quarantined"`
 		Tables      map[string]tableView `json:"tables"`
 		Fanout      *fanoutView          `json:"fanout"`
+		History     *backlogView         `json:"history"`
+		Audit       *backlogView         `json:"audit"`
 		Error       string               `json:"error"`
 	}
 	status, err := c.do(ctx, http.MethodGet, "/admin/status", nil, &raw)
@@ -91,7 +97,8 @@ func fetchStatus(ctx context.Context, c adminClient) (statusView, error) {
 	if status != http.StatusOK {
 		return statusView{}, fmt.Errorf("admin API answered %d to GET /admin/status: %s", status, raw.Error)
 	}
-	v := statusView{Sinks: map[string]sinkView{}, Quarantined: raw.Quarantined, Tables: raw.Tables, Fanout: raw.Fanout}
+	v := statusView{Sinks: map[string]sinkView{}, Quarantined: raw.Quarantined, Tables: raw.Tables, Fanout: raw.Fanout,
+		History: raw.History, Audit: raw.Audit}
 	for name, s := range raw.Sinks {
 		s.sinkView.LastError = s.Reason
 		v.Sinks[name] = s.sinkView
@@ -135,6 +142,15 @@ func writeStatus(out io.Writer, v statusView) {
 	fmt.Fprintln(out)
 	if v.Fanout != nil {
 		fmt.Fprintf(out, "relationship fan-outs queued: %d\n", v.Fanout.Queued)
+	}
+	for _, l := range []struct {
+		what string
+		v    *backlogView
+	}{{"row history versions", v.History}, {"audit log entries", v.Audit}} {
+		if l.v != nil {
+			fmt.Fprintf(out, "%s not yet in the warehouse: %d (oldest %s)\n", l.what, l.v.Pending,
+				time.Duration(l.v.LagSeconds*float64(time.Second)).Round(100*time.Millisecond))
+		}
 	}
 	if len(v.Tables) > 0 {
 		fmt.Fprintln(out)

@@ -412,3 +412,37 @@ func TestNewEntryWrapsWhatJsonbRefuses(t *testing.T) {
 		require.Equal(t, e.Payload, rec.Entry(h, []byte(body), time.Now()).Payload, body)
 	}
 }
+
+// Backlog counts what is recorded and not delivered, with the oldest entry's age, and is empty
+// once the warehouse holds every entry.
+func TestBacklogCountsUndeliveredEntries(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	n, lag, err := b.del.Backlog(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Zero(t, lag)
+
+	start := time.Now()
+	b.audit(t, userEvent("u1", "create"))
+	b.audit(t, fileEvent("b1", "f1"))
+	b.audit(t, userEvent("u1", "create")) // a redelivery: recorded once, so not counted twice
+	b.audit(t, userEvent("u2", "create"))
+	n, lag, err = b.del.Backlog(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), n)
+	require.Greater(t, lag, time.Duration(0))
+	require.LessOrEqual(t, lag, time.Since(start)+time.Second) // the server's clock: a second of slack
+
+	b.deliverAll(t)
+	n, lag, err = b.del.Backlog(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Zero(t, lag)
+
+	b.audit(t, userEvent("u3", "create"))
+	n, _, err = b.del.Backlog(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n, "only the entry after the delivery's cursor")
+}

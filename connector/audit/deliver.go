@@ -169,6 +169,25 @@ FROM appwrite_sync.audit_log
 WHERE (tx, seq) > ($1::xid8, $2::bigint) AND tx < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
 ORDER BY tx, seq LIMIT $3`
 
+// backlogSQL counts the state store's entries after the delivery's cursor (not in the
+// warehouse yet) and gives the age of the oldest, through the log's primary key.
+const backlogSQL = `
+SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(l.received_at)), 0)::float8
+FROM appwrite_sync.audit_delivery c
+JOIN appwrite_sync.audit_log l ON (l.tx, l.seq) > (c.tx, c.seq)
+WHERE c.id = 1`
+
+// Backlog returns how many recorded entries the warehouse does not hold yet, and how long
+// the oldest of them has waited since its webhook was received (0 when none): the audit
+// log's part of /admin/status.
+func (d *Deliverer) Backlog(ctx context.Context) (pending int64, lag time.Duration, err error) {
+	var secs float64
+	if err := d.state.QueryRow(ctx, backlogSQL).Scan(&pending, &secs); err != nil {
+		return 0, 0, fmt.Errorf("counting undelivered audit entries: %w", err)
+	}
+	return pending, time.Duration(secs * float64(time.Second)), nil
+}
+
 // auditColumns are the warehouse table's columns, in the order delivery writes them.
 var auditColumns = []string{"seq", "received_at", "webhook_id", "project_id", "user_id", "events", "event", "payload", "prev_hash", "hash"}
 

@@ -112,6 +112,28 @@ func (a *Admin) SinkCounts(ctx context.Context, sinks []string) (map[string]Sink
 	return out, q, nil
 }
 
+// HistoryBacklog returns how many row-history versions the history delivery of sinkName
+// (HistoryWriter.Name) has not delivered yet, and the age of the oldest of them (0 when
+// none): the row history's part of /admin/status. A delivery that has not started has
+// everything pending. Like SinkCounts it walks the log's index from the cursor (history_log),
+// never the whole table, which keeps every version until its retention.
+func (a *Admin) HistoryBacklog(ctx context.Context, sinkName string) (pending int64, lag time.Duration, err error) {
+	var secs float64
+	err = pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(h.recorded_at)), 0)::float8
+FROM (SELECT COALESCE((SELECT c.tx FROM appwrite_sync.history_cursor c WHERE c.sink = $1), '0') AS tx,
+             COALESCE((SELECT c.seq FROM appwrite_sync.history_cursor c WHERE c.sink = $1), 0) AS seq) c
+JOIN appwrite_sync.history h ON (h.tx, h.seq) > (c.tx, c.seq)`, sinkName).Scan(&pending, &secs)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("counting undelivered row history: %w", err)
+	}
+	return pending, time.Duration(secs * float64(time.Second)), nil
+}
+
 // DeadLetter is one dead-lettered row.
 type DeadLetter struct {
 	Sink     string    `json:"sink"`

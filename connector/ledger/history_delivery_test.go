@@ -78,3 +78,51 @@ func TestHistoryDeliveryGathersGroupsWhileLingering(t *testing.T) {
 	<-done
 	require.LessOrEqual(t, len(w.writes), 2, "the groups' versions go in one write (two if the linger ended before the last commit)")
 }
+
+// HistoryBacklog counts the versions recorded and not delivered, from the first one before
+// the delivery ever ran, and only those after its cursor once it has.
+func TestHistoryBacklogCountsUndeliveredVersions(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	admin := NewAdmin(b.pool)
+	w := &countingWriter{got: make(chan struct{}, 64)}
+	rec := NewRecorder(b.logPool, RecorderOptions{History: func(connector.TableKey) (HistoryPolicy, bool) { return HistoryPolicy{}, true }})
+	t.Cleanup(rec.Close)
+	for _, c := range []connector.Change{
+		ch("a", t0, connector.OpUpsert, "x"),
+		ch("a", t0.Add(time.Second), connector.OpUpsert, "y"),
+		ch("a", t0.Add(time.Second), connector.OpUpsert, "y"), // a duplicate: no version
+		ch("b", t0, connector.OpUpsert, "x"),
+	} {
+		_, err := rec.RecordResult(ctx, c)
+		require.NoError(t, err)
+	}
+	n, lag, err := admin.HistoryBacklog(ctx, w.Name())
+	require.NoError(t, err)
+	require.Equal(t, int64(3), n, "no cursor yet: every version is pending")
+	require.GreaterOrEqual(t, lag, time.Duration(0))
+
+	d := NewHistoryDelivery(b.q, w, HistoryDeliveryOptions{PollInterval: 10 * time.Millisecond})
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		n, _, err := admin.HistoryBacklog(ctx, w.Name())
+		return err == nil && n == 0
+	}, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	<-done
+	_, lag, err = admin.HistoryBacklog(context.Background(), w.Name())
+	require.NoError(t, err)
+	require.Zero(t, lag)
+
+	_, err = rec.RecordResult(context.Background(), ch("c", t0, connector.OpUpsert, "x"))
+	require.NoError(t, err)
+	n, _, err = admin.HistoryBacklog(context.Background(), w.Name())
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n, "only the version after the delivery's cursor")
+	n, _, err = admin.HistoryBacklog(context.Background(), "another")
+	require.NoError(t, err)
+	require.Equal(t, int64(4), n, "a history sink that never ran has every version pending")
+}

@@ -69,6 +69,10 @@ type Metrics struct {
 	AuditKept      prometheus.Gauge       `metric:"appwrite_sync_audit_kept_entries" help:"Audit log entries in the warehouse table (audit.table), after retention."`
 	AuditRemoved   *prometheus.CounterVec `metric:"appwrite_sync_audit_removed_total" labels:"store" zero:"state,warehouse" help:"Audit log entries removed by audit.retention, by store (state, warehouse)."`
 
+	// What the row history's and the audit log's deliveries have not written yet.
+	LogPending *prometheus.GaugeVec `metric:"appwrite_sync_log_pending_entries" labels:"log" help:"Entries recorded in the state store and not yet in the warehouse, by log: history (row versions for the <table>_history tables) or audit (entries for audit.table)."`
+	LogLag     *prometheus.GaugeVec `metric:"appwrite_sync_log_lag_seconds" labels:"log" help:"Age of the oldest entry of the log (history, audit) not yet in the warehouse; 0 when none."`
+
 	FanoutQueue    prometheus.Gauge   `metric:"appwrite_sync_fanout_queue" help:"Relationship fan-outs not finished: changed rows whose linking rows are not all re-queued for the sinks yet."`
 	FanoutRequeued prometheus.Counter `metric:"appwrite_sync_fanout_dependents_total" help:"Rows re-queued for every sink (re-projected with their related rows' newest versions) because a row they link to changed."`
 }
