@@ -40,6 +40,8 @@ func TestDocumentedMetricsExist(t *testing.T) {
 	m.HistoryDelivered.WithLabelValues("t").Inc()
 	m.HistoryRemoved.WithLabelValues("t", "state").Inc()
 	m.AuditEntries.WithLabelValues("recorded").Inc()
+	m.LogPending.WithLabelValues("audit").Set(0)
+	m.LogLag.WithLabelValues("audit").Set(0)
 	families, err := m.Registry.Gather()
 	require.NoError(t, err)
 	have := map[string]bool{}
