@@ -24,12 +24,24 @@ import (
 // loads it.
 func auditConfig(t *testing.T, state, events string) (string, *config.Config) {
 	t.Helper()
-	ports, err := pgtest.FreePorts(1)
+	return auditConfigWith(t, state, events, false, "")
+}
+
+// auditConfigWith is auditConfig with, when admin is set, an admin listener (token
+// testToken), and postgresExtra added to the posts table's postgres section (e.g.
+// "history: true").
+func auditConfigWith(t *testing.T, state, events string, admin bool, postgresExtra string) (string, *config.Config) {
+	t.Helper()
+	ports, err := pgtest.FreePorts(2)
 	require.NoError(t, err)
+	adminSection := `admin: {listen: ""}`
+	if admin {
+		adminSection = fmt.Sprintf("admin: {listen: \"127.0.0.1:%d\", token: %q}", ports[1], testToken)
+	}
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`
 listen: "127.0.0.1:%d"
-admin: {listen: ""}
+%s
 webhooks:
   - url: %q
     signing_keys: [%q]
@@ -46,7 +58,8 @@ tables:
     postgres:
       table: posts
       columns: {title: text, views: bigint, author_name: {from: author.name, type: text}}
-`, ports[0], webhookURL, testSecret, state, events)), 0o600))
+      %s
+`, ports[0], adminSection, webhookURL, testSecret, state, events, postgresExtra)), 0o600))
 	cfg, err := config.Load(path)
 	require.NoError(t, err)
 	return path, cfg
@@ -199,29 +212,7 @@ func TestAuditVerifyAfterRetention(t *testing.T) {
 func TestStatusShowsHistoryAndAuditBacklogs(t *testing.T) {
 	t.Parallel()
 	state := pgtest.NewDatabase(t)
-	ports, err := pgtest.FreePorts(2)
-	require.NoError(t, err)
-	cfg := parseText(t, fmt.Sprintf(`
-listen: "127.0.0.1:%d"
-admin: {listen: "127.0.0.1:%d", token: %q}
-webhooks:
-  - url: %q
-    signing_keys: [%q]
-state: {database_url: %q, group_commit_wait: 1ms}
-warehouse: {schema: wh}
-delivery: {poll_interval: 20ms}
-server: {shutdown_timeout: 5s, drain_delay: 0s}
-log: {level: warn, format: text}
-audit:
-  events: ["users.*", "databases.*.tables.*.rows.*"]
-tables:
-  - database: main
-    table: posts
-    postgres:
-      table: posts
-      history: true
-      columns: {title: text, views: bigint}
-`, ports[0], ports[1], testToken, webhookURL, testSecret, state))
+	_, cfg := auditConfigWith(t, state, `["users.*", "databases.*.tables.*.rows.*"]`, true, "history: true")
 	in := startInstance(t, cfg)
 	for i := range 5 {
 		row := rowBody(fmt.Sprintf("r%d", i), time.Date(2026, 3, 26, 10, 0, i, 0, time.UTC), "hello", 1, "a")

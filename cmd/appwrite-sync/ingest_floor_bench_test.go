@@ -49,14 +49,8 @@ func TestBenchIngestFloor(t *testing.T) {
 	}
 	dur := benchDuration()
 	load0 := loadAverage()
-	state := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, state)
-	require.NoError(t, err)
-	defer pool.Close()
-	_, err = pool.Exec(ctx, `CREATE TABLE floor_rows (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL);
-CREATE TABLE floor_warehouse (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL)`)
-	require.NoError(t, err)
+	pool := floorDatabase(t)
 	floor := floorServer(t, pool, floorUpsert("floor_rows"))
 	floorWH := floorServer(t, pool, floorUpsert("floor_rows"), floorUpsert("floor_warehouse"))
 	bare := baselineServer(t)
@@ -195,14 +189,9 @@ func TestBenchIngestFloorAuditHistory(t *testing.T) {
 	}
 	dur := benchDuration()
 	load0 := loadAverage()
-	state := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, state)
-	require.NoError(t, err)
-	defer pool.Close()
-	_, err = pool.Exec(ctx, `CREATE TABLE floor_rows (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL);
-CREATE TABLE floor_warehouse (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL);
-CREATE TABLE floor_log (seq bigserial PRIMARY KEY, id text NOT NULL, updated_at timestamptz NOT NULL, body text NOT NULL);
+	pool := floorDatabase(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE floor_log (seq bigserial PRIMARY KEY, id text NOT NULL, updated_at timestamptz NOT NULL, body text NOT NULL);
 CREATE TABLE floor_history (id text NOT NULL, updated_at timestamptz NOT NULL);
 CREATE TABLE floor_audit (seq bigserial PRIMARY KEY, payload jsonb NOT NULL)`)
 	require.NoError(t, err)
@@ -243,4 +232,17 @@ CREATE TABLE floor_audit (seq bigserial PRIMARY KEY, payload jsonb NOT NULL)`)
 Command: `+"`APPWRITE_SYNC_BENCH=1 BENCH_DURATION=%s go test -count=1 -run 'TestBenchIngestFloorAuditHistory$' ./cmd/appwrite-sync/`"+`
 `, dur, rounds, runtime.NumCPU(), without.rps(), with.rps(), with.rps()/without.rps(), strings.Join(ratios, " / "), load0, loadAverage(), dur)
 	appendReport(t, report)
+}
+
+// floorDatabase is a durable database (with APPWRITE_SYNC_BENCH) holding the floors' state
+// store table floor_rows and warehouse table floor_warehouse, and a pool on it.
+func floorDatabase(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = pool.Exec(context.Background(), `CREATE TABLE floor_rows (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL);
+CREATE TABLE floor_warehouse (id text PRIMARY KEY, updated_at timestamptz NOT NULL, body text NOT NULL)`)
+	require.NoError(t, err)
+	return pool
 }
