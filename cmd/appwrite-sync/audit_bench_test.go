@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,10 +35,7 @@ func TestBenchIngestAudit(t *testing.T) {
 		t.Skip("set APPWRITE_SYNC_BENCH=1 (make bench)")
 	}
 	dur := benchDuration()
-	rounds := 4
-	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
-		rounds = n
-	}
+	rounds := benchRounds()
 	slice := dur / time.Duration(rounds)
 	plain, plainState := auditBenchInstance(t, false, false)
 	audited, auditState := auditBenchInstance(t, true, false)
@@ -112,10 +108,7 @@ func TestBenchIngestAuditHistory(t *testing.T) {
 		t.Skip("set APPWRITE_SYNC_BENCH=1 (make bench)")
 	}
 	dur := benchDuration()
-	rounds := 4
-	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
-		rounds = n
-	}
+	rounds := benchRounds()
 	slice := dur / time.Duration(rounds)
 	plain, plainState := auditBenchInstance(t, false, false)
 	both, bothState := auditBenchInstance(t, true, true)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,10 +72,7 @@ func TestBenchIngestHistory(t *testing.T) {
 	t.Logf("runtime: GC %+v", gc)
 	off, offState := benchInstance(t, false)
 	on, onState := benchInstance(t, true)
-	rounds := 4
-	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
-		rounds = n
-	}
+	rounds := benchRounds()
 	slice := dur / time.Duration(rounds)
 	var without, with loadResult
 	var ratios []string

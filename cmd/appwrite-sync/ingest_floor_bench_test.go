@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,10 +54,7 @@ func TestBenchIngestFloor(t *testing.T) {
 	floorWH := floorServer(t, pool, floorUpsert("floor_rows"), floorUpsert("floor_warehouse"))
 	bare := baselineServer(t)
 
-	rounds := 4
-	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
-		rounds = n
-	}
+	rounds := benchRounds()
 	slice := dur / time.Duration(rounds)
 	var base, fl, flWH loadResult
 	var cpu struct{ genBase, bare, genFloor, floor, pg time.Duration }
@@ -201,10 +197,7 @@ CREATE TABLE floor_audit (seq bigserial PRIMARY KEY, payload jsonb NOT NULL)`)
 		`INSERT INTO floor_history (id, updated_at) SELECT i, a FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(i, a, b)`,
 		`INSERT INTO floor_audit (payload) SELECT b::jsonb FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(i, a, b)`)
 
-	rounds := 4
-	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
-		rounds = n
-	}
+	rounds := benchRounds()
 	slice := dur / time.Duration(rounds)
 	var without, with loadResult
 	var ratios []string

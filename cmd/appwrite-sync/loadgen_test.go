@@ -44,6 +44,15 @@ func benchDuration() time.Duration {
 	return 20 * time.Second
 }
 
+// benchRounds is the number of alternating slices a side-by-side benchmark splits its
+// duration into (BENCH_ROUNDS, default 4).
+func benchRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 4
+}
+
 func kibRow(id string, n int) []byte {
 	pad := strings.Repeat("lorem ipsum dolor sit amet ", 30)[:700]
 	return []byte(fmt.Sprintf(`{"$id":%q,"$sequence":"%d","$databaseId":"main","$tableId":"posts","$createdAt":"2026-01-01T00:00:00.000+00:00","$updatedAt":%q,"$permissions":["read(\"any\")"],"title":"title %d","views":%d,"body":%q,"author":{"$id":"a1","name":"Ada"}}`,
@@ -226,10 +235,7 @@ func TestBenchIngest(t *testing.T) {
 	// change in this shared VM's speed during the run, which was up to 2× between runs, lands
 	// on both sides of the ratio. Each durable slice is followed by draining the warehouse, so
 	// its delivery work does not spill into the next baseline slice and slow it down.
-	rounds := 4
-	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
-		rounds = n
-	}
+	rounds := benchRounds()
 	slice := dur / time.Duration(rounds)
 	var baseline, durable, expressRes loadResult
 	var cpu struct{ genBase, bare, genDurable, service, pg time.Duration }
