@@ -210,6 +210,50 @@ func TestReplayAfterTheTombstoneIsSwept(t *testing.T) {
 	require.ElementsMatch(t, []string{"old", "new", "x", "x"}, rowIDs(tail))
 }
 
+// With row history, the horizon refuses the same replays for the history as for the ledger:
+// a webhook replay of a deleted, swept row keeps no version; another table's row with the same
+// id and time does, and so does a read from the REST API.
+func TestHistoryKeepsNoVersionTheHorizonRefuses(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	hrec := NewRecorder(b.logPool, RecorderOptions{History: func(connector.TableKey) (HistoryPolicy, bool) { return HistoryPolicy{}, true }})
+	t.Cleanup(hrec.Close)
+	rec := func(c connector.Change) Result {
+		t.Helper()
+		r, err := hrec.RecordResult(ctx, c)
+		require.NoError(t, err)
+		return r
+	}
+	versions := func(table, id string) int {
+		t.Helper()
+		var n int
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM appwrite_sync.history WHERE table_key = $1 AND row_id = $2`, table, id).Scan(&n))
+		return n
+	}
+	v1, v2 := t0, t0.Add(time.Second)
+	require.Equal(t, Recorded, rec(ch("x", v1, connector.OpUpsert, "v1")))
+	require.Equal(t, Recorded, rec(ch("x", v2, connector.OpDelete, "v1")))
+	_, _, _, err := b.q.Acquire(ctx, "s", "A", time.Minute)
+	require.NoError(t, err)
+	es := readN(t, b.q, Pos{}, 1)
+	_, err = b.q.Settle(ctx, "s", "A", time.Minute, applied(es), &es[len(es)-1].Pos)
+	require.NoError(t, err)
+	sweepUntilGone(t, b, "x")
+	require.Equal(t, 2, versions(key.String(), "x"))
+
+	// A replay of a version the history holds would write nothing anyway: this one differs in
+	// content, so only the horizon keeps it out.
+	require.Equal(t, Stale, rec(ch("x", v1, connector.OpUpsert, "replayed")))
+	require.Equal(t, 2, versions(key.String(), "x"), "the refused replay kept no version")
+	other := ch("x", v1, connector.OpUpsert, "v1")
+	other.Key = connector.TableKey{Database: "main", Table: "other"}
+	require.Equal(t, Recorded, rec(other))
+	require.Equal(t, 1, versions("main/other", "x"), "another table has its own horizon")
+	require.Equal(t, Recorded, rec(read("old", v1, "o")))
+	require.Equal(t, 1, versions(key.String(), "old"), "a read from the REST API passes the horizon")
+}
+
 // The horizon follows the newest swept tombstone, never moves back, and never covers a
 // tombstone whose $updatedAt is not past the retention yet (set in the future by hand): that
 // one stays.
@@ -305,6 +349,18 @@ func TestRereadOfTheHeldReadLeavesTheRowUntouched(t *testing.T) {
 // TestReplayAfterTheTombstoneIsSwept holds what that refuses.
 func TestRecordReadsTheHorizonOncePerGroup(t *testing.T) {
 	t.Parallel()
+	t.Run("ledger", func(t *testing.T) { t.Parallel(); testHorizonReads(t, nil, 1) })
+	// With row history, the group's history insert applies the same horizon: once more.
+	t.Run("history", func(t *testing.T) {
+		t.Parallel()
+		testHorizonReads(t, func(connector.TableKey) (HistoryPolicy, bool) { return HistoryPolicy{}, true }, 2)
+	})
+}
+
+// testHorizonReads records groups over three tables with a recorder keeping the row history
+// of the tables history selects (nil: none), and checks that ledger_horizon was read at most
+// perGroup times a group.
+func testHorizonReads(t *testing.T, history func(connector.TableKey) (HistoryPolicy, bool), perGroup int64) {
 	b := setup(t)
 	ctx := context.Background()
 	var version int
@@ -319,7 +375,7 @@ func TestRecordReadsTheHorizonOncePerGroup(t *testing.T) {
 	one, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	defer one.Close()
-	rec := NewRecorder(one, RecorderOptions{})
+	rec := NewRecorder(one, RecorderOptions{History: history})
 	defer rec.Close()
 	// Two tables with horizons in the past, one without: the group spans all three.
 	_, err = b.pool.Exec(ctx, `INSERT INTO appwrite_sync.ledger_horizon (table_key, updated_at) VALUES ('main/posts', $1), ('main/a', $2)`,
@@ -347,5 +403,5 @@ func TestRecordReadsTheHorizonOncePerGroup(t *testing.T) {
 			require.Equal(t, Recorded, r)
 		}
 	}
-	require.LessOrEqual(t, scans()-before, int64(groups), "ledger_horizon read per change, not per group")
+	require.LessOrEqual(t, scans()-before, perGroup*groups, "ledger_horizon read per change, not per group")
 }

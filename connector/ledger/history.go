@@ -29,14 +29,16 @@ type HistoryPolicy struct {
 // historySQL appends a group's versions of tables with history on to appwrite_sync.history. The
 // primary key is the version (table, row, $updatedAt, op, content hash): a duplicate or a
 // replay of a kept version writes nothing. Its WHERE is the record statement's tombstone
-// horizon (recordSQL): a webhook upsert the ledger refuses as a possible replay of a deleted
-// row is not kept either. It returns the table of each version it kept.
+// horizon (recordSQL), read the same way (the newest horizon once per statement, a table's
+// own only for an upsert not newer than that): a webhook upsert the ledger refuses as a
+// possible replay of a deleted row is not kept either. It returns the table of each version it kept.
 const historySQL = `
 INSERT INTO appwrite_sync.history (table_key, row_id, updated_at, op, hash, actor, event, source, source_row)
 SELECT table_key, row_id, updated_at, op, hash, actor, event, source, source_row
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::smallint[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[])
     AS t(table_key, row_id, updated_at, op, hash, actor, event, source, source_row, authoritative)
 WHERE t.op = 2 OR t.authoritative
+    OR t.updated_at > (SELECT COALESCE(max(h.updated_at), '-infinity') FROM appwrite_sync.ledger_horizon h)
     OR t.updated_at > COALESCE((SELECT h.updated_at FROM appwrite_sync.ledger_horizon h WHERE h.table_key = t.table_key), '-infinity')
     OR COALESCE((SELECT true FROM appwrite_sync.ledger k WHERE k.table_key = t.table_key AND k.row_id = t.row_id), false)
 ON CONFLICT DO NOTHING
