@@ -64,8 +64,7 @@ func (r *Recorder) copyable(winners []*request, hist *historyGroup, aud *auditGr
 		if r.readDups[q.table] {
 			ok = false
 		}
-		if n := r.copyPause[q.table]; n > 0 {
-			r.copyPause[q.table] = n - 1
+		if !r.copyPause.Try(q.table) { // counts every table's pause down, as a try
 			ok = false
 		}
 	}
@@ -114,11 +113,9 @@ func (r *Recorder) copyRecord(ctx context.Context, winners []*request) (conflict
 		r.copied.Add(1)
 	}
 	if errors.Is(err, errCopyHeld) || pgerr.IsUniqueViolation(err, "ledger_pkey") {
-		r.dupsMu.Lock()
 		for _, q := range winners {
-			r.copyPause[q.table] = copyPauseGroups
+			r.copyPause.Refused(q.table)
 		}
-		r.dupsMu.Unlock()
 		return true, nil
 	}
 	return false, err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/metrics"
+	"github.com/appwrite-sync/appwrite-sync/internal/cooldown"
 	"github.com/appwrite-sync/appwrite-sync/internal/defaults"
 	"github.com/appwrite-sync/appwrite-sync/internal/groupcommit"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
@@ -86,7 +87,7 @@ type Recorder struct {
 	readDups map[string]bool
 	// copyPause: per table key, groups still to record by statement after a COPY conflict
 	// (copyrecord.go).
-	copyPause map[string]int
+	copyPause *cooldown.Counter[string]
 	// copied counts the groups recorded by COPY, copyHeld those not copied because a sampled
 	// row was held (tests read them).
 	copied, copyHeld atomic.Int64
@@ -125,7 +126,7 @@ func NewRecorder(pool *pgxpool.Pool, opts RecorderOptions) *Recorder {
 	defaults.Positive(&opts.MaxBatch, MaxBatchDefault)
 	defaults.Positive(&opts.Committers, 2)
 	defaults.Log(&opts.Log)
-	r := &Recorder{pool: pool, opts: opts, readDups: map[string]bool{}, copyPause: map[string]int{}}
+	r := &Recorder{pool: pool, opts: opts, readDups: map[string]bool{}, copyPause: cooldown.New[string](copyPauseGroups)}
 	// A group waits MaxWait for company after its first change, and then keeps gathering for
 	// as long as every committer is busy: a larger group costs Postgres less per change.
 	r.in = groupcommit.New(groupcommit.Options[*request]{Commit: r.commit, Refused: ErrUnavailable,

@@ -2,7 +2,6 @@ package pgsink
 
 import (
 	"context"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,32 +28,6 @@ const (
 	copySampleRows = 8
 )
 
-// copyState is, per table, how many batches still go to the upsert directly.
-type copyState struct {
-	mu    sync.Mutex
-	pause map[*mapping.Table]int
-}
-
-// try reports whether t's next batch may be copied, counting down a pause.
-func (c *copyState) try(t *mapping.Table) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if n := c.pause[t]; n > 0 {
-		c.pause[t] = n - 1
-		return false
-	}
-	return true
-}
-
-func (c *copyState) refused(t *mapping.Table) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.pause == nil {
-		c.pause = map[*mapping.Table]int{}
-	}
-	c.pause[t] = copyPauseBatches
-}
-
 // copyable reports whether st's values go to COPY as they are: no column is sent as text
 // and cast in SQL (numeric, arrays), which COPY's binary format cannot take.
 func (st *upsertStmt) copyable() bool {
@@ -79,7 +52,7 @@ func (s *Sink) copyRows(ctx context.Context, t *mapping.Table, st *upsertStmt, r
 		return false, err
 	}
 	if held {
-		s.copies.refused(t)
+		s.copies.Refused(t)
 		return false, nil
 	}
 	src := make([][]any, len(rows))
@@ -88,7 +61,7 @@ func (s *Sink) copyRows(ctx context.Context, t *mapping.Table, st *upsertStmt, r
 	}
 	if _, err := s.pool.CopyFrom(ctx, tableIdentifier(t), st.cols, pgx.CopyFromRows(src)); err != nil {
 		// A row the sample missed, or a value the table refuses: the upsert sorts it out.
-		s.copies.refused(t)
+		s.copies.Refused(t)
 		s.log.WithError(err).WithField("table", t.PG.QualifiedTable()).Debug("COPY refused; writing the batch by upsert")
 		return false, nil
 	}

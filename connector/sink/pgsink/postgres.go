@@ -41,6 +41,7 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector"
 	"github.com/appwrite-sync/appwrite-sync/connector/sink"
+	"github.com/appwrite-sync/appwrite-sync/internal/cooldown"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgerr"
 	"github.com/appwrite-sync/appwrite-sync/mapping"
 )
@@ -58,7 +59,7 @@ type Sink struct {
 	batchSize int
 	// copies: which tables' batches are tried with COPY first (copy.go); copied counts the
 	// batches written by COPY (tests read it).
-	copies copyState
+	copies *cooldown.Counter[*mapping.Table]
 	copied atomic.Int64
 }
 
@@ -67,7 +68,7 @@ func New(pool *pgxpool.Pool, m *mapping.Mapping, log *logrus.Entry) *Sink {
 	if log == nil {
 		log = logrus.NewEntry(logrus.StandardLogger())
 	}
-	return &Sink{pool: pool, m: m, log: log.WithField("sink", Name)}
+	return &Sink{pool: pool, m: m, log: log.WithField("sink", Name), copies: cooldown.New[*mapping.Table](copyPauseBatches)}
 }
 
 // Name implements sink.Sink.
@@ -234,7 +235,7 @@ func (s *Sink) upsert(ctx context.Context, t *mapping.Table, rows []upsertRow, b
 		return nil
 	}
 	st := s.upsertStatement(t)
-	if len(rows) >= copyMinRows && st.copyable() && s.copies.try(t) {
+	if len(rows) >= copyMinRows && st.copyable() && s.copies.Try(t) {
 		copied, err := s.copyRows(ctx, t, st, rows)
 		if err != nil {
 			return classify(err)
