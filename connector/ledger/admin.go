@@ -124,9 +124,8 @@ func (a *Admin) HistoryBacklog(ctx context.Context, sinkName string) (pending in
 			return err
 		}
 		return tx.QueryRow(ctx, `SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(h.recorded_at)), 0)::float8
-FROM (SELECT COALESCE((SELECT c.tx FROM appwrite_sync.history_cursor c WHERE c.sink = $1), '0') AS tx,
-             COALESCE((SELECT c.seq FROM appwrite_sync.history_cursor c WHERE c.sink = $1), 0) AS seq) c
-JOIN appwrite_sync.history h ON (h.tx, h.seq) > (c.tx, c.seq)`, sinkName).Scan(&pending, &secs)
+FROM (VALUES ($1::text)) AS s(sink) LEFT JOIN appwrite_sync.history_cursor c USING (sink)
+JOIN appwrite_sync.history h ON (h.tx, h.seq) > (COALESCE(c.tx, '0'), COALESCE(c.seq, 0))`, sinkName).Scan(&pending, &secs)
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("counting undelivered row history: %w", err)
