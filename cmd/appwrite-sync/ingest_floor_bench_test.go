@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/appwrite-sync/appwrite-sync/connector/appwrite"
 	"github.com/appwrite-sync/appwrite-sync/connector/ledger"
-	"github.com/appwrite-sync/appwrite-sync/connector/webhook"
 	"github.com/appwrite-sync/appwrite-sync/internal/groupcommit"
 	"github.com/appwrite-sync/appwrite-sync/internal/pgtest"
 )
@@ -136,10 +133,8 @@ func floorServer(t *testing.T, pool *pgxpool.Pool, statements ...string) string 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 5<<20))
-		want := webhook.Sign(webhookURL, testSecret, body)
-		if !hmac.Equal([]byte(want), []byte(r.Header.Get("X-Appwrite-Webhook-Signature"))) {
-			w.WriteHeader(http.StatusUnauthorized)
+		body, ok := verifiedBody(w, r)
+		if !ok {
 			return
 		}
 		id, at, _, err := appwrite.RowMeta(body)
